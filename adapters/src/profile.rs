@@ -1,0 +1,102 @@
+//! Built-in provider profiles and the shape of a custom one.
+
+use serde::Deserialize;
+
+/// Which requests carry SOQL that the guard must see before it reaches the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoqlCarrier {
+    /// The provider speaks no SOQL.
+    None,
+    /// Salesforce-style REST: `GET .../query?q=`, `.../queryAll?q=`, `nextRecordsUrl` follow-ups
+    /// (`.../query/<locator>`), and query subrequests inside `/composite` and `/composite/batch`.
+    SalesforceRest,
+}
+
+/// What the proxy needs to know about one provider. Built-in profiles are `'static` data;
+/// a custom profile (any OAuth/REST API) is deserialised from the connection's config.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderProfile {
+    /// Stable name, used in metrics labels and error envelopes (`salesforce`, `hubspot`, ...).
+    pub name: String,
+    /// Refresh-and-replay once on a 401. HubSpot documents that a 401 is not a reliable signal
+    /// to refresh (refresh on TTL instead), so its profile turns this off.
+    #[serde(default = "default_true")]
+    pub replay_on_401: bool,
+    /// Default access-token lifetime in seconds when the token endpoint returns no
+    /// `expires_in` (Salesforce: the session timeout, two hours by default).
+    #[serde(default)]
+    pub default_token_lifetime_secs: Option<u64>,
+    /// The token endpoint may return an `instance_url` that becomes the API base URL.
+    #[serde(default)]
+    pub token_sets_instance_url: bool,
+    /// Which requests carry SOQL.
+    #[serde(skip, default = "no_soql")]
+    pub soql: SoqlCarrier,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn no_soql() -> SoqlCarrier {
+    SoqlCarrier::None
+}
+
+impl ProviderProfile {
+    fn builtin(name: &str, replay_on_401: bool, lifetime: Option<u64>, instance_url: bool, soql: SoqlCarrier) -> Self {
+        Self {
+            name: name.to_owned(),
+            replay_on_401,
+            default_token_lifetime_secs: lifetime,
+            token_sets_instance_url: instance_url,
+            soql,
+        }
+    }
+
+    /// A generic OAuth/REST API: replay on 401, honour `expires_in`, no SOQL.
+    pub fn custom(name: &str) -> Self {
+        Self::builtin(name, true, None, false, SoqlCarrier::None)
+    }
+}
+
+/// Names of the built-in profiles, for config validation messages.
+pub fn builtin_names() -> &'static [&'static str] {
+    &["salesforce", "hubspot", "greenhouse", "greenhouse-v3", "lever", "ashby"]
+}
+
+/// The built-in profile with this name, if any.
+pub fn builtin(name: &str) -> Option<ProviderProfile> {
+    let profile = match name {
+        // Salesforce: no `expires_in`; the session timeout defaults to 2 hours. The token
+        // response carries `instance_url`.
+        "salesforce" => ProviderProfile::builtin(name, true, Some(7200), true, SoqlCarrier::SalesforceRest),
+        // HubSpot: refresh on TTL (1800 s), not on 401.
+        "hubspot" => ProviderProfile::builtin(name, false, None, false, SoqlCarrier::None),
+        "greenhouse" | "greenhouse-v3" | "lever" | "ashby" => {
+            ProviderProfile::builtin(name, true, None, false, SoqlCarrier::None)
+        }
+        _ => return None,
+    };
+    Some(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_has_a_profile() {
+        for name in builtin_names() {
+            let profile = builtin(name);
+            assert_eq!(profile.map(|p| p.name), Some((*name).to_owned()));
+        }
+        assert!(builtin("unknown").is_none());
+    }
+
+    #[test]
+    fn hubspot_refreshes_on_ttl_not_on_401() {
+        assert_eq!(builtin("hubspot").map(|p| p.replay_on_401), Some(false));
+        assert_eq!(builtin("salesforce").map(|p| p.soql), Some(SoqlCarrier::SalesforceRest));
+    }
+}

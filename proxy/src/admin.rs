@@ -1,0 +1,59 @@
+//! The admin port: `/healthz` (process alive), `/readyz` (config loaded, stores reachable, not
+//! shutting down), `/metrics` (Prometheus text), and the credential routes under `/connect/`.
+//! It listens on its own address so it can stay off the service network.
+
+use crate::body::{full, ProxyBody};
+use crate::state::AppState;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response<ProxyBody> {
+    let path = request.uri().path();
+    if path.starts_with("/connect/") {
+        if let Some(response) = state.credentials.handle_admin(request.method(), request.uri()).await {
+            return response;
+        }
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    match path {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => readiness(&state).await,
+        "/metrics" => metrics(&state),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+async fn readiness(state: &AppState) -> Response<ProxyBody> {
+    if !state.accepting.load(Ordering::Acquire) {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match state.credentials.ready().await {
+        Ok(()) => text(StatusCode::OK, "ready\n"),
+        Err(reason) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("credential store unreachable: {reason}\n")),
+    }
+}
+
+fn metrics(state: &AppState) -> Response<ProxyBody> {
+    let mut out = String::with_capacity(16 * 1024);
+    if prometheus_client::encoding::text::encode(&mut out, &state.registry).is_err() {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed\n");
+    }
+    let mut response = Response::new(full(out));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+fn text(status: StatusCode, body: &str) -> Response<ProxyBody> {
+    let mut response = Response::new(full(body.to_owned()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}

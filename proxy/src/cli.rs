@@ -1,0 +1,135 @@
+//! The `gatehouse` command line.
+
+use crate::config::Config;
+use crate::server::{shutdown_signal, Server};
+use crate::state::AppState;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about = "Outbound guardrail proxy for SaaS provider APIs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the data plane and the admin port.
+    Run {
+        #[arg(long, short, env = "GATEHOUSE_CONFIG", default_value = "gatehouse.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config (and its policy file) and print every error with its location.
+    Check {
+        #[arg(long, short, env = "GATEHOUSE_CONFIG", default_value = "gatehouse.toml")]
+        config: PathBuf,
+    },
+    /// Start simulated providers, a Gatehouse in front of them and some traffic. No setup.
+    Demo {
+        /// Data-plane address of the demo Gatehouse.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Admin address of the demo Gatehouse.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin: std::net::SocketAddr,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Print the SHA-256 of a caller token read from stdin, for the policy's `token_sha256`.
+    HashToken,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::HashToken => hash_token(),
+        Command::Run { config } => {
+            crate::logging::init();
+            let config = match Config::load(&config) {
+                Ok(config) => config,
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("error: {e}");
+                    }
+                    return ExitCode::from(2);
+                }
+            };
+            runtime(|| run(config))
+        }
+        Command::Demo { listen, admin, seconds } => {
+            crate::logging::init();
+            runtime(|| crate::demo::run(listen, admin, seconds))
+        }
+    }
+}
+
+fn runtime<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(f()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
+    let state = match AppState::build(config).await {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(error = %e, "start-up failed");
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let server = match Server::bind(state).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(
+        data = %server.data_addr().map(|a| a.to_string()).unwrap_or_default(),
+        admin = %server.admin_addr().map(|a| a.to_string()).unwrap_or_default(),
+        "gatehouse listening"
+    );
+    server.run(shutdown_signal()).await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            let callers = config.load_policy().map(|p| p.caller_count()).unwrap_or(0);
+            println!("{}: ok ({} connections, {} callers)", path.display(), config.connections.len(), callers);
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("error: {e}");
+            }
+            println!("{} error(s)", errors.0.len());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn hash_token() -> ExitCode {
+    let mut token = String::new();
+    if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
+        eprintln!("error: give the token on stdin");
+        return ExitCode::from(2);
+    }
+    println!("{}", crate::identity::hash_token(&token));
+    ExitCode::SUCCESS
+}

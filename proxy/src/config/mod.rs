@@ -1,0 +1,323 @@
+//! `gatehouse.toml`: typed configuration, loaded once at start and checked whole.
+//!
+//! Loading goes: read file → parse TOML → interpolate `${ENV_VAR}` in string values → deserialise
+//! into typed structs (unknown keys are errors) → semantic checks. Every problem is reported
+//! with its location (`file:line:col` for syntax and type errors, a key path such as
+//! `connections[1].base_url` for semantic ones), and all of them are reported, not only the first.
+
+mod duration;
+mod interpolate;
+
+pub use duration::parse_duration;
+
+use crate::credentials::{CredentialsConfig, StoreConfig};
+use gatehouse_adapters::ProviderProfile;
+use gatehouse_guards::policy::{Policy, PolicyDocument};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One problem in a config or policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// `path/to/file.toml:12:5` or `path/to/file.toml: connections[1].base_url`.
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Every problem found in one load.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Where tokens and audit records are kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// A separate policy file (relative to this file) owned by security; hot-reloaded.
+    /// When set, `[[callers]]` must not appear in this file.
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    #[serde(default)]
+    pub connections: Vec<ConnectionConfig>,
+    /// Callers and their grants, when no separate policy file is used.
+    #[serde(default)]
+    pub callers: Vec<gatehouse_guards::policy::CallerPolicy>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Data-plane listen address.
+    pub listen: SocketAddr,
+    /// Admin listen address (health, readiness, metrics). Keep it off the service network.
+    pub admin_listen: SocketAddr,
+    /// Connecting to a provider (TCP + TLS) may take at most this long.
+    #[serde(with = "duration::serde_secs")]
+    pub connect_timeout: Duration,
+    /// From sending the request to the provider's response headers.
+    #[serde(with = "duration::serde_secs")]
+    pub request_timeout: Duration,
+    /// Idle pooled connections to providers are closed after this long.
+    #[serde(with = "duration::serde_secs")]
+    pub pool_idle_timeout: Duration,
+    /// Largest request body accepted from a caller (a grant may set a lower one).
+    pub max_body_bytes: u64,
+    /// Largest request head (headers) accepted from a caller.
+    pub max_header_bytes: usize,
+    /// Request bodies up to this size are kept in memory so they can be replayed once after a
+    /// 401 and a token refresh; larger bodies stream through and are not replayed.
+    pub replay_buffer_bytes: u64,
+    /// On SIGTERM, in-flight requests get this long to finish.
+    #[serde(with = "duration::serde_secs")]
+    pub shutdown_grace: Duration,
+    /// How often the policy file is checked for changes (SIGHUP reloads at once).
+    #[serde(with = "duration::serde_secs")]
+    pub policy_poll_interval: Duration,
+    /// Optional TLS on the data plane; with `client_ca`, callers may prove who they are by
+    /// client certificate.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(60),
+            pool_idle_timeout: Duration::from_secs(90),
+            max_body_bytes: 10 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            replay_buffer_bytes: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+            policy_poll_interval: Duration::from_secs(2),
+            tls: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain served to callers.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA bundle that signs caller client certificates (enables mTLS identity).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Id used in the URL (`/<id>/...`), policy, metrics and logs: `[a-z0-9-_]`.
+    pub id: String,
+    /// A built-in provider profile (`salesforce`, `hubspot`, `greenhouse`, `greenhouse-v3`,
+    /// `lever`, `ashby`) or `custom` with a `[connections.profile]` table.
+    pub provider: String,
+    /// The provider profile for `provider = "custom"`.
+    #[serde(default)]
+    pub profile: Option<ProviderProfile>,
+    /// Scheme, host, port and optional base path of the provider API. The only host this
+    /// connection ever contacts (plus `allowed_hosts`).
+    pub base_url: String,
+    /// Further hosts this connection may be sent to (for example a Salesforce `instance_url`
+    /// returned by the token endpoint). Exact host names.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Extra PEM CA bundle trusted for this connection, besides the public web roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub credentials: CredentialsConfig,
+}
+
+impl Config {
+    /// Loads and checks a config file (and its policy file, if any).
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError { location: path.display().to_string(), message: format!("cannot read: {e}") }])
+        })?;
+        let mut config: Config = parse_toml(path, &text)?;
+        config.resolve_paths(path.parent().unwrap_or_else(|| Path::new(".")));
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses a config from text (for `gatehouse demo` and tests); `origin` names it in errors.
+    pub fn from_str(origin: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let config: Config = parse_toml(origin, text)?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Relative file paths in the config are relative to the config file's directory.
+    fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(p) = self.policy.as_mut() {
+            fix(p);
+        }
+        if let Some(tls) = self.server.tls.as_mut() {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+            if let Some(ca) = tls.client_ca.as_mut() {
+                fix(ca);
+            }
+        }
+        for conn in &mut self.connections {
+            if let Some(ca) = conn.ca_file.as_mut() {
+                fix(ca);
+            }
+        }
+        fix(&mut self.store.data_dir);
+    }
+
+    pub fn connection_ids(&self) -> HashSet<String> {
+        self.connections.iter().map(|c| c.id.clone()).collect()
+    }
+
+    /// The policy in force at start: from the policy file if set, else from `[[callers]]`.
+    pub fn load_policy(&self) -> Result<Policy, ConfigErrors> {
+        match &self.policy {
+            Some(path) => load_policy_file(path, &self.connection_ids()),
+            None => compile_policy(Path::new("config"), &PolicyDocument { callers: self.callers.clone() }, &self.connection_ids()),
+        }
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut push = |key: String, message: String| {
+            errors.push(ConfigError { location: format!("{}: {key}", origin.display()), message })
+        };
+        if self.server.listen == self.server.admin_listen && self.server.listen.port() != 0 {
+            push("server.admin_listen".into(), "must differ from server.listen".into());
+        }
+        if self.policy.is_some() && !self.callers.is_empty() {
+            push("callers".into(), "callers are defined in the policy file; remove [[callers]] here or remove `policy`".into());
+        }
+        let mut seen = HashSet::new();
+        for (i, conn) in self.connections.iter().enumerate() {
+            let at = |field: &str| format!("connections[{i}].{field}");
+            if conn.id.is_empty() || !conn.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+                push(at("id"), format!("connection id {:?} must be non-empty [a-z0-9-_]", conn.id));
+            }
+            if !seen.insert(conn.id.clone()) {
+                push(at("id"), format!("duplicate connection id {:?}", conn.id));
+            }
+            if let Err(message) = conn.resolve_profile() {
+                push(at("provider"), message);
+            }
+            if let Err(message) = crate::routing::UpstreamBase::parse(&conn.base_url) {
+                push(at("base_url"), message);
+            }
+            if let Some(ca) = &conn.ca_file {
+                if !ca.exists() {
+                    push(at("ca_file"), format!("file {} does not exist", ca.display()));
+                }
+            }
+        }
+        if let Err(policy_errors) = self.load_policy() {
+            errors.extend(policy_errors.0);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The provider profile this connection uses.
+    pub fn resolve_profile(&self) -> Result<ProviderProfile, String> {
+        if self.provider == "custom" {
+            return self.profile.clone().ok_or_else(|| "provider \"custom\" needs a [connections.profile] table".to_owned());
+        }
+        if self.profile.is_some() {
+            return Err(format!("a [connections.profile] table is only for provider = \"custom\", not {:?}", self.provider));
+        }
+        gatehouse_adapters::builtin(&self.provider).ok_or_else(|| {
+            format!("unknown provider {:?}; expected one of {:?} or \"custom\"", self.provider, gatehouse_adapters::builtin_names())
+        })
+    }
+}
+
+/// Loads a policy file (for start-up and hot reload).
+pub fn load_policy_file(path: &Path, connections: &HashSet<String>) -> Result<Policy, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError { location: path.display().to_string(), message: format!("cannot read policy: {e}") }])
+    })?;
+    let doc: PolicyDocument = parse_toml(path, &text)?;
+    compile_policy(path, &doc, connections)
+}
+
+fn compile_policy(origin: &Path, doc: &PolicyDocument, connections: &HashSet<String>) -> Result<Policy, ConfigErrors> {
+    Policy::compile(doc, connections).map_err(|errors| {
+        ConfigErrors(
+            errors
+                .into_iter()
+                .map(|e| ConfigError { location: format!("{}: {}", origin.display(), e.location), message: e.message })
+                .collect(),
+        )
+    })
+}
+
+/// TOML text → interpolated value → typed struct, with `file:line:col` locations.
+fn parse_toml<T: serde::de::DeserializeOwned>(origin: &Path, text: &str) -> Result<T, ConfigErrors> {
+    let located = |span: Option<std::ops::Range<usize>>, message: String| {
+        let location = match span {
+            Some(span) => {
+                let (line, col) = line_col(text, span.start);
+                format!("{}:{line}:{col}", origin.display())
+            }
+            None => origin.display().to_string(),
+        };
+        ConfigErrors(vec![ConfigError { location, message }])
+    };
+    // First pass: syntax, with precise positions.
+    let mut value: toml::Value = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_owned()))?;
+    let env_errors = interpolate::interpolate(&mut value, &|name| std::env::var(name).ok());
+    if !env_errors.is_empty() {
+        return Err(ConfigErrors(
+            env_errors
+                .into_iter()
+                .map(|(key, message)| ConfigError { location: format!("{}: {key}", origin.display()), message })
+                .collect(),
+        ));
+    }
+    // Second pass: types. The interpolated value has no positions, so on a type error the
+    // original text is deserialised too, to point at the offending line.
+    value.try_into::<T>().map_err(|e| match toml::from_str::<T>(text) {
+        Err(located_error) => located(located_error.span(), located_error.message().to_owned()),
+        Ok(_) => located(None, e.message().to_owned()),
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_str(Path::new("gatehouse.toml"), text)
+}
+
+const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+#[test]
+fn minimal_config_loads_with_defaults() {
+    let config = parse(&format!(
+        r#"
+        [[connections]]
+        id = "crm"
+        provider = "hubspot"
+        base_url = "https://api.hubapi.com"
+
+        [[callers]]
+        id = "svc"
+        token_sha256 = "{HASH}"
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["GET"]
+        paths = ["/crm/v3/**"]
+        "#
+    ))
+    .expect("valid config");
+    assert_eq!(config.server.listen.port(), 8080);
+    assert_eq!(config.connections[0].resolve_profile().map(|p| p.name), Ok("hubspot".to_owned()));
+    assert_eq!(config.load_policy().map(|p| p.caller_count()).ok(), Some(1));
+}
+
+#[test]
+fn syntax_errors_have_line_and_column() {
+    let errors = parse("[server]\nlisten = \n").expect_err("broken");
+    assert!(errors.0[0].location.starts_with("gatehouse.toml:2:"), "{:?}", errors.0);
+}
+
+#[test]
+fn type_errors_point_at_the_line() {
+    let errors = parse("[server]\nlisten = \"not an address\"\n").expect_err("broken");
+    assert!(errors.0[0].location.starts_with("gatehouse.toml:2:"), "{:?}", errors.0);
+    let errors = parse("[server]\nlisen = \"127.0.0.1:1\"\n").expect_err("unknown key");
+    assert!(errors.0[0].message.contains("lisen"), "{:?}", errors.0);
+}
+
+#[test]
+fn every_semantic_error_is_reported_with_its_key() {
+    let errors = parse(
+        r#"
+        [[connections]]
+        id = "Bad Id"
+        provider = "nope"
+        base_url = "ftp://x"
+
+        [[connections]]
+        id = "ok"
+        provider = "custom"
+        base_url = "https://api.example.com"
+
+        [[callers]]
+        id = "svc"
+        [[callers.grants]]
+        connections = ["missing"]
+        methods = ["GET"]
+        paths = ["/x"]
+        "#,
+    )
+    .expect_err("broken");
+    let keys: Vec<String> = errors.0.iter().map(|e| e.location.clone()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "gatehouse.toml: connections[0].id",
+            "gatehouse.toml: connections[0].provider",
+            "gatehouse.toml: connections[0].base_url",
+            "gatehouse.toml: connections[1].provider",
+            "config: callers[0]",
+            "config: callers[0].grants[0].connections[0]",
+        ]
+    );
+}
+
+#[test]
+fn env_interpolation_reaches_secrets_and_reports_missing_vars() {
+    std::env::set_var("GATEHOUSE_TEST_TOKEN_CFG", "abc");
+    let config = parse(
+        r#"
+        [[connections]]
+        id = "crm"
+        provider = "hubspot"
+        base_url = "https://api.hubapi.com"
+        credentials = { type = "bearer", token = "${GATEHOUSE_TEST_TOKEN_CFG}" }
+        "#,
+    )
+    .expect("valid");
+    match &config.connections[0].credentials {
+        crate::credentials::CredentialsConfig::Bearer { token } => assert_eq!(token.expose(), "abc"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let errors = parse(
+        r#"
+        [[connections]]
+        id = "crm"
+        provider = "hubspot"
+        base_url = "${GATEHOUSE_TEST_UNSET_VAR}"
+        "#,
+    )
+    .expect_err("missing env");
+    assert_eq!(errors.0[0].location, "gatehouse.toml: connections[0].base_url");
+    assert!(errors.0[0].message.contains("GATEHOUSE_TEST_UNSET_VAR"));
+}

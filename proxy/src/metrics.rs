@@ -1,0 +1,124 @@
+//! Prometheus metrics of the data plane, served as text on the admin port's `/metrics`.
+//!
+//! Labels are config ids and stable category names only: never paths, query strings or
+//! header values, so cardinality stays bounded and no secret can reach a scrape.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub connection: String,
+    pub provider: String,
+    pub caller: String,
+    pub method: Method,
+    pub status_class: StatusClass,
+    /// Error category, or `none` for a request that reached the provider and came back.
+    pub category: String,
+}
+
+/// Methods as a closed set so a caller cannot create label values at will.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Method {
+    GET,
+    HEAD,
+    POST,
+    PUT,
+    PATCH,
+    DELETE,
+    OPTIONS,
+    OTHER,
+}
+
+impl From<&http::Method> for Method {
+    fn from(m: &http::Method) -> Self {
+        match *m {
+            http::Method::GET => Method::GET,
+            http::Method::HEAD => Method::HEAD,
+            http::Method::POST => Method::POST,
+            http::Method::PUT => Method::PUT,
+            http::Method::PATCH => Method::PATCH,
+            http::Method::DELETE => Method::DELETE,
+            http::Method::OPTIONS => Method::OPTIONS,
+            _ => Method::OTHER,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum StatusClass {
+    C1xx,
+    C2xx,
+    C3xx,
+    C4xx,
+    C5xx,
+}
+
+impl EncodeLabelValue for StatusClass {
+    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(match self {
+            StatusClass::C1xx => "1xx",
+            StatusClass::C2xx => "2xx",
+            StatusClass::C3xx => "3xx",
+            StatusClass::C4xx => "4xx",
+            StatusClass::C5xx => "5xx",
+        })
+    }
+}
+
+impl From<http::StatusCode> for StatusClass {
+    fn from(s: http::StatusCode) -> Self {
+        match s.as_u16() {
+            100..=199 => StatusClass::C1xx,
+            200..=299 => StatusClass::C2xx,
+            300..=399 => StatusClass::C3xx,
+            400..=499 => StatusClass::C4xx,
+            _ => StatusClass::C5xx,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Family<RequestLabels, Histogram>,
+    pub in_flight: Gauge,
+    pub policy_reloads: Family<OutcomeLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        // Buckets from 1 ms to 30 s: the proxy's own overhead sits in the lowest ones,
+        // provider latency in the rest.
+        let duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+        });
+        let in_flight = Gauge::default();
+        let policy_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register("gatehouse_requests", "Requests handled, by outcome", requests.clone());
+        registry.register(
+            "gatehouse_request_duration_seconds",
+            "Time from request received to response headers sent",
+            duration.clone(),
+        );
+        registry.register("gatehouse_requests_in_flight", "Requests being handled now", in_flight.clone());
+        registry.register(
+            "gatehouse_policy_reloads",
+            "Policy reload attempts by outcome (ok, error)",
+            policy_reloads.clone(),
+        );
+        Self { requests, duration, in_flight, policy_reloads }
+    }
+}

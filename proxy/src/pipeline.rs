@@ -1,0 +1,225 @@
+//! One request, start to end. Each stage is a call into the module that owns it and may end
+//! the request early with a [`GatewayError`]; errors become responses in one place
+//! ([`GatewayError::into_response`]).
+//!
+//! ```text
+//! route → caller → policy → request guards → credentials → upstream (401 replay) → response → record
+//! ```
+
+use crate::body::ProxyBody;
+use crate::error::{Category, ErrorContext, GatewayError};
+use crate::headers::{self, X_REQUEST_ID};
+use crate::identity::{self, PeerIdentity};
+use crate::metrics::{Method, RequestLabels, StatusClass};
+use crate::request_body::RequestBody;
+use crate::routing;
+use crate::state::{AppState, ConnectionRuntime};
+use crate::upstream::{classify, UpstreamFailure};
+use gatehouse_guards::policy::Denial;
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the pipeline learns about a request as it goes, for errors, metrics and logs.
+struct RequestContext {
+    request_id: String,
+    method: http::Method,
+    connection: Option<Arc<ConnectionRuntime>>,
+    caller: Option<String>,
+    category: Option<Category>,
+}
+
+impl RequestContext {
+    fn error_context(&self) -> ErrorContext<'_> {
+        ErrorContext {
+            request_id: &self.request_id,
+            connection: self.connection.as_deref().map(|c| c.id.as_str()),
+            provider: self.connection.as_deref().map(|c| c.profile.name.as_str()),
+        }
+    }
+}
+
+pub async fn handle(state: Arc<AppState>, peer: PeerIdentity, request: Request<Incoming>) -> Response<ProxyBody> {
+    let started = Instant::now();
+    state.metrics.in_flight.inc();
+    let mut ctx = RequestContext {
+        request_id: headers::request_id(request.headers()),
+        method: request.method().clone(),
+        connection: None,
+        caller: None,
+        category: None,
+    };
+    let response = match run(&state, &peer, &mut ctx, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            ctx.category = Some(error.category);
+            if error.category == Category::Internal {
+                tracing::error!(request_id = %ctx.request_id, error = %error, "internal error");
+            }
+            error.into_response(&ctx.error_context())
+        }
+    };
+    record(&state, &ctx, response.status(), started);
+    state.metrics.in_flight.dec();
+    response
+}
+
+async fn run(state: &AppState, peer: &PeerIdentity, ctx: &mut RequestContext, request: Request<Incoming>) -> Result<Response<ProxyBody>, GatewayError> {
+    let (parts, body) = request.into_parts();
+
+    // Route: which connection, which provider path.
+    let target = routing::parse_target(&parts.uri)?;
+    let connection = state.connections.get(target.connection).cloned().ok_or_else(|| {
+        GatewayError::new(Category::NotFound, "unknown_connection", format!("no connection named {:?}", target.connection))
+    })?;
+    ctx.connection = Some(connection.clone());
+
+    // Caller: who is calling.
+    let policy = state.policy.load();
+    let caller = identity::identify(&policy, &parts.headers, peer)?;
+    ctx.caller = Some(caller.clone());
+
+    // Policy: may this caller do this?
+    let content_length = content_length(&parts.headers)?;
+    let allowed = policy
+        .authorize(&caller, &connection.id, parts.method.as_str(), &target.decoded_path, content_length)
+        .map_err(denial)?;
+    let server = &state.config.server;
+    let body_limit = allowed.max_body_bytes.map_or(server.max_body_bytes, |l| l.min(server.max_body_bytes));
+
+    // Request guards (SOQL, rate limits, circuits) plug in here.
+
+    let mut body = RequestBody::prepare(body, content_length, body_limit, server.replay_buffer_bytes).await?;
+    let uri = connection.base.join(target.raw_path, target.query)?;
+    let mut outbound = parts.headers;
+    headers::sanitize_request(&mut outbound);
+    outbound.insert(X_REQUEST_ID, header_value(&ctx.request_id));
+    outbound.insert(headers::TRACEPARENT, headers::traceparent(&outbound));
+
+    // Credentials, upstream, and one refresh-and-replay on a 401.
+    let applied = state.credentials.apply(&connection.id, &mut outbound).await.map_err(crate::credentials::to_gateway_error)?;
+    let mut response = send(state, &connection, &parts.method, &uri, &outbound, &mut body).await?;
+    if response.status() == StatusCode::UNAUTHORIZED && connection.profile.replay_on_401 && body.replayable() {
+        let refreshed = state
+            .credentials
+            .on_unauthorized(&connection.id, &applied)
+            .await
+            .map_err(crate::credentials::to_gateway_error)?;
+        if refreshed {
+            state.credentials.apply(&connection.id, &mut outbound).await.map_err(crate::credentials::to_gateway_error)?;
+            response = send(state, &connection, &parts.method, &uri, &outbound, &mut body).await?;
+        }
+    }
+
+    // Response: provider headers cleaned, our request id added.
+    let (mut head, incoming) = response.into_parts();
+    headers::sanitize_response(&mut head.headers);
+    head.headers.insert(X_REQUEST_ID, header_value(&ctx.request_id));
+    Ok(Response::from_parts(head, incoming.map_err(Into::into).boxed_unsync()))
+}
+
+async fn send(
+    state: &AppState,
+    connection: &ConnectionRuntime,
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &mut RequestBody,
+) -> Result<Response<Incoming>, GatewayError> {
+    let mut request = Request::builder().method(method.clone()).uri(uri.clone());
+    if let Some(h) = request.headers_mut() {
+        h.clone_from(headers);
+        if let Some(len) = body.len_hint() {
+            if len > 0 || method_has_body(method) {
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+        } else {
+            h.remove(header::CONTENT_LENGTH);
+        }
+    }
+    let request = request.body(body.take()).map_err(|_| GatewayError::internal("could not build the upstream request"))?;
+    let timeout = state.config.server.request_timeout;
+    match tokio::time::timeout(timeout, connection.client.request(request)).await {
+        Err(_) => Err(GatewayError::new(
+            Category::UpstreamTimeout,
+            "upstream_timeout",
+            format!("{} did not answer within {} ms", connection.profile.name, timeout.as_millis()),
+        )),
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(err)) => Err(match classify(&err) {
+            UpstreamFailure::Connect => GatewayError::new(
+                Category::UpstreamUnavailable,
+                "upstream_connect_failed",
+                format!("could not connect to {}", connection.profile.name),
+            ),
+            UpstreamFailure::BodyTooLarge => GatewayError::new(Category::PayloadTooLarge, "body_too_large", "request body exceeds the allowed size"),
+            UpstreamFailure::Other => GatewayError::new(
+                Category::UpstreamUnavailable,
+                "upstream_failed",
+                format!("the exchange with {} failed before a response arrived", connection.profile.name),
+            ),
+        }),
+    }
+}
+
+fn method_has_body(method: &http::Method) -> bool {
+    matches!(*method, http::Method::POST | http::Method::PUT | http::Method::PATCH)
+}
+
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| GatewayError::bad_request("invalid_content_length", "Content-Length is not a number")),
+    }
+}
+
+fn denial(d: Denial) -> GatewayError {
+    match d {
+        Denial::BodyTooLarge { .. } => GatewayError::new(Category::PayloadTooLarge, "body_too_large", d.to_string()),
+        Denial::Connection { .. } => GatewayError::forbidden("connection_not_granted", d.to_string()),
+        Denial::Method { .. } => GatewayError::forbidden("method_not_granted", d.to_string()),
+        Denial::Path { .. } => GatewayError::forbidden("path_not_granted", d.to_string()),
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: Instant) {
+    let elapsed = started.elapsed();
+    let (connection, provider) = match ctx.connection.as_deref() {
+        Some(c) => (c.id.clone(), c.profile.name.clone()),
+        None => ("none".to_owned(), "none".to_owned()),
+    };
+    let caller = ctx.caller.clone().unwrap_or_else(|| "unknown".to_owned());
+    let category = ctx.category.map_or("none", Category::as_str);
+    let labels = RequestLabels {
+        connection,
+        provider,
+        caller,
+        method: Method::from(&ctx.method),
+        status_class: StatusClass::from(status),
+        category: category.to_owned(),
+    };
+    state.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    state.metrics.requests.get_or_create(&labels).inc();
+    tracing::info!(
+        target: "gatehouse::access",
+        request_id = %ctx.request_id,
+        connection = %labels.connection,
+        caller = %labels.caller,
+        method = %ctx.method,
+        status = status.as_u16(),
+        category,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+}

@@ -1,0 +1,198 @@
+//! From the caller's request target to the one upstream URL it may reach.
+//!
+//! A caller sends `/<connection-id>/<provider path>?<query>`. The upstream URL is always the
+//! connection's configured scheme and authority plus its base path plus the provider path, so
+//! nothing in the request (absolute-form targets, `..` segments, encoded slashes, a Host
+//! header) can point Gatehouse at another host.
+
+use crate::error::GatewayError;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::Uri;
+use percent_encoding::percent_decode_str;
+
+/// The fixed part of a connection's upstream URL.
+#[derive(Debug, Clone)]
+pub struct UpstreamBase {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// Host without port, lower case: what TLS verifies and what `allowed_hosts` compares.
+    pub host: String,
+    /// Base path without a trailing slash ("" for the root).
+    pub base_path: String,
+}
+
+impl UpstreamBase {
+    pub fn parse(base_url: &str) -> Result<Self, String> {
+        let url = url::Url::parse(base_url).map_err(|e| format!("invalid base_url {base_url:?}: {e}"))?;
+        let scheme = match url.scheme() {
+            "https" => Scheme::HTTPS,
+            "http" => Scheme::HTTP,
+            other => return Err(format!("base_url scheme must be http or https, not {other:?}")),
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("base_url must not carry credentials; use [connections.credentials]".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("base_url must not have a query or fragment".into());
+        }
+        let host = url.host_str().ok_or_else(|| format!("base_url {base_url:?} has no host"))?.to_ascii_lowercase();
+        let authority_text = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        let authority = Authority::try_from(authority_text.as_str()).map_err(|e| format!("invalid base_url host: {e}"))?;
+        let base_path = url.path().trim_end_matches('/').to_owned();
+        Ok(Self { scheme, authority, host, base_path })
+    }
+
+    /// The upstream URI for a checked provider path and query.
+    pub fn join(&self, raw_path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
+        let mut pq = String::with_capacity(self.base_path.len() + raw_path.len() + query.map_or(0, |q| q.len() + 1));
+        pq.push_str(&self.base_path);
+        pq.push_str(raw_path);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        let path_and_query = PathAndQuery::try_from(pq).map_err(|_| GatewayError::bad_request("invalid_path", "request path is not a valid URI path"))?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| GatewayError::bad_request("invalid_path", "request path is not a valid URI path"))
+    }
+}
+
+/// The parts of a request target that the rest of the pipeline uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub connection: &'a str,
+    /// Provider path as the caller encoded it (forwarded as-is), starting with '/'.
+    pub raw_path: &'a str,
+    /// The same path percent-decoded, for policy matching.
+    pub decoded_path: String,
+    pub query: Option<&'a str>,
+}
+
+/// Splits and checks the request target.
+pub fn parse_target(uri: &Uri) -> Result<Target<'_>, GatewayError> {
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return Err(GatewayError::bad_request(
+            "absolute_form",
+            "absolute-form request targets are not accepted; send /<connection>/<path>",
+        ));
+    }
+    let path = uri.path();
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| GatewayError::bad_request("invalid_path", "request path must start with '/'"))?;
+    let (connection, raw_path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if connection.is_empty() {
+        return Err(GatewayError::new(crate::error::Category::NotFound, "no_connection", "request path must start with /<connection-id>/"));
+    }
+    let decoded_path = check_provider_path(raw_path)?;
+    Ok(Target { connection, raw_path, decoded_path, query: uri.query() })
+}
+
+/// Rejects paths that could climb out of the base path or smuggle a separator, and returns
+/// the decoded form.
+fn check_provider_path(raw: &str) -> Result<String, GatewayError> {
+    let traversal = || GatewayError::bad_request("path_traversal", "dot segments and encoded separators are not allowed in the path");
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || raw.contains('\\') || lower.contains("%00") {
+        return Err(traversal());
+    }
+    let mut decoded = String::with_capacity(raw.len());
+    for (i, segment) in raw.split('/').enumerate() {
+        if i == 0 {
+            continue; // before the leading '/'
+        }
+        let text = percent_decode_str(segment)
+            .decode_utf8()
+            .map_err(|_| GatewayError::bad_request("invalid_path", "path is not valid UTF-8 after percent-decoding"))?;
+        if text == "." || text == ".." {
+            return Err(traversal());
+        }
+        if text.chars().any(char::is_control) {
+            return Err(GatewayError::bad_request("invalid_path", "control characters are not allowed in the path"));
+        }
+        decoded.push('/');
+        decoded.push_str(&text);
+    }
+    // `//` makes an empty segment that some servers collapse and others treat as a root.
+    if raw.contains("//") {
+        return Err(GatewayError::bad_request("invalid_path", "empty path segments ('//') are not allowed"));
+    }
+    if decoded.is_empty() {
+        decoded.push('/');
+    }
+    Ok(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(s: &str) -> Result<Target<'_>, GatewayError> {
+        // Leak is fine in tests: the Uri must outlive the Target.
+        let uri: &'static Uri = Box::leak(Box::new(s.parse::<Uri>().expect("test uri parses")));
+        parse_target(uri)
+    }
+
+    #[test]
+    fn splits_connection_path_and_query() {
+        let t = target("/acme-sf/services/data/v60.0/query?q=SELECT+Id+FROM+Account").unwrap();
+        assert_eq!(t.connection, "acme-sf");
+        assert_eq!(t.raw_path, "/services/data/v60.0/query");
+        assert_eq!(t.query, Some("q=SELECT+Id+FROM+Account"));
+        assert_eq!(target("/crm").unwrap().raw_path, "/");
+        assert_eq!(target("/crm/a/").unwrap().decoded_path, "/a/");
+    }
+
+    #[test]
+    fn rejects_ssrf_shapes() {
+        for bad in [
+            "http://evil.example/crm/x",
+            "/crm/../other/x",
+            "/crm/a/%2e%2e/b",
+            "/crm/a/%2E./b",
+            "/crm/a%2fb",
+            "/crm/a%5Cb",
+            "/crm/a//b",
+            "/crm/.",
+            "/crm/a%00b",
+        ] {
+            assert!(target(bad).is_err(), "{bad} must be rejected");
+        }
+    }
+
+    #[test]
+    fn decodes_for_policy_but_forwards_raw() {
+        let t = target("/crm/sobjects/Acc%6Funt").unwrap();
+        assert_eq!(t.raw_path, "/sobjects/Acc%6Funt");
+        assert_eq!(t.decoded_path, "/sobjects/Account");
+    }
+
+    #[test]
+    fn join_keeps_the_configured_authority() {
+        let base = UpstreamBase::parse("https://API.example.com:8443/v1/").unwrap();
+        assert_eq!(base.host, "api.example.com");
+        let uri = base.join("/candidates", Some("page=2")).unwrap();
+        assert_eq!(uri.to_string(), "https://api.example.com:8443/v1/candidates?page=2");
+        // A path that looks like a network-path reference still goes to the configured host.
+        let base = UpstreamBase::parse("http://127.0.0.1:1").unwrap();
+        assert_eq!(base.join("/x", None).unwrap().authority().map(|a| a.as_str()), Some("127.0.0.1:1"));
+    }
+
+    #[test]
+    fn base_url_rules() {
+        assert!(UpstreamBase::parse("ftp://x").is_err());
+        assert!(UpstreamBase::parse("https://user:pw@x").is_err());
+        assert!(UpstreamBase::parse("https://x/?a=1").is_err());
+        assert!(UpstreamBase::parse("not a url").is_err());
+    }
+}

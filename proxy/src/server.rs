@@ -1,0 +1,178 @@
+//! Listeners and lifecycle: the data plane (plain HTTP or TLS, optionally with client
+//! certificates), the admin port, policy hot reload, and graceful shutdown (stop accepting,
+//! let in-flight requests finish within `shutdown_grace`).
+
+use crate::identity::PeerIdentity;
+use crate::state::{AppState, StartError};
+use crate::{admin, pipeline, reload};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub struct Server {
+    state: Arc<AppState>,
+    data: TcpListener,
+    admin: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Server {
+    pub async fn bind(state: Arc<AppState>) -> Result<Server, StartError> {
+        let server = &state.config.server;
+        let bind = |addr: SocketAddr| async move { TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source }) };
+        let data = bind(server.listen).await?;
+        let admin = bind(server.admin_listen).await?;
+        let tls = match &server.tls {
+            Some(tls) => Some(crate::tls::acceptor(tls).map_err(StartError::Tls)?),
+            None => None,
+        };
+        Ok(Server { state, data, admin, tls })
+    }
+
+    pub fn data_addr(&self) -> Option<SocketAddr> {
+        self.data.local_addr().ok()
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.local_addr().ok()
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server { state, data, admin, tls } = self;
+        let graceful = GracefulShutdown::new();
+        let builder = Arc::new(http_builder(&state));
+        let reload_task = tokio::spawn(reload::watch_policy(state.clone()));
+        let admin_task = tokio::spawn(serve_admin(state.clone(), admin));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = data.accept() => {
+                    let (stream, _peer) = match accepted {
+                        Ok(pair) => pair,
+                        Err(err) => {
+                            // Out of file descriptors and the like: back off instead of spinning.
+                            tracing::warn!(error = %err, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    let tls = tls.clone();
+                    tokio::spawn(async move {
+                        match tls {
+                            None => {
+                                let service = service(state, PeerIdentity::default());
+                                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                                let _ = watcher.watch(conn).await;
+                            }
+                            Some(acceptor) => {
+                                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                                let Ok(Ok(tls_stream)) = handshake else { return };
+                                let peer = crate::tls::peer_identity(tls_stream.get_ref().1);
+                                let service = service(state, peer);
+                                let conn = builder.serve_connection(TokioIo::new(tls_stream), service).into_owned();
+                                let _ = watcher.watch(conn).await;
+                            }
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(data);
+        state.accepting.store(false, Ordering::Release);
+        let grace = state.config.server.shutdown_grace;
+        tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining in-flight requests");
+        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!("shutdown grace elapsed with requests still in flight");
+        }
+        reload_task.abort();
+        admin_task.abort();
+    }
+}
+
+fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(state.config.server.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(state.config.server.max_header_bytes as u32);
+    builder
+}
+
+fn service(
+    state: Arc<AppState>,
+    peer: PeerIdentity,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<crate::body::ProxyBody>,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<http::Response<crate::body::ProxyBody>, std::convert::Infallible>> + Send,
+> + Clone {
+    service_fn(move |request| {
+        let state = state.clone();
+        let peer = peer.clone();
+        async move { Ok::<_, std::convert::Infallible>(pipeline::handle(state, peer, request).await) }
+    })
+}
+
+async fn serve_admin(state: Arc<AppState>, listener: TcpListener) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let state = state.clone();
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(admin::handle(state, request).await) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,73 @@
+//! What every request shares: connections (profile, upstream base, pooled client), the policy
+//! in force (swapped atomically on reload), credentials and metrics.
+
+use crate::config::{Config, ConfigErrors};
+use crate::credentials::Credentials;
+use crate::metrics::Metrics;
+use crate::routing::UpstreamBase;
+use crate::upstream::{build_client, UpstreamClient};
+use arc_swap::ArcSwap;
+use gatehouse_adapters::ProviderProfile;
+use gatehouse_guards::policy::Policy;
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+pub struct ConnectionRuntime {
+    pub id: String,
+    pub profile: ProviderProfile,
+    pub base: UpstreamBase,
+    pub client: UpstreamClient,
+}
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub connections: HashMap<String, Arc<ConnectionRuntime>>,
+    pub policy: ArcSwap<Policy>,
+    pub credentials: Credentials,
+    pub metrics: Metrics,
+    pub registry: Registry,
+    /// False once shutdown has begun, so `/readyz` takes the instance out of rotation.
+    pub accepting: AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error("connection {connection}: {message}")]
+    Connection { connection: String, message: String },
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl AppState {
+    pub async fn build(config: Config) -> Result<Arc<AppState>, StartError> {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let policy = config.load_policy()?;
+        let mut connections = HashMap::new();
+        for conn in &config.connections {
+            let err = |message: String| StartError::Connection { connection: conn.id.clone(), message };
+            let profile = conn.resolve_profile().map_err(err)?;
+            let base = UpstreamBase::parse(&conn.base_url).map_err(err)?;
+            let client = build_client(&config.server, conn).map_err(err)?;
+            connections.insert(conn.id.clone(), Arc::new(ConnectionRuntime { id: conn.id.clone(), profile, base, client }));
+        }
+        let credentials = Credentials::start(&config, &mut registry).await?;
+        Ok(Arc::new(AppState {
+            config: Arc::new(config),
+            connections,
+            policy: ArcSwap::from_pointee(policy),
+            credentials,
+            metrics,
+            registry,
+            accepting: AtomicBool::new(true),
+        }))
+    }
+}
