@@ -70,7 +70,7 @@ async fn run(state: &AppState, peer: &PeerIdentity, ctx: &mut RequestContext, re
     let (parts, body) = request.into_parts();
 
     // Route: which connection, which provider path.
-    let target = routing::parse_target(&parts.uri)?;
+    let target = routing::parse_target(&parts.uri, parts.version)?;
     let connection = state.connections.get(target.connection).cloned().ok_or_else(|| {
         GatewayError::new(Category::NotFound, "unknown_connection", format!("no connection named {:?}", target.connection))
     })?;

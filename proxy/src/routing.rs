@@ -75,9 +75,12 @@ pub struct Target<'a> {
     pub query: Option<&'a str>,
 }
 
-/// Splits and checks the request target.
-pub fn parse_target(uri: &Uri) -> Result<Target<'_>, GatewayError> {
-    if uri.scheme().is_some() || uri.authority().is_some() {
+/// Splits and checks the request target. Over HTTP/2 the URI always carries the
+/// `:scheme`/`:authority` pseudo-headers, which (like Host) are ignored; over HTTP/1 a target
+/// with a scheme or authority is absolute-form, which a reverse proxy refuses.
+pub fn parse_target(uri: &Uri, version: http::Version) -> Result<Target<'_>, GatewayError> {
+    let http1 = version < http::Version::HTTP_2;
+    if http1 && (uri.scheme().is_some() || uri.authority().is_some()) {
         return Err(GatewayError::bad_request(
             "absolute_form",
             "absolute-form request targets are not accepted; send /<connection>/<path>",
@@ -140,7 +143,7 @@ mod tests {
     fn target(s: &str) -> Result<Target<'_>, GatewayError> {
         // Leak is fine in tests: the Uri must outlive the Target.
         let uri: &'static Uri = Box::leak(Box::new(s.parse::<Uri>().expect("test uri parses")));
-        parse_target(uri)
+        parse_target(uri, http::Version::HTTP_11)
     }
 
     #[test]
@@ -168,6 +171,13 @@ mod tests {
         ] {
             assert!(target(bad).is_err(), "{bad} must be rejected");
         }
+    }
+
+    #[test]
+    fn http2_authority_is_not_absolute_form() {
+        let uri: Uri = "https://gatehouse.local/crm/x".parse().unwrap();
+        assert_eq!(parse_target(&uri, http::Version::HTTP_2).unwrap().raw_path, "/x");
+        assert!(parse_target(&uri, http::Version::HTTP_11).is_err());
     }
 
     #[test]

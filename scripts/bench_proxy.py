@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Proxy overhead benchmark: direct vs Gatehouse vs nginx, open loop, on loopback.
+
+Runs, in one go and side by side:
+  * a fixed-rate, open-loop load (oha -q RATE --latency-correction) at several rates against
+    the upstream directly, through Gatehouse (caller auth and policy on, credential injected)
+    and, where nginx is installed, through nginx as a reverse proxy;
+  * a closed-loop maximum-throughput run through Gatehouse and nginx;
+and prints p50/p99/p99.9 added latency per path and rate, the max throughput ratio
+Gatehouse/nginx, and Gatehouse's peak RSS (VmHWM).
+
+Usage: python3 scripts/bench_proxy.py [--rates 500,1000,2000,4000] [--seconds 10]
+Needs: oha (cargo install oha), optionally nginx (apt-get install nginx). Builds release
+binaries with cargo first.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UPSTREAM_PORT, GATEHOUSE_PORT, ADMIN_PORT, NGINX_PORT = 18081, 18080, 18090, 18082
+TOKEN = "bench-caller-token"
+PATH = "/services/data/v60.0/query"
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, **kw)
+
+
+def wait_http(url, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def oha(url, headers, rate=None, seconds=10, connections=32):
+    cmd = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections)]
+    if rate:
+        cmd += ["-q", str(rate), "--latency-correction"]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    data = json.loads(out)
+    pct = data["latencyPercentiles"]
+    codes = data.get("statusCodeDistribution", {})
+    ok = sum(v for k, v in codes.items() if k.startswith("2"))
+    total = sum(codes.values())
+    return {
+        "p50": pct["p50"] * 1000,
+        "p99": pct["p99"] * 1000,
+        "p99.9": pct["p99.9"] * 1000,
+        "rps": data["summary"]["requestsPerSec"],
+        "ok": ok,
+        "total": total,
+    }
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rates", default="500,1000,2000,4000")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    if not shutil.which("oha"):
+        raise SystemExit("oha not found: cargo install oha")
+    if not args.no_build:
+        sh("cargo", "build", "--release", "-p", "gatehouse", "-p", "gatehouse-e2e", "--bin", "gatehouse", "--bin", "bench-upstream", cwd=ROOT)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    work = tempfile.mkdtemp(prefix="gatehouse-bench-")
+    procs = []
+    try:
+        up = subprocess.Popen([os.path.join(target, "release", "bench-upstream"), f"127.0.0.1:{UPSTREAM_PORT}"], stdout=subprocess.DEVNULL)
+        procs.append(up)
+        cfg = os.path.join(work, "gatehouse.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""
+[server]
+listen = "127.0.0.1:{GATEHOUSE_PORT}"
+admin_listen = "127.0.0.1:{ADMIN_PORT}"
+
+[store]
+data_dir = "{work}/data"
+
+[[connections]]
+id = "bench"
+provider = "custom"
+base_url = "http://127.0.0.1:{UPSTREAM_PORT}"
+credentials = {{ type = "bearer", token = "provider-token" }}
+[connections.profile]
+name = "bench"
+
+[[callers]]
+id = "svc"
+token_sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"
+[[callers.grants]]
+connections = ["bench"]
+methods = ["GET"]
+paths = ["/services/data/*/query"]
+""")
+        log = open(os.path.join(work, "gatehouse.log"), "w")
+        gh = subprocess.Popen([os.path.join(target, "release", "gatehouse"), "run", "--config", cfg], stderr=log, stdout=log, env={**os.environ, "GATEHOUSE_STORE_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="})
+        procs.append(gh)
+        paths = {
+            "direct": (f"http://127.0.0.1:{UPSTREAM_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", []),
+            "gatehouse": (f"http://127.0.0.1:{GATEHOUSE_PORT}/bench{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [f"Proxy-Authorization: Bearer {TOKEN}"]),
+        }
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        if nginx:
+            ncfg = os.path.join(work, "nginx.conf")
+            with open(ncfg, "w") as f:
+                f.write(f"""
+worker_processes {os.cpu_count() or 2};
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {work}/nginx-access.log;
+  upstream backend {{ server 127.0.0.1:{UPSTREAM_PORT}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{NGINX_PORT};
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer provider-token";
+    }}
+  }}
+}}
+""")
+            ng = subprocess.Popen([nginx, "-c", ncfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(ng)
+            paths["nginx"] = (f"http://127.0.0.1:{NGINX_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
+        wait_http(f"http://127.0.0.1:{UPSTREAM_PORT}/")
+        wait_http(f"http://127.0.0.1:{ADMIN_PORT}/readyz")
+        if nginx:
+            wait_http(f"http://127.0.0.1:{NGINX_PORT}/")
+        # Warm up pools and caches.
+        for name, (url, hdrs) in paths.items():
+            oha(url, hdrs, rate=500, seconds=2)
+
+        print(f"# open loop, {args.seconds}s per run, latency-corrected; added = path - direct (ms)")
+        print(f"{'rate':>6} {'path':>10} {'p50':>8} {'p99':>8} {'p99.9':>8} {'+p50':>8} {'+p99':>8} {'+p99.9':>8} {'ok/total':>14}")
+        results = {}
+        for rate in rates:
+            for name, (url, hdrs) in paths.items():
+                r = oha(url, hdrs, rate=rate, seconds=args.seconds)
+                results[(rate, name)] = r
+            base = results[(rate, "direct")]
+            for name in paths:
+                r = results[(rate, name)]
+                add = {k: r[k] - base[k] for k in ("p50", "p99", "p99.9")}
+                print(f"{rate:>6} {name:>10} {r['p50']:8.3f} {r['p99']:8.3f} {r['p99.9']:8.3f} "
+                      f"{add['p50']:8.3f} {add['p99']:8.3f} {add['p99.9']:8.3f} {r['ok']:>6}/{r['total']:<7}")
+        print("# closed loop, 64 connections: maximum throughput (req/s)")
+        peak = {}
+        for name, (url, hdrs) in paths.items():
+            r = oha(url, hdrs, seconds=args.seconds, connections=64)
+            peak[name] = r["rps"]
+            print(f"{name:>10} {r['rps']:10.0f} req/s  ok {r['ok']}/{r['total']}")
+        if "nginx" in peak:
+            print(f"throughput ratio gatehouse/nginx: {peak['gatehouse'] / peak['nginx']:.2f}")
+        print(f"gatehouse peak RSS: {peak_rss_mb(gh.pid):.1f} MB")
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
