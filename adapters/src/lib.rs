@@ -6,4 +6,6 @@
 pub mod oauth;
 pub mod profile;
 
-pub use profile::{builtin, builtin_names, ProviderProfile, SoqlCarrier};
+pub use profile::{
+    best_query_plan, builtin, builtin_names, ProviderProfile, QueryPlan, SoqlCarrier,
+};

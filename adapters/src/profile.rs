@@ -12,6 +12,54 @@ pub enum SoqlCarrier {
     SalesforceRest,
 }
 
+impl SoqlCarrier {
+    /// Whether a request body sent to `path` can embed SOQL (composite subrequests).
+    pub fn body_carries_soql(self, method: &http::Method, path: &str) -> bool {
+        match self {
+            SoqlCarrier::None => false,
+            SoqlCarrier::SalesforceRest => {
+                *method != http::Method::GET
+                    && path.split('/').any(|s| s.eq_ignore_ascii_case("composite"))
+            }
+        }
+    }
+
+    /// The path and query of the provider's query-plan call for `soql`, asked on behalf of a
+    /// query sent to `query_path` (`/services/data/v60.0/query` → same path, `?explain=`).
+    pub fn explain_path_and_query(self, query_path: &str, soql: &str) -> Option<String> {
+        match self {
+            SoqlCarrier::None => None,
+            SoqlCarrier::SalesforceRest => {
+                let (prefix, last) = query_path.trim_end_matches('/').rsplit_once('/')?;
+                if !(last.eq_ignore_ascii_case("query") || last.eq_ignore_ascii_case("queryAll")) {
+                    return None;
+                }
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+                Some(format!("{prefix}/query?explain={encoded}"))
+            }
+        }
+    }
+}
+
+/// A query plan as the provider's explain call reports it, reduced to what the guard decides on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPlan {
+    pub relative_cost: f64,
+    pub leading_operation: String,
+    pub cardinality: Option<u64>,
+}
+
+/// The best (first) plan of an explain response: `{"plans":[{"relativeCost":..,"leadingOperationType":..}]}`.
+pub fn best_query_plan(body: &serde_json::Value) -> Option<QueryPlan> {
+    let plan = body.get("plans")?.as_array()?.first()?;
+    Some(QueryPlan {
+        relative_cost: plan.get("relativeCost")?.as_f64()?,
+        leading_operation: plan.get("leadingOperationType")?.as_str()?.to_owned(),
+        cardinality: plan.get("cardinality").and_then(serde_json::Value::as_u64),
+    })
+}
+
 /// What the proxy needs to know about one provider. Built-in profiles are `'static` data;
 /// a custom profile (any OAuth/REST API) is deserialised from the connection's config.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -44,7 +92,13 @@ fn no_soql() -> SoqlCarrier {
 }
 
 impl ProviderProfile {
-    fn builtin(name: &str, replay_on_401: bool, lifetime: Option<u64>, instance_url: bool, soql: SoqlCarrier) -> Self {
+    fn builtin(
+        name: &str,
+        replay_on_401: bool,
+        lifetime: Option<u64>,
+        instance_url: bool,
+        soql: SoqlCarrier,
+    ) -> Self {
         Self {
             name: name.to_owned(),
             replay_on_401,
@@ -62,7 +116,14 @@ impl ProviderProfile {
 
 /// Names of the built-in profiles, for config validation messages.
 pub fn builtin_names() -> &'static [&'static str] {
-    &["salesforce", "hubspot", "greenhouse", "greenhouse-v3", "lever", "ashby"]
+    &[
+        "salesforce",
+        "hubspot",
+        "greenhouse",
+        "greenhouse-v3",
+        "lever",
+        "ashby",
+    ]
 }
 
 /// The built-in profile with this name, if any.
@@ -70,7 +131,9 @@ pub fn builtin(name: &str) -> Option<ProviderProfile> {
     let profile = match name {
         // Salesforce: no `expires_in`; the session timeout defaults to 2 hours. The token
         // response carries `instance_url`.
-        "salesforce" => ProviderProfile::builtin(name, true, Some(7200), true, SoqlCarrier::SalesforceRest),
+        "salesforce" => {
+            ProviderProfile::builtin(name, true, Some(7200), true, SoqlCarrier::SalesforceRest)
+        }
         // HubSpot: refresh on TTL (1800 s), not on 401.
         "hubspot" => ProviderProfile::builtin(name, false, None, false, SoqlCarrier::None),
         "greenhouse" | "greenhouse-v3" | "lever" | "ashby" => {
@@ -95,8 +158,35 @@ mod tests {
     }
 
     #[test]
+    fn salesforce_soql_carriers() {
+        let sf = SoqlCarrier::SalesforceRest;
+        assert!(sf.body_carries_soql(&http::Method::POST, "/services/data/v60.0/composite/batch"));
+        assert!(!sf.body_carries_soql(&http::Method::GET, "/services/data/v60.0/composite"));
+        assert!(!SoqlCarrier::None.body_carries_soql(&http::Method::POST, "/composite"));
+        assert_eq!(
+            sf.explain_path_and_query("/services/data/v60.0/queryAll", "SELECT Id FROM Account"),
+            Some("/services/data/v60.0/query?explain=SELECT+Id+FROM+Account".to_owned())
+        );
+        assert_eq!(
+            sf.explain_path_and_query("/services/data/v60.0/sobjects", "x"),
+            None
+        );
+        let plan = best_query_plan(
+            &serde_json::json!({"plans":[{"relativeCost":2.5,"leadingOperationType":"TableScan","cardinality":10},{"relativeCost":0.1,"leadingOperationType":"Index"}]}),
+        );
+        assert_eq!(
+            plan.map(|p| (p.relative_cost, p.leading_operation)),
+            Some((2.5, "TableScan".to_owned()))
+        );
+        assert_eq!(best_query_plan(&serde_json::json!({"plans":[]})), None);
+    }
+
+    #[test]
     fn hubspot_refreshes_on_ttl_not_on_401() {
         assert_eq!(builtin("hubspot").map(|p| p.replay_on_401), Some(false));
-        assert_eq!(builtin("salesforce").map(|p| p.soql), Some(SoqlCarrier::SalesforceRest));
+        assert_eq!(
+            builtin("salesforce").map(|p| p.soql),
+            Some(SoqlCarrier::SalesforceRest)
+        );
     }
 }

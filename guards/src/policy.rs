@@ -24,6 +24,9 @@ pub struct CallerPolicy {
     pub mtls_san: Vec<String>,
     #[serde(default)]
     pub grants: Vec<GrantPolicy>,
+    /// SOQL allow-lists and rule overrides for this caller (`[callers.soql]`).
+    #[serde(default)]
+    pub soql: Option<crate::soql_guard::CallerSoqlPolicy>,
 }
 
 /// What one grant allows. Every list must match for the grant to apply.
@@ -64,11 +67,23 @@ pub enum Denial {
     #[error("caller {caller} has no grant for connection {connection}")]
     Connection { caller: String, connection: String },
     #[error("caller {caller} may not use method {method} on connection {connection}")]
-    Method { caller: String, connection: String, method: String },
+    Method {
+        caller: String,
+        connection: String,
+        method: String,
+    },
     #[error("caller {caller} may not call path {path} on connection {connection}")]
-    Path { caller: String, connection: String, path: String },
+    Path {
+        caller: String,
+        connection: String,
+        path: String,
+    },
     #[error("request body of {size} bytes exceeds the {limit} bytes caller {caller} may send")]
-    BodyTooLarge { caller: String, size: u64, limit: u64 },
+    BodyTooLarge {
+        caller: String,
+        size: u64,
+        limit: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +102,9 @@ impl PathPattern {
             .strip_prefix('/')
             .ok_or_else(|| format!("path pattern {pattern:?} must start with '/'"))?;
         if pattern.contains('?') || pattern.contains('#') {
-            return Err(format!("path pattern {pattern:?} must not contain a query or fragment"));
+            return Err(format!(
+                "path pattern {pattern:?} must not contain a query or fragment"
+            ));
         }
         let mut segments = Vec::new();
         for seg in rest.split('/') {
@@ -98,7 +115,9 @@ impl PathPattern {
                 "" => return Err(format!("path pattern {pattern:?} has an empty segment")),
                 "." | ".." => return Err(format!("path pattern {pattern:?} has a dot segment")),
                 s if s.contains('*') => {
-                    return Err(format!("path pattern {pattern:?}: '*' must be a whole segment"))
+                    return Err(format!(
+                        "path pattern {pattern:?}: '*' must be a whole segment"
+                    ))
                 }
                 s => Segment::Literal(s.to_owned()),
             });
@@ -109,7 +128,11 @@ impl PathPattern {
     /// `path` is already normalised by the router: starts with '/', no dot segments, decoded.
     fn matches(&self, path: &str) -> bool {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let segs: Vec<&str> = if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').collect() };
+        let segs: Vec<&str> = if trimmed.is_empty() {
+            Vec::new()
+        } else {
+            trimmed.split('/').collect()
+        };
         match_segments(&self.0, &segs)
     }
 }
@@ -117,9 +140,13 @@ impl PathPattern {
 fn match_segments(pattern: &[Segment], path: &[&str]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),
-        Some((Segment::Any, rest)) => (0..=path.len()).any(|skip| match_segments(rest, &path[skip..])),
+        Some((Segment::Any, rest)) => {
+            (0..=path.len()).any(|skip| match_segments(rest, &path[skip..]))
+        }
         Some((Segment::One, rest)) => !path.is_empty() && match_segments(rest, &path[1..]),
-        Some((Segment::Literal(lit), rest)) => path.first() == Some(&lit.as_str()) && match_segments(rest, &path[1..]),
+        Some((Segment::Literal(lit), rest)) => {
+            path.first() == Some(&lit.as_str()) && match_segments(rest, &path[1..])
+        }
     }
 }
 
@@ -135,6 +162,7 @@ struct Grant {
 #[derive(Debug, Clone)]
 struct Caller {
     grants: Vec<Grant>,
+    soql: Option<crate::soql_guard::CallerSoqlPolicy>,
 }
 
 /// A checked, ready-to-evaluate policy.
@@ -154,36 +182,74 @@ pub struct Allowed {
 impl Policy {
     /// Checks the document and returns every problem found, not only the first.
     /// `known_connections` are the connection ids of the main config.
-    pub fn compile(doc: &PolicyDocument, known_connections: &HashSet<String>) -> Result<Self, Vec<PolicyError>> {
+    pub fn compile(
+        doc: &PolicyDocument,
+        known_connections: &HashSet<String>,
+    ) -> Result<Self, Vec<PolicyError>> {
         let mut errors = Vec::new();
         let mut policy = Policy::default();
         for (ci, caller) in doc.callers.iter().enumerate() {
             let at = |field: &str| format!("callers[{ci}]{field}");
             let err = |errors: &mut Vec<PolicyError>, field: &str, message: String| {
-                errors.push(PolicyError { location: at(field), message })
+                errors.push(PolicyError {
+                    location: at(field),
+                    message,
+                })
             };
-            if caller.id.is_empty() || !caller.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                err(&mut errors, ".id", format!("caller id {:?} must be non-empty [A-Za-z0-9-_.]", caller.id));
+            if caller.id.is_empty()
+                || !caller
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                err(
+                    &mut errors,
+                    ".id",
+                    format!("caller id {:?} must be non-empty [A-Za-z0-9-_.]", caller.id),
+                );
             }
             if policy.callers.contains_key(&caller.id) {
-                err(&mut errors, ".id", format!("duplicate caller id {:?}", caller.id));
+                err(
+                    &mut errors,
+                    ".id",
+                    format!("duplicate caller id {:?}", caller.id),
+                );
             }
             if caller.token_sha256.is_none() && caller.mtls_san.is_empty() {
-                err(&mut errors, "", format!("caller {:?} has no way to prove who it is (token_sha256 or mtls_san)", caller.id));
+                err(
+                    &mut errors,
+                    "",
+                    format!(
+                        "caller {:?} has no way to prove who it is (token_sha256 or mtls_san)",
+                        caller.id
+                    ),
+                );
             }
             if let Some(hash) = &caller.token_sha256 {
                 match decode_sha256(hash) {
                     Some(bytes) => {
                         if let Some(other) = policy.by_token_hash.insert(bytes, caller.id.clone()) {
-                            err(&mut errors, ".token_sha256", format!("same token hash as caller {other:?}"));
+                            err(
+                                &mut errors,
+                                ".token_sha256",
+                                format!("same token hash as caller {other:?}"),
+                            );
                         }
                     }
-                    None => err(&mut errors, ".token_sha256", "must be 64 hex characters (SHA-256 of the token)".into()),
+                    None => err(
+                        &mut errors,
+                        ".token_sha256",
+                        "must be 64 hex characters (SHA-256 of the token)".into(),
+                    ),
                 }
             }
             for (si, san) in caller.mtls_san.iter().enumerate() {
                 if let Some(other) = policy.by_san.insert(san.clone(), caller.id.clone()) {
-                    err(&mut errors, &format!(".mtls_san[{si}]"), format!("SAN {san:?} already identifies caller {other:?}"));
+                    err(
+                        &mut errors,
+                        &format!(".mtls_san[{si}]"),
+                        format!("SAN {san:?} already identifies caller {other:?}"),
+                    );
                 }
             }
             let mut grants = Vec::new();
@@ -191,20 +257,36 @@ impl Policy {
                 let g = format!(".grants[{gi}]");
                 for (i, conn) in grant.connections.iter().enumerate() {
                     if !known_connections.contains(conn) {
-                        err(&mut errors, &format!("{g}.connections[{i}]"), format!("unknown connection {conn:?}"));
+                        err(
+                            &mut errors,
+                            &format!("{g}.connections[{i}]"),
+                            format!("unknown connection {conn:?}"),
+                        );
                     }
                 }
                 if grant.connections.is_empty() {
-                    err(&mut errors, &format!("{g}.connections"), "must name at least one connection".into());
+                    err(
+                        &mut errors,
+                        &format!("{g}.connections"),
+                        "must name at least one connection".into(),
+                    );
                 }
                 let any_method = grant.methods.iter().any(|m| m == "*");
                 for (i, m) in grant.methods.iter().enumerate() {
                     if m != "*" && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase())) {
-                        err(&mut errors, &format!("{g}.methods[{i}]"), format!("method {m:?} must be upper case (GET, POST, ...) or \"*\""));
+                        err(
+                            &mut errors,
+                            &format!("{g}.methods[{i}]"),
+                            format!("method {m:?} must be upper case (GET, POST, ...) or \"*\""),
+                        );
                     }
                 }
                 if grant.methods.is_empty() {
-                    err(&mut errors, &format!("{g}.methods"), "must name at least one method (or \"*\")".into());
+                    err(
+                        &mut errors,
+                        &format!("{g}.methods"),
+                        "must name at least one method (or \"*\")".into(),
+                    );
                 }
                 let mut paths = Vec::new();
                 for (i, p) in grant.paths.iter().enumerate() {
@@ -214,7 +296,11 @@ impl Policy {
                     }
                 }
                 if grant.paths.is_empty() {
-                    err(&mut errors, &format!("{g}.paths"), "must name at least one path pattern (\"/**\" for all)".into());
+                    err(
+                        &mut errors,
+                        &format!("{g}.paths"),
+                        "must name at least one path pattern (\"/**\" for all)".into(),
+                    );
                 }
                 grants.push(Grant {
                     connections: grant.connections.iter().cloned().collect(),
@@ -224,7 +310,18 @@ impl Policy {
                     max_body_bytes: grant.max_body_bytes,
                 });
             }
-            policy.callers.insert(caller.id.clone(), Caller { grants });
+            if let Some(soql) = &caller.soql {
+                if let Err(e) = soql.validate() {
+                    err(&mut errors, ".soql", e.to_string());
+                }
+            }
+            policy.callers.insert(
+                caller.id.clone(),
+                Caller {
+                    grants,
+                    soql: caller.soql.clone(),
+                },
+            );
         }
         if errors.is_empty() {
             Ok(policy)
@@ -243,6 +340,11 @@ impl Policy {
         self.by_san.get(san).map(String::as_str)
     }
 
+    /// The caller's SOQL allow-lists and rule overrides, if it has any.
+    pub fn caller_soql(&self, caller: &str) -> Option<&crate::soql_guard::CallerSoqlPolicy> {
+        self.callers.get(caller).and_then(|c| c.soql.as_ref())
+    }
+
     pub fn caller_count(&self) -> usize {
         self.callers.len()
     }
@@ -250,20 +352,42 @@ impl Policy {
     /// Decides one request. `path` is the normalised provider path (no query string).
     /// `body_len` is the declared body size when known. The most specific denial is reported:
     /// a path denial beats a method denial beats a connection denial.
-    pub fn authorize(&self, caller: &str, connection: &str, method: &str, path: &str, body_len: Option<u64>) -> Result<Allowed, Denial> {
-        let deny_connection = || Denial::Connection { caller: caller.to_owned(), connection: connection.to_owned() };
+    pub fn authorize(
+        &self,
+        caller: &str,
+        connection: &str,
+        method: &str,
+        path: &str,
+        body_len: Option<u64>,
+    ) -> Result<Allowed, Denial> {
+        let deny_connection = || Denial::Connection {
+            caller: caller.to_owned(),
+            connection: connection.to_owned(),
+        };
         let grants = self.callers.get(caller).ok_or_else(deny_connection)?;
         let mut worst = deny_connection();
         let mut best_limit: Option<Option<u64>> = None;
-        for grant in grants.grants.iter().filter(|g| g.connections.contains(connection)) {
+        for grant in grants
+            .grants
+            .iter()
+            .filter(|g| g.connections.contains(connection))
+        {
             if !(grant.any_method || grant.methods.contains(method)) {
                 if matches!(worst, Denial::Connection { .. }) {
-                    worst = Denial::Method { caller: caller.to_owned(), connection: connection.to_owned(), method: method.to_owned() };
+                    worst = Denial::Method {
+                        caller: caller.to_owned(),
+                        connection: connection.to_owned(),
+                        method: method.to_owned(),
+                    };
                 }
                 continue;
             }
             if !grant.paths.iter().any(|p| p.matches(path)) {
-                worst = Denial::Path { caller: caller.to_owned(), connection: connection.to_owned(), path: path.to_owned() };
+                worst = Denial::Path {
+                    caller: caller.to_owned(),
+                    connection: connection.to_owned(),
+                    path: path.to_owned(),
+                };
                 continue;
             }
             // Several grants may match: the most generous body limit wins (None = server limit).
@@ -273,10 +397,16 @@ impl Policy {
                 (Some(Some(a)), Some(b)) => Some(a.max(b)),
             });
         }
-        let Some(max_body_bytes) = best_limit else { return Err(worst) };
+        let Some(max_body_bytes) = best_limit else {
+            return Err(worst);
+        };
         if let (Some(limit), Some(size)) = (max_body_bytes, body_len) {
             if size > limit {
-                return Err(Denial::BodyTooLarge { caller: caller.to_owned(), size, limit });
+                return Err(Denial::BodyTooLarge {
+                    caller: caller.to_owned(),
+                    size,
+                    limit,
+                });
             }
         }
         Ok(Allowed { max_body_bytes })

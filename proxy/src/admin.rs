@@ -12,7 +12,11 @@ use std::sync::Arc;
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response<ProxyBody> {
     let path = request.uri().path();
     if path.starts_with("/connect/") {
-        if let Some(response) = state.credentials.handle_admin(request.method(), request.uri()).await {
+        if let Some(response) = state
+            .credentials
+            .handle_admin(request.method(), request.uri())
+            .await
+        {
             return response;
         }
         return text(StatusCode::NOT_FOUND, "not found\n");
@@ -34,14 +38,20 @@ async fn readiness(state: &AppState) -> Response<ProxyBody> {
     }
     match state.credentials.ready().await {
         Ok(()) => text(StatusCode::OK, "ready\n"),
-        Err(reason) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("credential store unreachable: {reason}\n")),
+        Err(reason) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("credential store unreachable: {reason}\n"),
+        ),
     }
 }
 
 fn metrics(state: &AppState) -> Response<ProxyBody> {
     let mut out = String::with_capacity(16 * 1024);
     if prometheus_client::encoding::text::encode(&mut out, &state.registry).is_err() {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed\n");
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics encoding failed\n",
+        );
     }
     let mut response = Response::new(full(out));
     response.headers_mut().insert(
@@ -54,6 +64,9 @@ fn metrics(state: &AppState) -> Response<ProxyBody> {
 fn text(status: StatusCode, body: &str) -> Response<ProxyBody> {
     let mut response = Response::new(full(body.to_owned()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }

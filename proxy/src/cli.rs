@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "gatehouse", version, about = "Outbound guardrail proxy for SaaS provider APIs")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Outbound guardrail proxy for SaaS provider APIs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,12 +22,22 @@ struct Cli {
 enum Command {
     /// Serve the data plane and the admin port.
     Run {
-        #[arg(long, short, env = "GATEHOUSE_CONFIG", default_value = "gatehouse.toml")]
+        #[arg(
+            long,
+            short,
+            env = "GATEHOUSE_CONFIG",
+            default_value = "gatehouse.toml"
+        )]
         config: PathBuf,
     },
     /// Validate a config (and its policy file) and print every error with its location.
     Check {
-        #[arg(long, short, env = "GATEHOUSE_CONFIG", default_value = "gatehouse.toml")]
+        #[arg(
+            long,
+            short,
+            env = "GATEHOUSE_CONFIG",
+            default_value = "gatehouse.toml"
+        )]
         config: PathBuf,
     },
     /// Start simulated providers, a Gatehouse in front of them and some traffic. No setup.
@@ -40,6 +54,32 @@ enum Command {
     },
     /// Print the SHA-256 of a caller token read from stdin, for the policy's `token_sha256`.
     HashToken,
+    /// SOQL tools for CI pipelines that generate queries.
+    Soql {
+        #[command(subcommand)]
+        command: SoqlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SoqlCommand {
+    /// Check queries (arguments, or one per line on stdin) against the SOQL guard.
+    /// Exit code 0: all allowed; 1: any blocked; 2: usage error.
+    Check {
+        /// A SOQL policy file, or a gatehouse config (its connections' and callers' `soql` tables).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Apply this caller's allow-lists and rule overrides.
+        #[arg(long)]
+        caller: Option<String>,
+        /// Apply this connection's settings.
+        #[arg(long)]
+        connection: Option<String>,
+        /// One JSON object per query.
+        #[arg(long)]
+        json: bool,
+        queries: Vec<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -47,6 +87,28 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::HashToken => hash_token(),
+        Command::Soql {
+            command:
+                SoqlCommand::Check {
+                    policy,
+                    caller,
+                    connection,
+                    json,
+                    queries,
+                },
+        } => {
+            let args = crate::soql_cli::SoqlCheckArgs {
+                policy,
+                caller,
+                connection,
+                json,
+                queries,
+            };
+            let stdin = std::io::stdin();
+            let mut stdout = std::io::stdout();
+            let code = crate::soql_cli::run(args, stdin.lock(), &mut stdout);
+            ExitCode::from(u8::try_from(code).unwrap_or(2))
+        }
         Command::Run { config } => {
             crate::logging::init();
             let config = match Config::load(&config) {
@@ -60,7 +122,11 @@ pub fn main() -> ExitCode {
             };
             runtime(|| run(config))
         }
-        Command::Demo { listen, admin, seconds } => {
+        Command::Demo {
+            listen,
+            admin,
+            seconds,
+        } => {
             crate::logging::init();
             runtime(|| crate::demo::run(listen, admin, seconds))
         }
@@ -72,7 +138,10 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ExitCode>,
 {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(f()),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -111,7 +180,12 @@ fn check(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
             let callers = config.load_policy().map(|p| p.caller_count()).unwrap_or(0);
-            println!("{}: ok ({} connections, {} callers)", path.display(), config.connections.len(), callers);
+            println!(
+                "{}: ok ({} connections, {} callers)",
+                path.display(),
+                config.connections.len(),
+                callers
+            );
             ExitCode::SUCCESS
         }
         Err(errors) => {

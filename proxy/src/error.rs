@@ -147,13 +147,19 @@ impl GatewayError {
         let mut response = Response::new(full(body));
         *response.status_mut() = self.category.status();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Ok(id) = HeaderValue::from_str(ctx.request_id) {
             headers.insert(crate::headers::X_REQUEST_ID, id);
         }
         if let Some(after) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
         }
         if self.category == Category::Unauthenticated {
             headers.insert(
@@ -167,7 +173,13 @@ impl GatewayError {
 
 impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.category.as_str(), self.code, self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.category.as_str(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -209,13 +221,32 @@ mod tests {
 
     #[tokio::test]
     async fn envelope_carries_category_code_and_context() {
-        let err = GatewayError::new(Category::UpstreamUnavailable, "token_endpoint_down", "token endpoint unreachable")
-            .with_retry_after(Duration::from_secs(7));
-        let ctx = ErrorContext { request_id: "req-1", connection: Some("acme-sf"), provider: Some("p") };
+        let err = GatewayError::new(
+            Category::UpstreamUnavailable,
+            "token_endpoint_down",
+            "token endpoint unreachable",
+        )
+        .with_retry_after(Duration::from_secs(7));
+        let ctx = ErrorContext {
+            request_id: "req-1",
+            connection: Some("acme-sf"),
+            provider: Some("p"),
+        };
         let response = err.into_response(&ctx);
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(response.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"7"[..]));
-        let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"7"[..])
+        );
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         assert_eq!(value["error"]["category"], "upstream_unavailable");
         assert_eq!(value["error"]["code"], "token_endpoint_down");

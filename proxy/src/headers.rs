@@ -44,7 +44,9 @@ pub fn sanitize_request(headers: &mut HeaderMap) {
     headers.remove(header::COOKIE);
     headers.remove(header::HOST);
     // With a body re-framed by hyper, a stale length would be wrong; hyper derives it again.
-    if headers.contains_key(header::CONTENT_LENGTH) && headers.contains_key(header::TRANSFER_ENCODING) {
+    if headers.contains_key(header::CONTENT_LENGTH)
+        && headers.contains_key(header::TRANSFER_ENCODING)
+    {
         headers.remove(header::CONTENT_LENGTH);
     }
 }
@@ -68,20 +70,30 @@ pub fn request_id(headers: &HeaderMap) -> String {
 /// A W3C trace context for the outbound request: the caller's trace continues with a new
 /// parent id (Gatehouse's hop); without a valid caller context a new trace starts.
 pub fn traceparent(headers: &HeaderMap) -> HeaderValue {
-    let incoming = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()).and_then(parse_traceparent);
+    let incoming = headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent);
     let span_id = format!("{:016x}", rand::random::<u64>() | 1);
     let value = match incoming {
         Some((trace_id, flags)) => format!("00-{trace_id}-{span_id}-{flags}"),
         None => format!("00-{:032x}-{span_id}-01", rand::random::<u128>() | 1),
     };
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-00"))
+    HeaderValue::from_str(&value).unwrap_or_else(|_| {
+        HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-00")
+    })
 }
 
 /// (trace-id, flags) of a valid version-00 traceparent.
 fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
     let mut parts = value.trim().split('-');
-    let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let (version, trace_id, parent_id, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     let ok = version == "00"
         && parts.next().is_none()
         && hex(trace_id, 32)
@@ -121,7 +133,10 @@ mod tests {
     fn response_loses_set_cookie() {
         let mut h = HeaderMap::new();
         h.insert(header::SET_COOKIE, HeaderValue::from_static("sid=provider"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         sanitize_response(&mut h);
         assert!(h.get(header::SET_COOKIE).is_none());
         assert!(h.get(header::CONTENT_TYPE).is_some());
@@ -140,7 +155,10 @@ mod tests {
     #[test]
     fn traceparent_continues_the_callers_trace() {
         let mut h = HeaderMap::new();
-        h.insert(TRACEPARENT, HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        h.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
         let out = traceparent(&h);
         let out = out.to_str().unwrap();
         assert!(out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));

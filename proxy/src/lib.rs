@@ -20,6 +20,8 @@ pub mod request_body;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod soql_cli;
+pub mod soql_stage;
 pub mod state;
 pub mod tls;
 pub mod upstream;

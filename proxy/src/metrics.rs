@@ -60,7 +60,10 @@ pub enum StatusClass {
 }
 
 impl EncodeLabelValue for StatusClass {
-    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
         use std::fmt::Write;
         encoder.write_str(match self {
             StatusClass::C1xx => "1xx",
@@ -89,12 +92,23 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SoqlLabels {
+    pub connection: String,
+    pub caller: String,
+    /// allow, block, observe or rewrite.
+    pub verdict: String,
+    /// A rule id from the catalog, or `none` for an allowed query.
+    pub rule: String,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub duration: Family<RequestLabels, Histogram>,
     pub in_flight: Gauge,
     pub policy_reloads: Family<OutcomeLabels, Counter>,
+    pub soql_verdicts: Family<SoqlLabels, Counter>,
 }
 
 impl Metrics {
@@ -103,22 +117,44 @@ impl Metrics {
         // Buckets from 1 ms to 30 s: the proxy's own overhead sits in the lowest ones,
         // provider latency in the rest.
         let duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])
         });
         let in_flight = Gauge::default();
         let policy_reloads = Family::<OutcomeLabels, Counter>::default();
-        registry.register("gatehouse_requests", "Requests handled, by outcome", requests.clone());
+        registry.register(
+            "gatehouse_requests",
+            "Requests handled, by outcome",
+            requests.clone(),
+        );
         registry.register(
             "gatehouse_request_duration_seconds",
             "Time from request received to response headers sent",
             duration.clone(),
         );
-        registry.register("gatehouse_requests_in_flight", "Requests being handled now", in_flight.clone());
+        registry.register(
+            "gatehouse_requests_in_flight",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
         registry.register(
             "gatehouse_policy_reloads",
             "Policy reload attempts by outcome (ok, error)",
             policy_reloads.clone(),
         );
-        Self { requests, duration, in_flight, policy_reloads }
+        let soql_verdicts = Family::<SoqlLabels, Counter>::default();
+        registry.register(
+            "gatehouse_soql_verdicts",
+            "SOQL guard decisions: one per violated rule (block, observe, rewrite), or allow/none",
+            soql_verdicts.clone(),
+        );
+        Self {
+            requests,
+            duration,
+            in_flight,
+            policy_reloads,
+            soql_verdicts,
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::identity::{self, PeerIdentity};
 use crate::metrics::{Method, RequestLabels, StatusClass};
 use crate::request_body::RequestBody;
 use crate::routing;
+use crate::soql_stage;
 use crate::state::{AppState, ConnectionRuntime};
 use crate::upstream::{classify, UpstreamFailure};
 use gatehouse_guards::policy::Denial;
@@ -41,7 +42,11 @@ impl RequestContext {
     }
 }
 
-pub async fn handle(state: Arc<AppState>, peer: PeerIdentity, request: Request<Incoming>) -> Response<ProxyBody> {
+pub async fn handle(
+    state: Arc<AppState>,
+    peer: PeerIdentity,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
     let started = Instant::now();
     state.metrics.in_flight.inc();
     let mut ctx = RequestContext {
@@ -66,14 +71,27 @@ pub async fn handle(state: Arc<AppState>, peer: PeerIdentity, request: Request<I
     response
 }
 
-async fn run(state: &AppState, peer: &PeerIdentity, ctx: &mut RequestContext, request: Request<Incoming>) -> Result<Response<ProxyBody>, GatewayError> {
+async fn run(
+    state: &AppState,
+    peer: &PeerIdentity,
+    ctx: &mut RequestContext,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, GatewayError> {
     let (parts, body) = request.into_parts();
 
     // Route: which connection, which provider path.
     let target = routing::parse_target(&parts.uri, parts.version)?;
-    let connection = state.connections.get(target.connection).cloned().ok_or_else(|| {
-        GatewayError::new(Category::NotFound, "unknown_connection", format!("no connection named {:?}", target.connection))
-    })?;
+    let connection = state
+        .connections
+        .get(target.connection)
+        .cloned()
+        .ok_or_else(|| {
+            GatewayError::new(
+                Category::NotFound,
+                "unknown_connection",
+                format!("no connection named {:?}", target.connection),
+            )
+        })?;
     ctx.connection = Some(connection.clone());
 
     // Caller: who is calling.
@@ -84,40 +102,102 @@ async fn run(state: &AppState, peer: &PeerIdentity, ctx: &mut RequestContext, re
     // Policy: may this caller do this?
     let content_length = content_length(&parts.headers)?;
     let allowed = policy
-        .authorize(&caller, &connection.id, parts.method.as_str(), &target.decoded_path, content_length)
+        .authorize(
+            &caller,
+            &connection.id,
+            parts.method.as_str(),
+            &target.decoded_path,
+            content_length,
+        )
         .map_err(denial)?;
     let server = &state.config.server;
-    let body_limit = allowed.max_body_bytes.map_or(server.max_body_bytes, |l| l.min(server.max_body_bytes));
+    let body_limit = allowed
+        .max_body_bytes
+        .map_or(server.max_body_bytes, |l| l.min(server.max_body_bytes));
 
-    // Request guards (SOQL, rate limits, circuits) plug in here.
+    let mut body =
+        RequestBody::prepare(body, content_length, body_limit, server.replay_buffer_bytes).await?;
 
-    let mut body = RequestBody::prepare(body, content_length, body_limit, server.replay_buffer_bytes).await?;
-    let uri = connection.base.join(target.raw_path, target.query)?;
+    // Request guards: SOQL (rate limits and circuits join here).
+    let soql = state.soql.get(&connection.id);
+    let soql_plan = match soql {
+        Some(guard) => {
+            let request = soql_stage::Request {
+                connection: &connection,
+                caller: &caller,
+                caller_policy: policy.caller_soql(&caller),
+                method: &parts.method,
+                path: &target.decoded_path,
+                query: target.query,
+            };
+            soql_stage::check(guard, &state.metrics, &request, &body)?
+        }
+        None => soql_stage::SoqlPlan::default(),
+    };
+    if let Some(rewritten) = soql_plan.body.clone() {
+        body = RequestBody::Buffered(rewritten);
+    }
+    let query = soql_plan.query_string.as_deref().or(target.query);
+    let uri = connection.base.join(target.raw_path, query)?;
     let mut outbound = parts.headers;
     headers::sanitize_request(&mut outbound);
     outbound.insert(X_REQUEST_ID, header_value(&ctx.request_id));
     outbound.insert(headers::TRACEPARENT, headers::traceparent(&outbound));
 
     // Credentials, upstream, and one refresh-and-replay on a 401.
-    let applied = state.credentials.apply(&connection.id, &mut outbound).await.map_err(crate::credentials::to_gateway_error)?;
-    let mut response = send(state, &connection, &parts.method, &uri, &outbound, &mut body).await?;
-    if response.status() == StatusCode::UNAUTHORIZED && connection.profile.replay_on_401 && body.replayable() {
+    let applied = state
+        .credentials
+        .apply(&connection.id, &mut outbound)
+        .await
+        .map_err(crate::credentials::to_gateway_error)?;
+    if let Some(guard) = soql {
+        soql_stage::explain(guard, &connection, &outbound, &soql_plan).await?;
+    }
+    let mut response = send(
+        state,
+        &connection,
+        &parts.method,
+        &uri,
+        &outbound,
+        &mut body,
+    )
+    .await?;
+    if response.status() == StatusCode::UNAUTHORIZED
+        && connection.profile.replay_on_401
+        && body.replayable()
+    {
         let refreshed = state
             .credentials
             .on_unauthorized(&connection.id, &applied)
             .await
             .map_err(crate::credentials::to_gateway_error)?;
         if refreshed {
-            state.credentials.apply(&connection.id, &mut outbound).await.map_err(crate::credentials::to_gateway_error)?;
-            response = send(state, &connection, &parts.method, &uri, &outbound, &mut body).await?;
+            state
+                .credentials
+                .apply(&connection.id, &mut outbound)
+                .await
+                .map_err(crate::credentials::to_gateway_error)?;
+            response = send(
+                state,
+                &connection,
+                &parts.method,
+                &uri,
+                &outbound,
+                &mut body,
+            )
+            .await?;
         }
     }
 
     // Response: provider headers cleaned, our request id added.
     let (mut head, incoming) = response.into_parts();
     headers::sanitize_response(&mut head.headers);
-    head.headers.insert(X_REQUEST_ID, header_value(&ctx.request_id));
-    Ok(Response::from_parts(head, incoming.map_err(Into::into).boxed_unsync()))
+    head.headers
+        .insert(X_REQUEST_ID, header_value(&ctx.request_id));
+    Ok(Response::from_parts(
+        head,
+        incoming.map_err(Into::into).boxed_unsync(),
+    ))
 }
 
 async fn send(
@@ -139,13 +219,19 @@ async fn send(
             h.remove(header::CONTENT_LENGTH);
         }
     }
-    let request = request.body(body.take()).map_err(|_| GatewayError::internal("could not build the upstream request"))?;
+    let request = request
+        .body(body.take())
+        .map_err(|_| GatewayError::internal("could not build the upstream request"))?;
     let timeout = state.config.server.request_timeout;
     match tokio::time::timeout(timeout, connection.client.request(request)).await {
         Err(_) => Err(GatewayError::new(
             Category::UpstreamTimeout,
             "upstream_timeout",
-            format!("{} did not answer within {} ms", connection.profile.name, timeout.as_millis()),
+            format!(
+                "{} did not answer within {} ms",
+                connection.profile.name,
+                timeout.as_millis()
+            ),
         )),
         Ok(Ok(response)) => Ok(response),
         Ok(Err(err)) => Err(match classify(&err) {
@@ -154,18 +240,28 @@ async fn send(
                 "upstream_connect_failed",
                 format!("could not connect to {}", connection.profile.name),
             ),
-            UpstreamFailure::BodyTooLarge => GatewayError::new(Category::PayloadTooLarge, "body_too_large", "request body exceeds the allowed size"),
+            UpstreamFailure::BodyTooLarge => GatewayError::new(
+                Category::PayloadTooLarge,
+                "body_too_large",
+                "request body exceeds the allowed size",
+            ),
             UpstreamFailure::Other => GatewayError::new(
                 Category::UpstreamUnavailable,
                 "upstream_failed",
-                format!("the exchange with {} failed before a response arrived", connection.profile.name),
+                format!(
+                    "the exchange with {} failed before a response arrived",
+                    connection.profile.name
+                ),
             ),
         }),
     }
 }
 
 fn method_has_body(method: &http::Method) -> bool {
-    matches!(*method, http::Method::POST | http::Method::PUT | http::Method::PATCH)
+    matches!(
+        *method,
+        http::Method::POST | http::Method::PUT | http::Method::PATCH
+    )
 }
 
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
@@ -176,14 +272,23 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Some)
-            .ok_or_else(|| GatewayError::bad_request("invalid_content_length", "Content-Length is not a number")),
+            .ok_or_else(|| {
+                GatewayError::bad_request(
+                    "invalid_content_length",
+                    "Content-Length is not a number",
+                )
+            }),
     }
 }
 
 fn denial(d: Denial) -> GatewayError {
     match d {
-        Denial::BodyTooLarge { .. } => GatewayError::new(Category::PayloadTooLarge, "body_too_large", d.to_string()),
-        Denial::Connection { .. } => GatewayError::forbidden("connection_not_granted", d.to_string()),
+        Denial::BodyTooLarge { .. } => {
+            GatewayError::new(Category::PayloadTooLarge, "body_too_large", d.to_string())
+        }
+        Denial::Connection { .. } => {
+            GatewayError::forbidden("connection_not_granted", d.to_string())
+        }
         Denial::Method { .. } => GatewayError::forbidden("method_not_granted", d.to_string()),
         Denial::Path { .. } => GatewayError::forbidden("path_not_granted", d.to_string()),
     }
@@ -209,7 +314,11 @@ fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: I
         status_class: StatusClass::from(status),
         category: category.to_owned(),
     };
-    state.metrics.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    state
+        .metrics
+        .duration
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
     state.metrics.requests.get_or_create(&labels).inc();
     tracing::info!(
         target: "gatehouse::access",

@@ -36,12 +36,24 @@ pub fn reload(state: &AppState, path: &Path) -> bool {
         Ok(policy) => {
             let callers = policy.caller_count();
             state.policy.store(Arc::new(policy));
-            state.metrics.policy_reloads.get_or_create(&OutcomeLabels { outcome: "ok".into() }).inc();
+            state
+                .metrics
+                .policy_reloads
+                .get_or_create(&OutcomeLabels {
+                    outcome: "ok".into(),
+                })
+                .inc();
             tracing::info!(path = %path.display(), callers, "policy reloaded");
             true
         }
         Err(errors) => {
-            state.metrics.policy_reloads.get_or_create(&OutcomeLabels { outcome: "error".into() }).inc();
+            state
+                .metrics
+                .policy_reloads
+                .get_or_create(&OutcomeLabels {
+                    outcome: "error".into(),
+                })
+                .inc();
             for error in &errors.0 {
                 tracing::error!(location = %error.location, message = %error.message, "policy rejected; the previous policy stays in force");
             }

@@ -17,7 +17,11 @@ pub enum RequestBody {
 }
 
 fn too_large(limit: u64) -> GatewayError {
-    GatewayError::new(Category::PayloadTooLarge, "body_too_large", format!("request body exceeds the {limit}-byte limit"))
+    GatewayError::new(
+        Category::PayloadTooLarge,
+        "body_too_large",
+        format!("request body exceeds the {limit}-byte limit"),
+    )
 }
 
 fn read_failed() -> GatewayError {
@@ -26,7 +30,12 @@ fn read_failed() -> GatewayError {
 
 impl RequestBody {
     /// `limit`: largest body the caller may send; `replay_cap`: largest body kept in memory.
-    pub async fn prepare<B>(body: B, content_length: Option<u64>, limit: u64, replay_cap: u64) -> Result<Self, GatewayError>
+    pub async fn prepare<B>(
+        body: B,
+        content_length: Option<u64>,
+        limit: u64,
+        replay_cap: u64,
+    ) -> Result<Self, GatewayError>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
@@ -53,7 +62,9 @@ impl RequestBody {
         let mut read: u64 = 0;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| read_failed())?;
-            let Ok(data) = frame.into_data() else { continue }; // trailers are not forwarded
+            let Ok(data) = frame.into_data() else {
+                continue;
+            }; // trailers are not forwarded
             read += data.len() as u64;
             if read > limit {
                 return Err(too_large(limit));
@@ -62,8 +73,13 @@ impl RequestBody {
             if read > replay_cap {
                 // Too big to keep: send what we have, then the rest as it arrives.
                 let remaining = usize::try_from(limit - read).unwrap_or(usize::MAX);
-                let rest = BodyStream::new(Limited::new(body, remaining)).map(|r| r.map_err(Into::into));
-                let head = stream::iter(prefix.into_iter().map(|b| Ok::<_, BoxError>(Frame::data(b))));
+                let rest =
+                    BodyStream::new(Limited::new(body, remaining)).map(|r| r.map_err(Into::into));
+                let head = stream::iter(
+                    prefix
+                        .into_iter()
+                        .map(|b| Ok::<_, BoxError>(Frame::data(b))),
+                );
                 let chained = StreamBody::new(head.chain(rest));
                 return Ok(RequestBody::Streaming(Some(chained.boxed_unsync())));
             }
@@ -104,7 +120,14 @@ mod tests {
 
     #[tokio::test]
     async fn small_bodies_are_buffered_and_replayable() {
-        let mut body = RequestBody::prepare(Full::new(Bytes::from_static(b"{\"a\":1}")), Some(7), 100, 64).await.unwrap();
+        let mut body = RequestBody::prepare(
+            Full::new(Bytes::from_static(b"{\"a\":1}")),
+            Some(7),
+            100,
+            64,
+        )
+        .await
+        .unwrap();
         assert!(body.replayable());
         for _ in 0..2 {
             let bytes = body.take().collect().await.unwrap().to_bytes();
@@ -114,16 +137,22 @@ mod tests {
 
     #[tokio::test]
     async fn declared_length_over_limit_is_rejected_before_reading() {
-        let err = RequestBody::prepare(Full::new(Bytes::from_static(b"x")), Some(101), 100, 64).await.err().unwrap();
+        let err = RequestBody::prepare(Full::new(Bytes::from_static(b"x")), Some(101), 100, 64)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(err.category, Category::PayloadTooLarge);
     }
 
     #[tokio::test]
     async fn unknown_length_over_cap_streams_whole_body() {
-        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
-            (0..10).map(|i| Ok(Frame::data(Bytes::from(vec![b'a' + i as u8; 10])))).collect();
+        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = (0..10)
+            .map(|i| Ok(Frame::data(Bytes::from(vec![b'a' + i as u8; 10]))))
+            .collect();
         let streamed = StreamBody::new(stream::iter(chunks));
-        let mut body = RequestBody::prepare(streamed, None, 1000, 25).await.unwrap();
+        let mut body = RequestBody::prepare(streamed, None, 1000, 25)
+            .await
+            .unwrap();
         assert!(!body.replayable());
         let bytes = body.take().collect().await.unwrap().to_bytes();
         assert_eq!(bytes.len(), 100);
@@ -133,15 +162,21 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_length_over_limit_fails() {
-        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
-            (0..10).map(|_| Ok(Frame::data(Bytes::from(vec![b'x'; 10])))).collect();
+        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = (0..10)
+            .map(|_| Ok(Frame::data(Bytes::from(vec![b'x'; 10]))))
+            .collect();
         let streamed = StreamBody::new(stream::iter(chunks));
-        let err = RequestBody::prepare(streamed, None, 50, 1000).await.err().unwrap();
+        let err = RequestBody::prepare(streamed, None, 50, 1000)
+            .await
+            .err()
+            .unwrap();
         assert_eq!(err.category, Category::PayloadTooLarge);
         // Over the replay cap, the limit is enforced while streaming.
-        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> =
-            (0..10).map(|_| Ok(Frame::data(Bytes::from(vec![b'x'; 10])))).collect();
-        let mut body = RequestBody::prepare(StreamBody::new(stream::iter(chunks)), None, 50, 15).await;
+        let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = (0..10)
+            .map(|_| Ok(Frame::data(Bytes::from(vec![b'x'; 10]))))
+            .collect();
+        let mut body =
+            RequestBody::prepare(StreamBody::new(stream::iter(chunks)), None, 50, 15).await;
         match &mut body {
             Err(e) => assert_eq!(e.category, Category::PayloadTooLarge),
             Ok(b) => assert!(b.take().collect().await.is_err()),

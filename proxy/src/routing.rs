@@ -23,44 +23,66 @@ pub struct UpstreamBase {
 
 impl UpstreamBase {
     pub fn parse(base_url: &str) -> Result<Self, String> {
-        let url = url::Url::parse(base_url).map_err(|e| format!("invalid base_url {base_url:?}: {e}"))?;
+        let url =
+            url::Url::parse(base_url).map_err(|e| format!("invalid base_url {base_url:?}: {e}"))?;
         let scheme = match url.scheme() {
             "https" => Scheme::HTTPS,
             "http" => Scheme::HTTP,
-            other => return Err(format!("base_url scheme must be http or https, not {other:?}")),
+            other => {
+                return Err(format!(
+                    "base_url scheme must be http or https, not {other:?}"
+                ))
+            }
         };
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("base_url must not carry credentials; use [connections.credentials]".into());
+            return Err(
+                "base_url must not carry credentials; use [connections.credentials]".into(),
+            );
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err("base_url must not have a query or fragment".into());
         }
-        let host = url.host_str().ok_or_else(|| format!("base_url {base_url:?} has no host"))?.to_ascii_lowercase();
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("base_url {base_url:?} has no host"))?
+            .to_ascii_lowercase();
         let authority_text = match url.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.clone(),
         };
-        let authority = Authority::try_from(authority_text.as_str()).map_err(|e| format!("invalid base_url host: {e}"))?;
+        let authority = Authority::try_from(authority_text.as_str())
+            .map_err(|e| format!("invalid base_url host: {e}"))?;
         let base_path = url.path().trim_end_matches('/').to_owned();
-        Ok(Self { scheme, authority, host, base_path })
+        Ok(Self {
+            scheme,
+            authority,
+            host,
+            base_path,
+        })
     }
 
     /// The upstream URI for a checked provider path and query.
     pub fn join(&self, raw_path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
-        let mut pq = String::with_capacity(self.base_path.len() + raw_path.len() + query.map_or(0, |q| q.len() + 1));
+        let mut pq = String::with_capacity(
+            self.base_path.len() + raw_path.len() + query.map_or(0, |q| q.len() + 1),
+        );
         pq.push_str(&self.base_path);
         pq.push_str(raw_path);
         if let Some(q) = query {
             pq.push('?');
             pq.push_str(q);
         }
-        let path_and_query = PathAndQuery::try_from(pq).map_err(|_| GatewayError::bad_request("invalid_path", "request path is not a valid URI path"))?;
+        let path_and_query = PathAndQuery::try_from(pq).map_err(|_| {
+            GatewayError::bad_request("invalid_path", "request path is not a valid URI path")
+        })?;
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(path_and_query)
             .build()
-            .map_err(|_| GatewayError::bad_request("invalid_path", "request path is not a valid URI path"))
+            .map_err(|_| {
+                GatewayError::bad_request("invalid_path", "request path is not a valid URI path")
+            })
     }
 }
 
@@ -87,26 +109,41 @@ pub fn parse_target(uri: &Uri, version: http::Version) -> Result<Target<'_>, Gat
         ));
     }
     let path = uri.path();
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| GatewayError::bad_request("invalid_path", "request path must start with '/'"))?;
+    let rest = path.strip_prefix('/').ok_or_else(|| {
+        GatewayError::bad_request("invalid_path", "request path must start with '/'")
+    })?;
     let (connection, raw_path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     if connection.is_empty() {
-        return Err(GatewayError::new(crate::error::Category::NotFound, "no_connection", "request path must start with /<connection-id>/"));
+        return Err(GatewayError::new(
+            crate::error::Category::NotFound,
+            "no_connection",
+            "request path must start with /<connection-id>/",
+        ));
     }
     let decoded_path = check_provider_path(raw_path)?;
-    Ok(Target { connection, raw_path, decoded_path, query: uri.query() })
+    Ok(Target {
+        connection,
+        raw_path,
+        decoded_path,
+        query: uri.query(),
+    })
 }
 
 /// Rejects paths that could climb out of the base path or smuggle a separator, and returns
 /// the decoded form.
 fn check_provider_path(raw: &str) -> Result<String, GatewayError> {
-    let traversal = || GatewayError::bad_request("path_traversal", "dot segments and encoded separators are not allowed in the path");
+    let traversal = || {
+        GatewayError::bad_request(
+            "path_traversal",
+            "dot segments and encoded separators are not allowed in the path",
+        )
+    };
     let lower = raw.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") || raw.contains('\\') || lower.contains("%00") {
+    if lower.contains("%2f") || lower.contains("%5c") || raw.contains('\\') || lower.contains("%00")
+    {
         return Err(traversal());
     }
     let mut decoded = String::with_capacity(raw.len());
@@ -114,21 +151,30 @@ fn check_provider_path(raw: &str) -> Result<String, GatewayError> {
         if i == 0 {
             continue; // before the leading '/'
         }
-        let text = percent_decode_str(segment)
-            .decode_utf8()
-            .map_err(|_| GatewayError::bad_request("invalid_path", "path is not valid UTF-8 after percent-decoding"))?;
+        let text = percent_decode_str(segment).decode_utf8().map_err(|_| {
+            GatewayError::bad_request(
+                "invalid_path",
+                "path is not valid UTF-8 after percent-decoding",
+            )
+        })?;
         if text == "." || text == ".." {
             return Err(traversal());
         }
         if text.chars().any(char::is_control) {
-            return Err(GatewayError::bad_request("invalid_path", "control characters are not allowed in the path"));
+            return Err(GatewayError::bad_request(
+                "invalid_path",
+                "control characters are not allowed in the path",
+            ));
         }
         decoded.push('/');
         decoded.push_str(&text);
     }
     // `//` makes an empty segment that some servers collapse and others treat as a root.
     if raw.contains("//") {
-        return Err(GatewayError::bad_request("invalid_path", "empty path segments ('//') are not allowed"));
+        return Err(GatewayError::bad_request(
+            "invalid_path",
+            "empty path segments ('//') are not allowed",
+        ));
     }
     if decoded.is_empty() {
         decoded.push('/');
@@ -176,7 +222,10 @@ mod tests {
     #[test]
     fn http2_authority_is_not_absolute_form() {
         let uri: Uri = "https://gatehouse.local/crm/x".parse().unwrap();
-        assert_eq!(parse_target(&uri, http::Version::HTTP_2).unwrap().raw_path, "/x");
+        assert_eq!(
+            parse_target(&uri, http::Version::HTTP_2).unwrap().raw_path,
+            "/x"
+        );
         assert!(parse_target(&uri, http::Version::HTTP_11).is_err());
     }
 
@@ -192,10 +241,19 @@ mod tests {
         let base = UpstreamBase::parse("https://API.example.com:8443/v1/").unwrap();
         assert_eq!(base.host, "api.example.com");
         let uri = base.join("/candidates", Some("page=2")).unwrap();
-        assert_eq!(uri.to_string(), "https://api.example.com:8443/v1/candidates?page=2");
+        assert_eq!(
+            uri.to_string(),
+            "https://api.example.com:8443/v1/candidates?page=2"
+        );
         // A path that looks like a network-path reference still goes to the configured host.
         let base = UpstreamBase::parse("http://127.0.0.1:1").unwrap();
-        assert_eq!(base.join("/x", None).unwrap().authority().map(|a| a.as_str()), Some("127.0.0.1:1"));
+        assert_eq!(
+            base.join("/x", None)
+                .unwrap()
+                .authority()
+                .map(|a| a.as_str()),
+            Some("127.0.0.1:1")
+        );
     }
 
     #[test]

@@ -27,14 +27,23 @@ pub struct Server {
 impl Server {
     pub async fn bind(state: Arc<AppState>) -> Result<Server, StartError> {
         let server = &state.config.server;
-        let bind = |addr: SocketAddr| async move { TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source }) };
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })
+        };
         let data = bind(server.listen).await?;
         let admin = bind(server.admin_listen).await?;
         let tls = match &server.tls {
             Some(tls) => Some(crate::tls::acceptor(tls).map_err(StartError::Tls)?),
             None => None,
         };
-        Ok(Server { state, data, admin, tls })
+        Ok(Server {
+            state,
+            data,
+            admin,
+            tls,
+        })
     }
 
     pub fn data_addr(&self) -> Option<SocketAddr> {
@@ -51,7 +60,12 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then drains.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Server { state, data, admin, tls } = self;
+        let Server {
+            state,
+            data,
+            admin,
+            tls,
+        } = self;
         let graceful = GracefulShutdown::new();
         let builder = Arc::new(http_builder(&state));
         let reload_task = tokio::spawn(reload::watch_policy(state.clone()));
@@ -98,8 +112,14 @@ impl Server {
         drop(data);
         state.accepting.store(false, Ordering::Release);
         let grace = state.config.server.shutdown_grace;
-        tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining in-flight requests");
-        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: draining in-flight requests"
+        );
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown grace elapsed with requests still in flight");
         }
         reload_task.abort();
@@ -115,7 +135,10 @@ fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(Duration::from_secs(30))
         .max_buf_size(state.config.server.max_header_bytes.max(8192))
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(state.config.server.max_header_bytes as u32);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(state.config.server.max_header_bytes as u32);
     builder
 }
 
@@ -126,7 +149,9 @@ fn service(
     http::Request<hyper::body::Incoming>,
     Response = http::Response<crate::body::ProxyBody>,
     Error = std::convert::Infallible,
-    Future = impl Future<Output = Result<http::Response<crate::body::ProxyBody>, std::convert::Infallible>> + Send,
+    Future = impl Future<
+        Output = Result<http::Response<crate::body::ProxyBody>, std::convert::Infallible>,
+    > + Send,
 > + Clone {
     service_fn(move |request| {
         let state = state.clone();
@@ -149,7 +174,9 @@ async fn serve_admin(state: Arc<AppState>, listener: TcpListener) {
                 let state = state.clone();
                 async move { Ok::<_, std::convert::Infallible>(admin::handle(state, request).await) }
             });
-            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub connections: HashMap<String, Arc<ConnectionRuntime>>,
     pub policy: ArcSwap<Policy>,
     pub credentials: Credentials,
+    /// SOQL guards of the connections whose provider speaks SOQL.
+    pub soql: HashMap<String, crate::soql_stage::ConnectionSoql>,
     pub metrics: Metrics,
     pub registry: Registry,
     /// False once shutdown has begun, so `/readyz` takes the instance out of rotation.
@@ -41,7 +43,10 @@ pub enum StartError {
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("TLS: {0}")]
     Tls(String),
 }
@@ -53,18 +58,36 @@ impl AppState {
         let policy = config.load_policy()?;
         let mut connections = HashMap::new();
         for conn in &config.connections {
-            let err = |message: String| StartError::Connection { connection: conn.id.clone(), message };
+            let err = |message: String| StartError::Connection {
+                connection: conn.id.clone(),
+                message,
+            };
             let profile = conn.resolve_profile().map_err(err)?;
             let base = UpstreamBase::parse(&conn.base_url).map_err(err)?;
             let client = build_client(&config.server, conn).map_err(err)?;
-            connections.insert(conn.id.clone(), Arc::new(ConnectionRuntime { id: conn.id.clone(), profile, base, client }));
+            connections.insert(
+                conn.id.clone(),
+                Arc::new(ConnectionRuntime {
+                    id: conn.id.clone(),
+                    profile,
+                    base,
+                    client,
+                }),
+            );
         }
+        let soql = crate::soql_stage::ConnectionSoql::build_all(&config).map_err(|message| {
+            StartError::Connection {
+                connection: "soql".into(),
+                message,
+            }
+        })?;
         let credentials = Credentials::start(&config, &mut registry).await?;
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             connections,
             policy: ArcSwap::from_pointee(policy),
             credentials,
+            soql,
             metrics,
             registry,
             accepting: AtomicBool::new(true),

@@ -13,25 +13,35 @@ use std::sync::Arc;
 
 pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
 
-pub fn build_client(server: &ServerConfig, connection: &ConnectionConfig) -> Result<UpstreamClient, String> {
+pub fn build_client(
+    server: &ServerConfig,
+    connection: &ConnectionConfig,
+) -> Result<UpstreamClient, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &connection.ca_file {
         let mut added = 0;
-        for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))? {
-            let cert = cert.map_err(|e| format!("invalid certificate in {}: {e}", path.display()))?;
-            roots.add(cert).map_err(|e| format!("unusable certificate in {}: {e}", path.display()))?;
+        for cert in CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?
+        {
+            let cert =
+                cert.map_err(|e| format!("invalid certificate in {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("unusable certificate in {}: {e}", path.display()))?;
             added += 1;
         }
         if added == 0 {
             return Err(format!("ca_file {} holds no certificate", path.display()));
         }
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup failed: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

@@ -21,7 +21,14 @@ pub fn binary() -> &'static Path {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let output = Command::new(cargo)
-            .args(["build", "-p", "gatehouse", "--bin", "gatehouse", "--message-format=json-render-diagnostics"])
+            .args([
+                "build",
+                "-p",
+                "gatehouse",
+                "--bin",
+                "gatehouse",
+                "--message-format=json-render-diagnostics",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(Stdio::inherit())
             .output()
@@ -69,7 +76,10 @@ impl Gatehouse {
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("write file");
         }
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Self::spawn(dir, env)
     }
 
@@ -102,7 +112,10 @@ impl Gatehouse {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                         if v["message"] == "gatehouse listening" {
-                            let _ = tx.send((v["data"].as_str().unwrap_or_default().to_owned(), v["admin"].as_str().unwrap_or_default().to_owned()));
+                            let _ = tx.send((
+                                v["data"].as_str().unwrap_or_default().to_owned(),
+                                v["admin"].as_str().unwrap_or_default().to_owned(),
+                            ));
                         }
                     }
                     logs.lock().push(line);
@@ -116,7 +129,14 @@ impl Gatehouse {
                 panic!("gatehouse did not start; log:\n{}", logs.lock().join("\n"));
             }
         };
-        let gatehouse = Gatehouse { dir, child: Some(child), logs, data: format!("http://{data}"), admin: format!("http://{admin}"), env };
+        let gatehouse = Gatehouse {
+            dir,
+            child: Some(child),
+            logs,
+            data: format!("http://{data}"),
+            admin: format!("http://{admin}"),
+            env,
+        };
         gatehouse.wait_ready();
         gatehouse
     }
@@ -131,7 +151,10 @@ impl Gatehouse {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("gatehouse never became ready; log:\n{}", self.logs().join("\n"));
+        panic!(
+            "gatehouse never became ready; log:\n{}",
+            self.logs().join("\n")
+        );
     }
 
     pub fn data_url(&self) -> &str {
@@ -153,7 +176,11 @@ impl Gatehouse {
 
     /// Sends a signal (`"TERM"`, `"HUP"`, `"KILL"`).
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("kill runs");
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill runs");
         assert!(status.success(), "kill -{name} failed");
     }
 
@@ -181,7 +208,12 @@ impl Gatehouse {
 
     /// Scrapes `/metrics`.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin)).await.expect("metrics reachable").text().await.unwrap_or_default()
+        reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .expect("metrics reachable")
+            .text()
+            .await
+            .unwrap_or_default()
     }
 }
 
@@ -193,7 +225,11 @@ impl Drop for Gatehouse {
 
 /// Runs `gatehouse <args>` to completion: (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let output = Command::new(binary()).args(args).current_dir(cwd).output().expect("gatehouse runs");
+    let output = Command::new(binary())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("gatehouse runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -204,13 +240,25 @@ pub fn run_cli(args: &[&str], cwd: &Path) -> (i32, String, String) {
 fn blocking_get_status(url: &str) -> Result<u16, ()> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").ok_or(())?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).ok_or(())?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .ok_or(())?;
     let mut stream = std::net::TcpStream::connect(host).map_err(|_| ())?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).map_err(|_| ())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|_| ())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|_| ())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|_| ())?;
     let mut buf = String::new();
     let _ = stream.read_to_string(&mut buf);
-    buf.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or(())
+    buf.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or(())
 }
 
 /// Sends raw bytes to `addr` (host:port) and returns the raw response (for request shapes an

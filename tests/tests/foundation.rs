@@ -58,7 +58,10 @@ paths = ["/echo/public"]
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().expect("client")
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
 }
 
 async fn error_of(response: reqwest::Response) -> (u16, serde_json::Value) {
@@ -80,18 +83,30 @@ async fn forwards_with_clean_headers_and_injected_credential() {
         .header("x-hop", "drop-me")
         .header("x-custom", "keep-me")
         .header("x-request-id", "req-abc")
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .send()
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "req-abc");
-    assert!(response.headers().get("set-cookie").is_none(), "provider cookies stay with gatehouse");
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "provider cookies stay with gatehouse"
+    );
     let got = upstream.received();
     assert_eq!(got.len(), 1);
     let r = &got[0];
-    assert_eq!(r.target, "/base/echo/a%20b?x=1&y=%2F", "path and query forwarded verbatim under the base path");
-    assert_eq!(r.header("authorization"), Some("Bearer provider-secret-token"));
+    assert_eq!(
+        r.target, "/base/echo/a%20b?x=1&y=%2F",
+        "path and query forwarded verbatim under the base path"
+    );
+    assert_eq!(
+        r.header("authorization"),
+        Some("Bearer provider-secret-token")
+    );
     assert_eq!(r.header("cookie"), None);
     assert_eq!(r.header("proxy-authorization"), None);
     assert_eq!(r.header("x-hop"), None);
@@ -99,7 +114,9 @@ async fn forwards_with_clean_headers_and_injected_credential() {
     assert_eq!(r.header("x-request-id"), Some("req-abc"));
     assert_eq!(r.header("host"), Some(upstream.addr.to_string().as_str()));
     let tp = r.header("traceparent").expect("traceparent forwarded");
-    assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && !tp.contains("00f067aa0ba902b7"));
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && !tp.contains("00f067aa0ba902b7")
+    );
 
     // A POST body arrives intact (buffered path) and a chunked one too (streamed path).
     let body = vec![b'z'; 1500];
@@ -121,7 +138,9 @@ async fn forwards_with_clean_headers_and_injected_credential() {
     let got = upstream.received();
     assert_eq!(got[1].body, body);
     assert_eq!(got[2].body.len(), 1200);
-    assert!(got[2].header("content-length").is_none() || got[2].header("transfer-encoding").is_none());
+    assert!(
+        got[2].header("content-length").is_none() || got[2].header("transfer-encoding").is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,32 +150,97 @@ async fn caller_identity_and_policy_deny_by_default() {
     let url = |p: &str| format!("{}{p}", gh.data_url());
 
     let (status, err) = error_of(client().get(url("/up/echo/x")).send().await.expect("send")).await;
-    assert_eq!((status, err["category"].as_str()), (407, Some("unauthenticated")));
+    assert_eq!(
+        (status, err["category"].as_str()),
+        (407, Some("unauthenticated"))
+    );
     assert_eq!(err["code"], "missing_credentials");
     assert!(err["request_id"].as_str().is_some_and(|id| !id.is_empty()));
 
-    let (status, err) = error_of(client().get(url("/up/echo/x")).header("proxy-authorization", "Bearer wrong").send().await.expect("send")).await;
-    assert_eq!((status, err["code"].as_str()), (407, Some("unknown_caller")));
+    let (status, err) = error_of(
+        client()
+            .get(url("/up/echo/x"))
+            .header("proxy-authorization", "Bearer wrong")
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (407, Some("unknown_caller"))
+    );
 
     let ro = format!("Bearer {OTHER_TOKEN}");
-    let ok = client().get(url("/up/echo/public")).header("proxy-authorization", &ro).send().await.expect("send");
+    let ok = client()
+        .get(url("/up/echo/public"))
+        .header("proxy-authorization", &ro)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(ok.status(), 200);
-    let (status, err) = error_of(client().get(url("/up/echo/private")).header("proxy-authorization", &ro).send().await.expect("send")).await;
-    assert_eq!((status, err["category"].as_str(), err["code"].as_str()), (403, Some("forbidden"), Some("path_not_granted")));
+    let (status, err) = error_of(
+        client()
+            .get(url("/up/echo/private"))
+            .header("proxy-authorization", &ro)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["category"].as_str(), err["code"].as_str()),
+        (403, Some("forbidden"), Some("path_not_granted"))
+    );
     assert_eq!(err["connection"], "up");
     assert_eq!(err["provider"], "testapi");
-    let (status, err) = error_of(client().post(url("/up/echo/public")).header("proxy-authorization", &ro).send().await.expect("send")).await;
-    assert_eq!((status, err["code"].as_str()), (403, Some("method_not_granted")));
-    let (status, err) = error_of(client().get(url("/dead/")).header("proxy-authorization", &ro).send().await.expect("send")).await;
-    assert_eq!((status, err["code"].as_str()), (403, Some("connection_not_granted")));
-    let (status, err) = error_of(client().get(url("/nope/echo")).header("proxy-authorization", &ro).send().await.expect("send")).await;
+    let (status, err) = error_of(
+        client()
+            .post(url("/up/echo/public"))
+            .header("proxy-authorization", &ro)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (403, Some("method_not_granted"))
+    );
+    let (status, err) = error_of(
+        client()
+            .get(url("/dead/"))
+            .header("proxy-authorization", &ro)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (403, Some("connection_not_granted"))
+    );
+    let (status, err) = error_of(
+        client()
+            .get(url("/nope/echo"))
+            .header("proxy-authorization", &ro)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
     assert_eq!((status, err["category"].as_str()), (404, Some("not_found")));
 
     // Only the allowed request reached the provider.
     assert_eq!(upstream.received().len(), 1);
     // Error bodies never echo what the caller sent as a secret.
     for line in gh.logs() {
-        assert!(!line.contains("wrong") && !line.contains(OTHER_TOKEN) && !line.contains("provider-secret-token"), "{line}");
+        assert!(
+            !line.contains("wrong")
+                && !line.contains(OTHER_TOKEN)
+                && !line.contains("provider-secret-token"),
+            "{line}"
+        );
     }
 }
 
@@ -168,25 +252,41 @@ async fn ssrf_shapes_never_reach_another_host() {
     let auth = format!("Proxy-Authorization: Bearer {TOKEN}\r\n");
     let other = elsewhere.addr.to_string();
     let attempts = [
-        format!("GET http://{other}/echo HTTP/1.1\r\nHost: {other}\r\n{auth}Connection: close\r\n\r\n"),
+        format!(
+            "GET http://{other}/echo HTTP/1.1\r\nHost: {other}\r\n{auth}Connection: close\r\n\r\n"
+        ),
         format!("GET /up/../../echo HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
-        format!("GET /up/echo/%2e%2e/%2e%2e/x HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
-        format!("GET /up/echo%2f..%2f..%2fx HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+        format!(
+            "GET /up/echo/%2e%2e/%2e%2e/x HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+        ),
+        format!(
+            "GET /up/echo%2f..%2f..%2fx HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+        ),
         format!("GET /up//{other}/echo HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
         format!("GET /up/echo\\..\\x HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
     ];
     for attempt in &attempts {
         let raw = raw_request(gh.data_url(), attempt.as_bytes()).await;
-        assert!(raw.starts_with("HTTP/1.1 400"), "expected 400 for {attempt:?}, got {raw}");
+        assert!(
+            raw.starts_with("HTTP/1.1 400"),
+            "expected 400 for {attempt:?}, got {raw}"
+        );
         assert!(raw.contains("\"category\":\"bad_request\""), "{raw}");
     }
     // A spoofed Host header is ignored: the request goes to the configured upstream.
-    let spoof = format!("GET /up/echo/host HTTP/1.1\r\nHost: {other}\r\n{auth}Connection: close\r\n\r\n");
+    let spoof =
+        format!("GET /up/echo/host HTTP/1.1\r\nHost: {other}\r\n{auth}Connection: close\r\n\r\n");
     let raw = raw_request(gh.data_url(), spoof.as_bytes()).await;
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
     assert_eq!(upstream.received().len(), 1);
-    assert_eq!(upstream.received()[0].header("host"), Some(upstream.addr.to_string().as_str()));
-    assert!(elsewhere.received().is_empty(), "no request may reach a host that is not configured");
+    assert_eq!(
+        upstream.received()[0].header("host"),
+        Some(upstream.addr.to_string().as_str())
+    );
+    assert!(
+        elsewhere.received().is_empty(),
+        "no request may reach a host that is not configured"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,7 +304,10 @@ async fn oversized_bodies_are_refused() {
             .expect("send"),
     )
     .await;
-    assert_eq!((status, err["category"].as_str()), (413, Some("payload_too_large")));
+    assert_eq!(
+        (status, err["category"].as_str()),
+        (413, Some("payload_too_large"))
+    );
     // Chunked, no declared length, over the limit: refused while reading.
     let chunk = "y".repeat(1000);
     let mut req = format!("POST /up/echo/big HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
@@ -214,7 +317,10 @@ async fn oversized_bodies_are_refused() {
     req.push_str("0\r\n\r\n");
     let raw = raw_request(gh.data_url(), req.as_bytes()).await;
     assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
-    assert!(upstream.received().iter().all(|r| r.body.len() <= 2048), "nothing over the limit reached the provider whole");
+    assert!(
+        upstream.received().iter().all(|r| r.body.len() <= 2048),
+        "nothing over the limit reached the provider whole"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -222,13 +328,40 @@ async fn slow_and_dead_upstreams_get_typed_errors() {
     let upstream = Upstream::start().await;
     let gh = Gatehouse::start(&config(&upstream.http_url(), ""));
     let auth = format!("Bearer {TOKEN}");
-    let (status, err) = error_of(client().get(format!("{}/up/slow/3000", gh.data_url())).header("proxy-authorization", &auth).send().await.expect("send")).await;
-    assert_eq!((status, err["category"].as_str()), (504, Some("upstream_timeout")));
+    let (status, err) = error_of(
+        client()
+            .get(format!("{}/up/slow/3000", gh.data_url()))
+            .header("proxy-authorization", &auth)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["category"].as_str()),
+        (504, Some("upstream_timeout"))
+    );
     assert_eq!(err["retryable"], true);
-    let (status, err) = error_of(client().get(format!("{}/dead/", gh.data_url())).header("proxy-authorization", &auth).send().await.expect("send")).await;
-    assert_eq!((status, err["category"].as_str()), (502, Some("upstream_unavailable")));
+    let (status, err) = error_of(
+        client()
+            .get(format!("{}/dead/", gh.data_url()))
+            .header("proxy-authorization", &auth)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["category"].as_str()),
+        (502, Some("upstream_unavailable"))
+    );
     // Provider errors pass through untouched.
-    let response = client().get(format!("{}/up/status/418", gh.data_url())).header("proxy-authorization", &auth).send().await.expect("send");
+    let response = client()
+        .get(format!("{}/up/status/418", gh.data_url()))
+        .header("proxy-authorization", &auth)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 418);
 
     let metrics = gh.metrics().await;
@@ -277,10 +410,27 @@ paths = ["/**"]
     // ca_file is relative to the working directory the harness uses (the config's folder).
     let gh = Gatehouse::start_with(&policy, &[("ca.pem", &ca)], &[]);
     let auth = format!("Bearer {TOKEN}");
-    let ok = client().get(format!("{}/trusted/echo", gh.data_url())).header("proxy-authorization", &auth).send().await.expect("send");
+    let ok = client()
+        .get(format!("{}/trusted/echo", gh.data_url()))
+        .header("proxy-authorization", &auth)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(ok.status(), 200);
-    let (status, err) = error_of(client().get(format!("{}/untrusted/echo", gh.data_url())).header("proxy-authorization", &auth).send().await.expect("send")).await;
-    assert_eq!((status, err["category"].as_str()), (502, Some("upstream_unavailable")), "an unknown CA must fail verification");
+    let (status, err) = error_of(
+        client()
+            .get(format!("{}/untrusted/echo", gh.data_url()))
+            .header("proxy-authorization", &auth)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(
+        (status, err["category"].as_str()),
+        (502, Some("upstream_unavailable")),
+        "an unknown CA must fail verification"
+    );
     assert_eq!(upstream.received().len(), 1);
 }
 
@@ -290,7 +440,12 @@ async fn graceful_shutdown_drains_in_flight_requests() {
     let mut gh = Gatehouse::start(&config(&upstream.http_url(), ""));
     let url = format!("{}/up/slow/600", gh.data_url());
     let in_flight = tokio::spawn(async move {
-        client().get(url).header("proxy-authorization", format!("Bearer {TOKEN}")).send().await.map(|r| r.status().as_u16())
+        client()
+            .get(url)
+            .header("proxy-authorization", format!("Bearer {TOKEN}"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
     });
     // Let the request reach the upstream, then ask Gatehouse to stop.
     for _ in 0..100 {
@@ -300,17 +455,30 @@ async fn graceful_shutdown_drains_in_flight_requests() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     gh.signal("TERM");
-    let status = in_flight.await.expect("join").expect("in-flight request completed");
-    assert_eq!(status, 200, "the in-flight request finishes during the drain");
+    let status = in_flight
+        .await
+        .expect("join")
+        .expect("in-flight request completed");
+    assert_eq!(
+        status, 200,
+        "the in-flight request finishes during the drain"
+    );
     let exit = tokio::task::spawn_blocking(move || {
         let status = gh.wait_exit(Duration::from_secs(10));
         (status, gh)
     })
     .await
     .expect("join");
-    assert!(exit.0.is_some_and(|s| s.success()), "gatehouse exits cleanly after draining");
+    assert!(
+        exit.0.is_some_and(|s| s.success()),
+        "gatehouse exits cleanly after draining"
+    );
     // New connections are refused once it has stopped.
-    assert!(client().get(format!("{}/up/echo/x", exit.1.data_url())).send().await.is_err());
+    assert!(client()
+        .get(format!("{}/up/echo/x", exit.1.data_url()))
+        .send()
+        .await
+        .is_err());
 }
 
 fn policy_file(paths: &str) -> String {
@@ -371,7 +539,11 @@ async fn eventually(gh: &Gatehouse, path: &str, want: u16) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn policy_hot_reload_keeps_last_good_policy_on_a_broken_file() {
     let upstream = Upstream::start().await;
-    let gh = Gatehouse::start_with(&config_with_policy_file(&upstream.http_url()), &[("policy.toml", &policy_file("\"/a\""))], &[]);
+    let gh = Gatehouse::start_with(
+        &config_with_policy_file(&upstream.http_url()),
+        &[("policy.toml", &policy_file("\"/a\""))],
+        &[],
+    );
     assert_eq!(status_of(&gh, "/up/a").await, 200);
     assert_eq!(status_of(&gh, "/up/b").await, 403);
 
@@ -381,19 +553,34 @@ async fn policy_hot_reload_keeps_last_good_policy_on_a_broken_file() {
     assert_eq!(status_of(&gh, "/up/a").await, 403);
 
     // A broken file (unknown connection, bad pattern) is rejected; the last good policy stays.
-    std::fs::write(gh.dir().join("policy.toml"), policy_file("\"no-slash\"").replace("[\"up\"]", "[\"ghost\"]")).expect("write");
+    std::fs::write(
+        gh.dir().join("policy.toml"),
+        policy_file("\"no-slash\"").replace("[\"up\"]", "[\"ghost\"]"),
+    )
+    .expect("write");
     let mut rejected = false;
     for _ in 0..100 {
-        if gh.metrics().await.contains(r#"gatehouse_policy_reloads_total{outcome="error"}"#) {
+        if gh
+            .metrics()
+            .await
+            .contains(r#"gatehouse_policy_reloads_total{outcome="error"}"#)
+        {
             rejected = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(rejected, "the broken policy was seen and rejected");
-    assert_eq!(status_of(&gh, "/up/b").await, 200, "last good policy still in force");
+    assert_eq!(
+        status_of(&gh, "/up/b").await,
+        200,
+        "last good policy still in force"
+    );
     let logs = gh.logs().join("\n");
-    assert!(logs.contains("policy.toml: callers[0].grants[0].connections[0]"), "error names its location:\n{logs}");
+    assert!(
+        logs.contains("policy.toml: callers[0].grants[0].connections[0]"),
+        "error names its location:\n{logs}"
+    );
     assert!(logs.contains("policy.toml: callers[0].grants[0].paths[0]"));
 
     // Not syntactically TOML either: still rejected.
@@ -423,16 +610,28 @@ base_url = "https://x.example"
 "#,
     )
     .expect("write");
-    std::fs::write(dir.path().join("policy.toml"), "[[callers]]\nid = \"a\"\ntoken_sha256 = \"zz\"\n").expect("write");
-    let (code, out, _) = gatehouse_e2e::run_cli(&["check", "--config", "gatehouse.toml"], dir.path());
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[[callers]]\nid = \"a\"\ntoken_sha256 = \"zz\"\n",
+    )
+    .expect("write");
+    let (code, out, _) =
+        gatehouse_e2e::run_cli(&["check", "--config", "gatehouse.toml"], dir.path());
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("gatehouse.toml: connections[0].id"), "{out}");
-    assert!(out.contains("gatehouse.toml: connections[0].provider"), "{out}");
-    assert!(out.contains("policy.toml: callers[0].token_sha256"), "{out}");
+    assert!(
+        out.contains("gatehouse.toml: connections[0].provider"),
+        "{out}"
+    );
+    assert!(
+        out.contains("policy.toml: callers[0].token_sha256"),
+        "{out}"
+    );
     assert!(out.contains("3 error(s)"), "{out}");
 
     std::fs::write(dir.path().join("gatehouse.toml"), "[server]\nlisten = 5\n").expect("write");
-    let (code, out, _) = gatehouse_e2e::run_cli(&["check", "--config", "gatehouse.toml"], dir.path());
+    let (code, out, _) =
+        gatehouse_e2e::run_cli(&["check", "--config", "gatehouse.toml"], dir.path());
     assert_eq!(code, 1);
     assert!(out.contains("gatehouse.toml:2:"), "{out}");
 }

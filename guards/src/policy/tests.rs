@@ -35,37 +35,104 @@ fn sample() -> Policy {
 #[test]
 fn allows_only_what_a_grant_names() {
     let p = sample();
-    assert!(p.authorize("billing", "crm", "GET", "/services/data/v60.0/query", None).is_ok());
-    assert!(p.authorize("billing", "crm", "GET", "/services/data/v60.0/sobjects/Account", None).is_ok());
-    assert!(p.authorize("billing", "crm", "GET", "/services/data/v60.0/sobjects/Account/001/x", None).is_ok());
+    assert!(p
+        .authorize("billing", "crm", "GET", "/services/data/v60.0/query", None)
+        .is_ok());
+    assert!(p
+        .authorize(
+            "billing",
+            "crm",
+            "GET",
+            "/services/data/v60.0/sobjects/Account",
+            None
+        )
+        .is_ok());
+    assert!(p
+        .authorize(
+            "billing",
+            "crm",
+            "GET",
+            "/services/data/v60.0/sobjects/Account/001/x",
+            None
+        )
+        .is_ok());
     assert!(matches!(
-        p.authorize("billing", "crm", "GET", "/services/data/v60.0/sobjects/Contact", None),
+        p.authorize(
+            "billing",
+            "crm",
+            "GET",
+            "/services/data/v60.0/sobjects/Contact",
+            None
+        ),
         Err(Denial::Path { .. })
     ));
-    assert!(matches!(p.authorize("billing", "crm", "DELETE", "/services/data/v60.0/query", None), Err(Denial::Method { .. })));
-    assert!(matches!(p.authorize("billing", "ats", "GET", "/x", None), Err(Denial::Connection { .. })));
-    assert!(matches!(p.authorize("nobody", "crm", "GET", "/services/data/v60.0/query", None), Err(Denial::Connection { .. })));
+    assert!(matches!(
+        p.authorize(
+            "billing",
+            "crm",
+            "DELETE",
+            "/services/data/v60.0/query",
+            None
+        ),
+        Err(Denial::Method { .. })
+    ));
+    assert!(matches!(
+        p.authorize("billing", "ats", "GET", "/x", None),
+        Err(Denial::Connection { .. })
+    ));
+    assert!(matches!(
+        p.authorize("nobody", "crm", "GET", "/services/data/v60.0/query", None),
+        Err(Denial::Connection { .. })
+    ));
 }
 
 #[test]
 fn one_star_is_exactly_one_segment() {
     let p = sample();
-    assert!(p.authorize("billing", "crm", "GET", "/services/data/query", None).is_err());
-    assert!(p.authorize("billing", "crm", "GET", "/services/data/a/b/query", None).is_err());
-    assert!(p.authorize("billing", "crm", "GET", "/services/data/v60.0/query/extra", None).is_err());
+    assert!(p
+        .authorize("billing", "crm", "GET", "/services/data/query", None)
+        .is_err());
+    assert!(p
+        .authorize("billing", "crm", "GET", "/services/data/a/b/query", None)
+        .is_err());
+    assert!(p
+        .authorize(
+            "billing",
+            "crm",
+            "GET",
+            "/services/data/v60.0/query/extra",
+            None
+        )
+        .is_err());
 }
 
 #[test]
 fn body_limit_is_per_grant() {
     let p = sample();
-    assert!(p.authorize("billing", "crm", "POST", "/services/data/v1/composite", Some(1000)).is_ok());
+    assert!(p
+        .authorize(
+            "billing",
+            "crm",
+            "POST",
+            "/services/data/v1/composite",
+            Some(1000)
+        )
+        .is_ok());
     assert!(matches!(
-        p.authorize("billing", "crm", "POST", "/services/data/v1/composite", Some(1001)),
+        p.authorize(
+            "billing",
+            "crm",
+            "POST",
+            "/services/data/v1/composite",
+            Some(1001)
+        ),
         Err(Denial::BodyTooLarge { limit: 1000, .. })
     ));
     assert_eq!(
         p.authorize("billing", "crm", "GET", "/services/data/v1/query", None),
-        Ok(Allowed { max_body_bytes: Some(100) })
+        Ok(Allowed {
+            max_body_bytes: Some(100)
+        })
     );
 }
 
@@ -123,6 +190,8 @@ fn root_and_double_star_patterns() {
     )
     .expect("compiles");
     assert!(p.authorize("all", "ats", "PATCH", "/", None).is_ok());
-    assert!(p.authorize("all", "ats", "GET", "/v1/candidates/1", None).is_ok());
+    assert!(p
+        .authorize("all", "ats", "GET", "/v1/candidates/1", None)
+        .is_ok());
     assert_eq!(p.caller_by_san("svc"), Some("all"));
 }

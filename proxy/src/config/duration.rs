@@ -4,15 +4,23 @@ use std::time::Duration;
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?} (use e.g. \"500ms\", \"30s\", \"5m\")"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (use e.g. \"500ms\", \"30s\", \"5m\")"))?;
     let seconds = match unit.trim() {
         "ms" => value / 1000.0,
         "" | "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("invalid duration unit {other:?} in {text:?} (ms, s, m, h)")),
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {text:?} (ms, s, m, h)"
+            ))
+        }
     };
     if !seconds.is_finite() || seconds < 0.0 || seconds > 31_536_000.0 {
         return Err(format!("duration {text:?} out of range"));

@@ -1,13 +1,21 @@
 //! `${ENV_VAR}` in string values, so secrets stay out of the file. `$${` writes a literal `${`.
 //! A missing variable is an error (with its key path), never an empty string.
 
-pub fn interpolate(value: &mut toml::Value, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+pub fn interpolate(
+    value: &mut toml::Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     walk(value, String::new(), lookup, &mut errors);
     errors
 }
 
-fn walk(value: &mut toml::Value, path: String, lookup: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<(String, String)>) {
+fn walk(
+    value: &mut toml::Value,
+    path: String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<(String, String)>,
+) {
     match value {
         toml::Value::String(s) => match expand(s, lookup) {
             Ok(expanded) => *s = expanded,
@@ -20,7 +28,11 @@ fn walk(value: &mut toml::Value, path: String, lookup: &dyn Fn(&str) -> Option<S
         }
         toml::Value::Table(table) => {
             for (key, item) in table.iter_mut() {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 walk(item, child, lookup, errors);
             }
         }
@@ -38,12 +50,15 @@ fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or_else(|| "unterminated ${...}".to_owned())?;
+            let end = tail
+                .find('}')
+                .ok_or_else(|| "unterminated ${...}".to_owned())?;
             let name = &tail[..end];
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(format!("invalid environment variable name {name:?}"));
             }
-            let value = lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+            let value =
+                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &tail[end + 1..];
         } else {
@@ -66,17 +81,30 @@ mod tests {
     #[test]
     fn expands_escapes_and_reports_missing() {
         assert_eq!(expand("Bearer ${TOKEN}", &env), Ok("Bearer s3cr3t".into()));
-        assert_eq!(expand("cost $5 and $${TOKEN}", &env), Ok("cost $5 and ${TOKEN}".into()));
-        assert_eq!(expand("${MISSING}", &env), Err("environment variable MISSING is not set".into()));
+        assert_eq!(
+            expand("cost $5 and $${TOKEN}", &env),
+            Ok("cost $5 and ${TOKEN}".into())
+        );
+        assert_eq!(
+            expand("${MISSING}", &env),
+            Err("environment variable MISSING is not set".into())
+        );
         assert!(expand("${TOKEN", &env).is_err());
         assert!(expand("${BAD-NAME}", &env).is_err());
     }
 
     #[test]
     fn walks_tables_and_arrays_with_paths() {
-        let mut value: toml::Value = toml::from_str("a = [\"${TOKEN}\", \"${NOPE}\"]\n[b]\nc = \"${TOKEN}\"").unwrap();
+        let mut value: toml::Value =
+            toml::from_str("a = [\"${TOKEN}\", \"${NOPE}\"]\n[b]\nc = \"${TOKEN}\"").unwrap();
         let errors = interpolate(&mut value, &env);
-        assert_eq!(errors, vec![("a[1]".to_owned(), "environment variable NOPE is not set".to_owned())]);
+        assert_eq!(
+            errors,
+            vec![(
+                "a[1]".to_owned(),
+                "environment variable NOPE is not set".to_owned()
+            )]
+        );
         assert_eq!(value["b"]["c"].as_str(), Some("s3cr3t"));
     }
 }

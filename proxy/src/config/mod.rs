@@ -145,13 +145,51 @@ pub struct ConnectionConfig {
     pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub credentials: CredentialsConfig,
+    /// SOQL guard settings (connections whose provider speaks SOQL). Absent: the defaults of
+    /// the rule catalog, all rules enforced.
+    #[serde(default)]
+    pub soql: Option<gatehouse_guards::soql_guard::SoqlGuardConfig>,
+    /// Ask the provider's query planner before letting a query through (`[connections.soql_explain]`).
+    #[serde(default)]
+    pub soql_explain: Option<ExplainConfig>,
+}
+
+/// The explain check: a query whose best plan costs more than `max_relative_cost` (Salesforce:
+/// above 1 means not selective) or leads with a table scan is blocked. Plans are cached by
+/// query shape; when the planner does not answer within `timeout`, the static verdict stands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplainConfig {
+    pub enabled: bool,
+    #[serde(with = "duration::serde_secs")]
+    pub timeout: Duration,
+    #[serde(with = "duration::serde_secs")]
+    pub cache_ttl: Duration,
+    pub max_relative_cost: f64,
+    /// Cached shapes per connection, at most.
+    pub cache_entries: usize,
+}
+
+impl Default for ExplainConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout: Duration::from_secs(2),
+            cache_ttl: Duration::from_secs(600),
+            max_relative_cost: 1.0,
+            cache_entries: 10_000,
+        }
+    }
 }
 
 impl Config {
     /// Loads and checks a config file (and its policy file, if any).
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError { location: path.display().to_string(), message: format!("cannot read: {e}") }])
+            ConfigErrors(vec![ConfigError {
+                location: path.display().to_string(),
+                message: format!("cannot read: {e}"),
+            }])
         })?;
         let mut config: Config = parse_toml(path, &text)?;
         config.resolve_paths(path.parent().unwrap_or_else(|| Path::new(".")));
@@ -199,17 +237,29 @@ impl Config {
     pub fn load_policy(&self) -> Result<Policy, ConfigErrors> {
         match &self.policy {
             Some(path) => load_policy_file(path, &self.connection_ids()),
-            None => compile_policy(Path::new("config"), &PolicyDocument { callers: self.callers.clone() }, &self.connection_ids()),
+            None => compile_policy(
+                Path::new("config"),
+                &PolicyDocument {
+                    callers: self.callers.clone(),
+                },
+                &self.connection_ids(),
+            ),
         }
     }
 
     fn validate(&self, origin: &Path) -> Result<(), ConfigErrors> {
         let mut errors = Vec::new();
         let mut push = |key: String, message: String| {
-            errors.push(ConfigError { location: format!("{}: {key}", origin.display()), message })
+            errors.push(ConfigError {
+                location: format!("{}: {key}", origin.display()),
+                message,
+            })
         };
         if self.server.listen == self.server.admin_listen && self.server.listen.port() != 0 {
-            push("server.admin_listen".into(), "must differ from server.listen".into());
+            push(
+                "server.admin_listen".into(),
+                "must differ from server.listen".into(),
+            );
         }
         if self.policy.is_some() && !self.callers.is_empty() {
             push("callers".into(), "callers are defined in the policy file; remove [[callers]] here or remove `policy`".into());
@@ -217,8 +267,16 @@ impl Config {
         let mut seen = HashSet::new();
         for (i, conn) in self.connections.iter().enumerate() {
             let at = |field: &str| format!("connections[{i}].{field}");
-            if conn.id.is_empty() || !conn.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
-                push(at("id"), format!("connection id {:?} must be non-empty [a-z0-9-_]", conn.id));
+            if conn.id.is_empty()
+                || !conn
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                push(
+                    at("id"),
+                    format!("connection id {:?} must be non-empty [a-z0-9-_]", conn.id),
+                );
             }
             if !seen.insert(conn.id.clone()) {
                 push(at("id"), format!("duplicate connection id {:?}", conn.id));
@@ -229,9 +287,17 @@ impl Config {
             if let Err(message) = crate::routing::UpstreamBase::parse(&conn.base_url) {
                 push(at("base_url"), message);
             }
+            if let Some(soql) = &conn.soql {
+                if let Err(e) = soql.validate() {
+                    push(at("soql"), e.to_string());
+                }
+            }
             if let Some(ca) = &conn.ca_file {
                 if !ca.exists() {
-                    push(at("ca_file"), format!("file {} does not exist", ca.display()));
+                    push(
+                        at("ca_file"),
+                        format!("file {} does not exist", ca.display()),
+                    );
                 }
             }
         }
@@ -250,39 +316,64 @@ impl ConnectionConfig {
     /// The provider profile this connection uses.
     pub fn resolve_profile(&self) -> Result<ProviderProfile, String> {
         if self.provider == "custom" {
-            return self.profile.clone().ok_or_else(|| "provider \"custom\" needs a [connections.profile] table".to_owned());
+            return self.profile.clone().ok_or_else(|| {
+                "provider \"custom\" needs a [connections.profile] table".to_owned()
+            });
         }
         if self.profile.is_some() {
-            return Err(format!("a [connections.profile] table is only for provider = \"custom\", not {:?}", self.provider));
+            return Err(format!(
+                "a [connections.profile] table is only for provider = \"custom\", not {:?}",
+                self.provider
+            ));
         }
         gatehouse_adapters::builtin(&self.provider).ok_or_else(|| {
-            format!("unknown provider {:?}; expected one of {:?} or \"custom\"", self.provider, gatehouse_adapters::builtin_names())
+            format!(
+                "unknown provider {:?}; expected one of {:?} or \"custom\"",
+                self.provider,
+                gatehouse_adapters::builtin_names()
+            )
         })
     }
 }
 
 /// Loads a policy file (for start-up and hot reload).
-pub fn load_policy_file(path: &Path, connections: &HashSet<String>) -> Result<Policy, ConfigErrors> {
+pub fn load_policy_file(
+    path: &Path,
+    connections: &HashSet<String>,
+) -> Result<Policy, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError { location: path.display().to_string(), message: format!("cannot read policy: {e}") }])
+        ConfigErrors(vec![ConfigError {
+            location: path.display().to_string(),
+            message: format!("cannot read policy: {e}"),
+        }])
     })?;
     let doc: PolicyDocument = parse_toml(path, &text)?;
     compile_policy(path, &doc, connections)
 }
 
-fn compile_policy(origin: &Path, doc: &PolicyDocument, connections: &HashSet<String>) -> Result<Policy, ConfigErrors> {
+fn compile_policy(
+    origin: &Path,
+    doc: &PolicyDocument,
+    connections: &HashSet<String>,
+) -> Result<Policy, ConfigErrors> {
     Policy::compile(doc, connections).map_err(|errors| {
         ConfigErrors(
             errors
                 .into_iter()
-                .map(|e| ConfigError { location: format!("{}: {}", origin.display(), e.location), message: e.message })
+                .map(|e| ConfigError {
+                    location: format!("{}: {}", origin.display(), e.location),
+                    message: e.message,
+                })
                 .collect(),
         )
     })
 }
 
 /// TOML text → interpolated value → typed struct, with `file:line:col` locations.
-fn parse_toml<T: serde::de::DeserializeOwned>(origin: &Path, text: &str) -> Result<T, ConfigErrors> {
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    origin: &Path,
+    text: &str,
+) -> Result<T, ConfigErrors> {
     let located = |span: Option<std::ops::Range<usize>>, message: String| {
         let location = match span {
             Some(span) => {
@@ -294,28 +385,39 @@ fn parse_toml<T: serde::de::DeserializeOwned>(origin: &Path, text: &str) -> Resu
         ConfigErrors(vec![ConfigError { location, message }])
     };
     // First pass: syntax, with precise positions.
-    let mut value: toml::Value = toml::from_str(text).map_err(|e| located(e.span(), e.message().to_owned()))?;
+    let mut value: toml::Value =
+        toml::from_str(text).map_err(|e| located(e.span(), e.message().to_owned()))?;
     let env_errors = interpolate::interpolate(&mut value, &|name| std::env::var(name).ok());
     if !env_errors.is_empty() {
         return Err(ConfigErrors(
             env_errors
                 .into_iter()
-                .map(|(key, message)| ConfigError { location: format!("{}: {key}", origin.display()), message })
+                .map(|(key, message)| ConfigError {
+                    location: format!("{}: {key}", origin.display()),
+                    message,
+                })
                 .collect(),
         ));
     }
     // Second pass: types. The interpolated value has no positions, so on a type error the
     // original text is deserialised too, to point at the offending line.
-    value.try_into::<T>().map_err(|e| match toml::from_str::<T>(text) {
-        Err(located_error) => located(located_error.span(), located_error.message().to_owned()),
-        Ok(_) => located(None, e.message().to_owned()),
-    })
+    value
+        .try_into::<T>()
+        .map_err(|e| match toml::from_str::<T>(text) {
+            Err(located_error) => located(located_error.span(), located_error.message().to_owned()),
+            Ok(_) => located(None, e.message().to_owned()),
+        })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 

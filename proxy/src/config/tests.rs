@@ -26,20 +26,31 @@ fn minimal_config_loads_with_defaults() {
     ))
     .expect("valid config");
     assert_eq!(config.server.listen.port(), 8080);
-    assert_eq!(config.connections[0].resolve_profile().map(|p| p.name), Ok("hubspot".to_owned()));
+    assert_eq!(
+        config.connections[0].resolve_profile().map(|p| p.name),
+        Ok("hubspot".to_owned())
+    );
     assert_eq!(config.load_policy().map(|p| p.caller_count()).ok(), Some(1));
 }
 
 #[test]
 fn syntax_errors_have_line_and_column() {
     let errors = parse("[server]\nlisten = \n").expect_err("broken");
-    assert!(errors.0[0].location.starts_with("gatehouse.toml:2:"), "{:?}", errors.0);
+    assert!(
+        errors.0[0].location.starts_with("gatehouse.toml:2:"),
+        "{:?}",
+        errors.0
+    );
 }
 
 #[test]
 fn type_errors_point_at_the_line() {
     let errors = parse("[server]\nlisten = \"not an address\"\n").expect_err("broken");
-    assert!(errors.0[0].location.starts_with("gatehouse.toml:2:"), "{:?}", errors.0);
+    assert!(
+        errors.0[0].location.starts_with("gatehouse.toml:2:"),
+        "{:?}",
+        errors.0
+    );
     let errors = parse("[server]\nlisen = \"127.0.0.1:1\"\n").expect_err("unknown key");
     assert!(errors.0[0].message.contains("lisen"), "{:?}", errors.0);
 }
@@ -95,7 +106,9 @@ fn env_interpolation_reaches_secrets_and_reports_missing_vars() {
     )
     .expect("valid");
     match &config.connections[0].credentials {
-        crate::credentials::CredentialsConfig::Bearer { token } => assert_eq!(token.expose(), "abc"),
+        crate::credentials::CredentialsConfig::Bearer { token } => {
+            assert_eq!(token.expose(), "abc")
+        }
         other => panic!("unexpected {other:?}"),
     }
     let errors = parse(
@@ -107,6 +120,9 @@ fn env_interpolation_reaches_secrets_and_reports_missing_vars() {
         "#,
     )
     .expect_err("missing env");
-    assert_eq!(errors.0[0].location, "gatehouse.toml: connections[0].base_url");
+    assert_eq!(
+        errors.0[0].location,
+        "gatehouse.toml: connections[0].base_url"
+    );
     assert!(errors.0[0].message.contains("GATEHOUSE_TEST_UNSET_VAR"));
 }

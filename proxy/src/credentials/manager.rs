@@ -1,0 +1,887 @@
+//! The token manager: one [`OAuthConnection`] per OAuth connection holds the cached access
+//! token and gets a new one when it is due.
+//!
+//! - Hot path: a lock-free read of the cached token (`ArcSwapOption`).
+//! - Proactive refresh: a background task per connection wakes at expiry − margin − jitter;
+//!   a request that sees a token inside the margin also kicks one off, and keeps using the
+//!   still-valid token.
+//! - Single-flight: refreshes of one connection queue on `refresh_lock`; whoever gets it
+//!   first calls the token endpoint, the rest find the new token (or the shared failure and
+//!   its backoff) when their turn comes. Across processes the store's row lock does the same.
+//! - Every refresh names the token version it found stale, so a waiter, a 401 for a token
+//!   that was already replaced, or a process that lost the race uses the newer token instead
+//!   of refreshing again (with rotation, a second refresh would reuse a dead refresh token).
+
+use super::http_client::post_form;
+use super::metrics::CredentialMetrics;
+use super::spec::{seed_fingerprint, OAuthSpec};
+use super::store::{now_ms, RecordState, Store, TokenRecord};
+use super::{sensitive_value, Applied, ConnectionStatus, CredentialError};
+use crate::config::{Config, ConnectionConfig};
+use crate::secret::Secret;
+use crate::upstream::UpstreamClient;
+use arc_swap::ArcSwapOption;
+use gatehouse_adapters::oauth::{parse_token_response, FailureKind, TokenFailure, TokenGrant};
+use gatehouse_adapters::ProviderProfile;
+use http::{HeaderMap, HeaderValue};
+use parking_lot::Mutex;
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Used when neither the provider, the config nor the profile says how long a token lives.
+const FALLBACK_LIFETIME_SECS: u64 = 3600;
+/// How often a connection in `reauth_required` re-reads the store to see whether another
+/// process (or the connect flow) restored it.
+const RECOVERY_POLL: Duration = Duration::from_secs(2);
+const MAX_TRANSIENT_BACKOFF: Duration = Duration::from_secs(30);
+/// Misconfiguration (`invalid_client`) and dead client-credentials grants: retry rarely.
+const LONG_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The token in use: a ready `Authorization` value and when to replace it.
+pub(crate) struct Active {
+    header: HeaderValue,
+    pub version: i64,
+    pub expires_at_ms: i64,
+    /// Until then another refresh is pointless (expiry − margin).
+    fresh_until_ms: i64,
+    /// When this process starts refreshing (fresh_until − jitter).
+    due_at_ms: i64,
+    base_url: Option<String>,
+}
+
+#[derive(Clone)]
+enum SharedFailure {
+    Unavailable(String),
+    Misconfigured(String),
+    Reauth(String),
+}
+
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+    failure: Option<SharedFailure>,
+}
+
+/// What the status page shows.
+#[derive(Default)]
+struct View {
+    scopes: Vec<String>,
+    instance_url: Option<String>,
+    last_error: Option<String>,
+    reauth: Option<String>,
+    last_recovery_poll: Option<Instant>,
+}
+
+/// What the caller needs from the token a refresh hands back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// A token outside the refresh margin (proactive refresh, expired token).
+    Fresh,
+    /// Any valid token other than the stale one (after a 401).
+    Replacement,
+}
+
+pub(crate) struct OAuthConnection {
+    pub id: String,
+    pub spec: OAuthSpec,
+    pub profile: ProviderProfile,
+    client: UpstreamClient,
+    /// Hosts an `instance_url` may name: the base_url host and `allowed_hosts`.
+    allowed_hosts: Vec<String>,
+    store: Arc<Store>,
+    metrics: CredentialMetrics,
+    active: ArcSwapOption<Active>,
+    view: Mutex<View>,
+    backoff: Mutex<Backoff>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    refreshing: AtomicBool,
+    proactive_running: AtomicBool,
+}
+
+pub(crate) struct TokenManager {
+    pub store: Arc<Store>,
+    pub connections: HashMap<String, Arc<OAuthConnection>>,
+    pub connect: super::connect::PendingStates,
+}
+
+impl TokenManager {
+    pub async fn start(
+        config: &Config,
+        oauth: &[&ConnectionConfig],
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Arc<Self>, CredentialError> {
+        let keys = super::crypto::load_key_ring(&config.store, config.store.url.is_none())?;
+        let mut specs = Vec::new();
+        let mut lock_wait = Duration::from_secs(5);
+        for connection in oauth {
+            let spec = OAuthSpec::from_config(&connection.id, &connection.credentials)?;
+            // A process waiting for another's refresh waits at most one token call plus slack.
+            lock_wait = lock_wait.max(spec.timeout + Duration::from_secs(5));
+            specs.push((connection, spec));
+        }
+        let store = Arc::new(
+            Store::open(&config.store, keys, lock_wait)
+                .await
+                .map_err(|e| e.into_credential_error("[store]"))?,
+        );
+        let metrics = CredentialMetrics::register(registry);
+        let mut connections = HashMap::new();
+        for (connection, spec) in specs {
+            let bad = |reason: String| CredentialError::Misconfigured {
+                connection: connection.id.clone(),
+                reason,
+            };
+            let profile = connection.resolve_profile().map_err(bad)?;
+            let client = crate::upstream::build_client(&config.server, connection).map_err(bad)?;
+            let mut allowed_hosts = connection.allowed_hosts.clone();
+            if let Some(host) = url::Url::parse(&connection.base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+            {
+                allowed_hosts.push(host);
+            }
+            let conn = Arc::new(OAuthConnection {
+                id: connection.id.clone(),
+                spec,
+                profile,
+                client,
+                allowed_hosts,
+                store: store.clone(),
+                metrics: metrics.clone(),
+                active: ArcSwapOption::empty(),
+                view: Mutex::new(View::default()),
+                backoff: Mutex::new(Backoff::default()),
+                refresh_lock: tokio::sync::Mutex::new(()),
+                refreshing: AtomicBool::new(false),
+                proactive_running: AtomicBool::new(false),
+            });
+            conn.load_at_start().await?;
+            tokio::spawn(run_background(Arc::downgrade(&conn)));
+            connections.insert(connection.id.clone(), conn);
+        }
+        Ok(Arc::new(Self {
+            store,
+            connections,
+            connect: super::connect::PendingStates::default(),
+        }))
+    }
+
+    pub async fn ready(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+
+    fn connection(&self, id: &str) -> Result<&Arc<OAuthConnection>, CredentialError> {
+        self.connections
+            .get(id)
+            .ok_or_else(|| CredentialError::Misconfigured {
+                connection: id.to_owned(),
+                reason: "no credentials configured for this connection".to_owned(),
+            })
+    }
+
+    pub async fn apply(
+        &self,
+        id: &str,
+        headers: &mut HeaderMap,
+    ) -> Result<Applied, CredentialError> {
+        let active = self.connection(id)?.token().await?;
+        headers.insert(http::header::AUTHORIZATION, active.header.clone());
+        Ok(Applied {
+            generation: active.version.max(0) as u64,
+            base_url: active.base_url.clone(),
+        })
+    }
+
+    pub async fn on_unauthorized(
+        &self,
+        id: &str,
+        generation: u64,
+    ) -> Result<bool, CredentialError> {
+        let conn = self.connection(id)?;
+        let stale = generation as i64;
+        let fresh = conn.refresh(stale, Need::Replacement).await?;
+        // The endpoint being down hands back the cached (rejected) token: no point replaying.
+        Ok(fresh.version != stale)
+    }
+
+    pub fn status(&self) -> Vec<ConnectionStatus> {
+        self.connections.values().map(|c| c.status()).collect()
+    }
+}
+
+/// Wakes when the token is due and refreshes it, so requests rarely wait for a token call.
+async fn run_background(connection: Weak<OAuthConnection>) {
+    loop {
+        let wait = match connection.upgrade() {
+            Some(c) => c.next_wake(),
+            None => return,
+        };
+        tokio::time::sleep(wait).await;
+        let Some(c) = connection.upgrade() else {
+            return;
+        };
+        if c.reauth_code().is_some() {
+            c.poll_for_recovery().await;
+            if c.spec.uses_refresh_token() {
+                continue;
+            }
+        }
+        let now = now_ms();
+        let stale = match c.active.load_full() {
+            Some(active) if now < active.due_at_ms => continue,
+            Some(active) => active.version,
+            None => -1,
+        };
+        // Failures are recorded (state, backoff, metrics) by `refresh`; nothing waits on this one.
+        let _ = c.refresh(stale, Need::Fresh).await;
+    }
+}
+
+impl OAuthConnection {
+    fn lifetime_default(&self) -> Option<u64> {
+        self.spec
+            .lifetime_secs
+            .or(self.profile.default_token_lifetime_secs)
+    }
+
+    /// Reads the stored record, applying a new config seed refresh token if there is one.
+    async fn load_at_start(&self) -> Result<(), CredentialError> {
+        let store_err = |e: super::store::StoreError| e.into_credential_error(&self.id);
+        let mut record = self.store.load(&self.id).await.map_err(store_err)?;
+        if let Some(seed) = &self.spec.seed {
+            let fingerprint = seed_fingerprint(seed);
+            if record.as_ref().and_then(|r| r.seed_fingerprint.as_deref())
+                != Some(fingerprint.as_str())
+            {
+                let lock = self.store.lock(&self.id).await.map_err(store_err)?;
+                let mut next = lock.current.clone().unwrap_or_else(TokenRecord::empty);
+                // Re-checked under the lock: in a fleet only the first process applies a seed,
+                // and an unchanged seed never overwrites a refresh token rotated since.
+                if next.seed_fingerprint.as_deref() != Some(fingerprint.as_str()) {
+                    next.refresh_token = Some(seed.clone());
+                    next.seed_fingerprint = Some(fingerprint);
+                    next.access_token = None;
+                    next.access_expires_at_ms = None;
+                    next.access_issued_at_ms = None;
+                    next.state = RecordState::Ok;
+                    next.state_code = None;
+                    next.version = lock.commit(&next).await.map_err(store_err)?;
+                    tracing::info!(connection = %self.id, "applied the seed refresh token from config");
+                    record = Some(next);
+                } else {
+                    lock.release().await;
+                    record = self.store.load(&self.id).await.map_err(store_err)?;
+                }
+            }
+        }
+        match record {
+            Some(record) => {
+                self.install(&record);
+            }
+            None => self.metrics.set_state(&self.id, self.state()),
+        }
+        Ok(())
+    }
+
+    /// Makes `record` the connection's current state and returns its token, if it has one.
+    fn install(&self, record: &TokenRecord) -> Option<Arc<Active>> {
+        {
+            let mut view = self.view.lock();
+            view.scopes = record.scopes.clone();
+            view.instance_url = record.instance_url.clone();
+            view.reauth = match record.state {
+                RecordState::ReauthRequired => Some(
+                    record
+                        .state_code
+                        .clone()
+                        .unwrap_or_else(|| "invalid_grant".to_owned()),
+                ),
+                RecordState::Ok => None,
+            };
+        }
+        let active = match (
+            record.state,
+            &record.access_token,
+            record.access_expires_at_ms,
+        ) {
+            (RecordState::Ok, Some(token), Some(expires_at_ms)) => {
+                self.active_from(record, token, expires_at_ms)
+            }
+            _ => None,
+        };
+        if let Some(active) = &active {
+            self.metrics.set_expiry(&self.id, active.expires_at_ms);
+        }
+        self.active.store(active.clone());
+        self.metrics.set_state(&self.id, self.state());
+        active
+    }
+
+    fn active_from(
+        &self,
+        record: &TokenRecord,
+        token: &Secret,
+        expires_at_ms: i64,
+    ) -> Option<Arc<Active>> {
+        let header = match sensitive_value(format!("Bearer {}", token.expose())) {
+            Ok(header) => header,
+            Err(_) => {
+                tracing::error!(connection = %self.id, "stored access token is not a valid header value");
+                return None;
+            }
+        };
+        let lifetime_ms = record
+            .access_issued_at_ms
+            .map_or(FALLBACK_LIFETIME_SECS as i64 * 1000, |i| expires_at_ms - i)
+            .max(0);
+        let margin_ms = (self.spec.margin.as_millis() as i64).min(lifetime_ms / 2);
+        let fresh_until_ms = expires_at_ms - margin_ms;
+        // Jitter spreads a fleet's wake-ups; the row lock decides who actually refreshes.
+        let jitter_ms = if margin_ms >= 4 {
+            rand::thread_rng().gen_range(0..=margin_ms / 4)
+        } else {
+            0
+        };
+        Some(Arc::new(Active {
+            header,
+            version: record.version,
+            expires_at_ms,
+            fresh_until_ms,
+            due_at_ms: fresh_until_ms - jitter_ms,
+            base_url: record
+                .instance_url
+                .as_deref()
+                .and_then(|url| self.checked_base_url(url)),
+        }))
+    }
+
+    /// An `instance_url` is used only if its host is one this connection may contact.
+    fn checked_base_url(&self, url: &str) -> Option<String> {
+        if !self.profile.token_sets_instance_url {
+            return None;
+        }
+        let parsed = url::Url::parse(url).ok()?;
+        let host = parsed.host_str()?;
+        if matches!(parsed.scheme(), "https" | "http")
+            && self
+                .allowed_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(host))
+        {
+            Some(url.trim_end_matches('/').to_owned())
+        } else {
+            tracing::warn!(connection = %self.id, host, "token endpoint named an instance_url host outside allowed_hosts; ignored");
+            None
+        }
+    }
+
+    fn reauth_code(&self) -> Option<String> {
+        self.view.lock().reauth.clone()
+    }
+
+    fn state(&self) -> &'static str {
+        if self.view.lock().reauth.is_some() {
+            return "reauth_required";
+        }
+        if self.refreshing.load(Ordering::Acquire) {
+            return "refreshing";
+        }
+        match self.backoff.lock().failure {
+            Some(SharedFailure::Unavailable(_)) => return "token_endpoint_down",
+            Some(SharedFailure::Misconfigured(_)) => return "misconfigured",
+            _ => {}
+        }
+        if self.active.load().is_none() {
+            "no_token"
+        } else {
+            "ok"
+        }
+    }
+
+    fn status(&self) -> ConnectionStatus {
+        let active = self.active.load_full();
+        let view = self.view.lock();
+        let last_error = view.reauth.clone().or_else(|| view.last_error.clone());
+        let (scopes, instance_url) = (view.scopes.clone(), view.instance_url.clone());
+        drop(view);
+        ConnectionStatus {
+            connection: self.id.clone(),
+            grant: self.spec.grant_name(),
+            state: self.state(),
+            granted_scopes: scopes,
+            expires_at: active.and_then(|a| {
+                time::OffsetDateTime::from_unix_timestamp(a.expires_at_ms / 1000)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+            }),
+            last_error,
+            instance_url,
+        }
+    }
+
+    fn next_wake(&self) -> Duration {
+        let now = now_ms();
+        if self.reauth_code().is_some() {
+            return RECOVERY_POLL;
+        }
+        if let Some(until) = self.backoff.lock().until {
+            let left = until.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return left;
+            }
+        }
+        let wait_ms = match self.active.load_full() {
+            Some(active) => (active.due_at_ms - now).clamp(0, 60_000),
+            None => 0,
+        };
+        // Never spin: a failed attempt always leaves a backoff or a state that waits.
+        Duration::from_millis(wait_ms.max(20) as u64)
+    }
+
+    /// The token for one request: the cached one, or (when missing or expired) the result of a
+    /// refresh this request waits for.
+    async fn token(self: &Arc<Self>) -> Result<Arc<Active>, CredentialError> {
+        if let Some(code) = self.reauth_code() {
+            if !self.poll_for_recovery().await {
+                return Err(CredentialError::ReauthRequired {
+                    connection: self.id.clone(),
+                    reason: code,
+                });
+            }
+        }
+        let now = now_ms();
+        let active = self.active.load_full();
+        if let Some(active) = active {
+            if now < active.due_at_ms {
+                return Ok(active);
+            }
+            if now < active.expires_at_ms {
+                self.spawn_proactive(active.version);
+                return Ok(active);
+            }
+            return self.refresh(active.version, Need::Fresh).await;
+        }
+        self.refresh(-1, Need::Fresh).await
+    }
+
+    fn spawn_proactive(self: &Arc<Self>, stale: i64) {
+        if self.proactive_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.refresh(stale, Need::Fresh).await;
+            this.proactive_running.store(false, Ordering::Release);
+        });
+    }
+
+    /// In `reauth_required`: has another process, the connect flow or a new seed restored the
+    /// grant? Reads the store at most every [`RECOVERY_POLL`].
+    async fn poll_for_recovery(&self) -> bool {
+        {
+            let mut view = self.view.lock();
+            if view
+                .last_recovery_poll
+                .is_some_and(|at| at.elapsed() < RECOVERY_POLL)
+            {
+                return false;
+            }
+            view.last_recovery_poll = Some(Instant::now());
+        }
+        match self.store.load(&self.id).await {
+            Ok(Some(record)) if record.state == RecordState::Ok => {
+                tracing::info!(connection = %self.id, "grant restored");
+                self.clear_backoff();
+                self.install(&record);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn clear_backoff(&self) {
+        *self.backoff.lock() = Backoff::default();
+        self.view.lock().last_error = None;
+    }
+
+    /// The single-flight refresh. `stale` is the version the caller found wanting.
+    async fn refresh(&self, stale: i64, need: Need) -> Result<Arc<Active>, CredentialError> {
+        let _flight = self.refresh_lock.lock().await;
+        let now = now_ms();
+        if let Some(active) = self.active.load_full() {
+            let good_enough = match need {
+                Need::Fresh => now < active.fresh_until_ms,
+                Need::Replacement => now < active.expires_at_ms,
+            };
+            if active.version != stale && good_enough {
+                return Ok(active);
+            }
+        }
+        if let Some(code) = self.reauth_code() {
+            if self.spec.uses_refresh_token() {
+                return Err(CredentialError::ReauthRequired {
+                    connection: self.id.clone(),
+                    reason: code,
+                });
+            }
+        }
+        let (until, failure) = {
+            let backoff = self.backoff.lock();
+            (backoff.until, backoff.failure.clone())
+        };
+        if let (Some(until), Some(failure)) = (until, failure) {
+            let left = until.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                // Shared failure: waiters and later requests get it without another call.
+                return self.serve_cached_or(failure, left);
+            }
+        }
+        self.refreshing.store(true, Ordering::Release);
+        self.metrics.set_state(&self.id, "refreshing");
+        let result = self.refresh_under_store_lock(stale, need).await;
+        self.refreshing.store(false, Ordering::Release);
+        self.metrics.set_state(&self.id, self.state());
+        result
+    }
+
+    /// Keeps serving a still-valid cached token while the token endpoint is failing.
+    fn serve_cached_or(
+        &self,
+        failure: SharedFailure,
+        retry_after: Duration,
+    ) -> Result<Arc<Active>, CredentialError> {
+        if let Some(active) = self.active.load_full() {
+            if now_ms() < active.expires_at_ms && matches!(failure, SharedFailure::Unavailable(_)) {
+                return Ok(active);
+            }
+        }
+        Err(self.failure_error(failure, retry_after))
+    }
+
+    fn failure_error(&self, failure: SharedFailure, retry_after: Duration) -> CredentialError {
+        let connection = self.id.clone();
+        match failure {
+            SharedFailure::Unavailable(code) => CredentialError::TokenEndpointUnavailable {
+                connection,
+                reason: code,
+                retry_after: retry_after.max(Duration::from_secs(1)),
+            },
+            SharedFailure::Misconfigured(code) => CredentialError::Misconfigured {
+                connection,
+                reason: format!("token endpoint answered {code}"),
+            },
+            SharedFailure::Reauth(code) => CredentialError::ReauthRequired {
+                connection,
+                reason: code,
+            },
+        }
+    }
+
+    fn record_failure(&self, failure: SharedFailure) -> Duration {
+        let mut backoff = self.backoff.lock();
+        backoff.failures = backoff.failures.saturating_add(1);
+        let delay = match failure {
+            SharedFailure::Unavailable(_) => {
+                let base = Duration::from_secs(1u64 << backoff.failures.saturating_sub(1).min(5))
+                    .min(MAX_TRANSIENT_BACKOFF);
+                base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+            }
+            _ => LONG_BACKOFF,
+        };
+        let code = match &failure {
+            SharedFailure::Unavailable(c)
+            | SharedFailure::Misconfigured(c)
+            | SharedFailure::Reauth(c) => c.clone(),
+        };
+        backoff.until = Some(Instant::now() + delay);
+        backoff.failure = Some(failure);
+        drop(backoff);
+        self.view.lock().last_error = Some(code);
+        delay
+    }
+
+    async fn refresh_under_store_lock(
+        &self,
+        stale: i64,
+        need: Need,
+    ) -> Result<Arc<Active>, CredentialError> {
+        let lock = match self.store.lock(&self.id).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                self.metrics.refreshed(&self.id, "store_error");
+                tracing::warn!(connection = %self.id, error = %e, "credential store unavailable for refresh");
+                let delay = self.record_failure(SharedFailure::Unavailable(
+                    "credential_store_unavailable".to_owned(),
+                ));
+                return self.serve_cached_or(
+                    SharedFailure::Unavailable("credential_store_unavailable".to_owned()),
+                    delay,
+                );
+            }
+        };
+        let now = now_ms();
+        if let Some(current) = &lock.current {
+            let valid_for = |min_ms: i64| current.valid_access(now, min_ms);
+            let margin_ms = current
+                .access_issued_at_ms
+                .zip(current.access_expires_at_ms)
+                .map_or(0, |(i, e)| {
+                    (self.spec.margin.as_millis() as i64).min((e - i) / 2)
+                });
+            let good_enough = match need {
+                Need::Fresh => valid_for(margin_ms),
+                Need::Replacement => valid_for(0),
+            };
+            if current.version != stale && current.state == RecordState::Ok && good_enough {
+                // Another process (or the connect flow) already refreshed: use its token.
+                let record = current.clone();
+                lock.release().await;
+                self.metrics.refreshed(&self.id, "adopted");
+                self.clear_backoff();
+                return self
+                    .install(&record)
+                    .ok_or_else(|| self.unavailable_now("stored_token_unusable"));
+            }
+            if current.state == RecordState::ReauthRequired && self.spec.uses_refresh_token() {
+                let record = current.clone();
+                lock.release().await;
+                self.install(&record);
+                return Err(CredentialError::ReauthRequired {
+                    connection: self.id.clone(),
+                    reason: record
+                        .state_code
+                        .unwrap_or_else(|| "invalid_grant".to_owned()),
+                });
+            }
+        }
+        let refresh_token = lock.current.as_ref().and_then(|r| r.refresh_token.clone());
+        let request = match self
+            .spec
+            .renew_request(&self.profile.name, refresh_token.as_ref())
+        {
+            Ok(Some(request)) => request,
+            Ok(None) => {
+                lock.release().await;
+                self.view.lock().reauth = Some("no_refresh_token".to_owned());
+                self.metrics.set_state(&self.id, "reauth_required");
+                return Err(CredentialError::ReauthRequired {
+                    connection: self.id.clone(),
+                    reason: "no refresh token yet: run the connect flow (GET /connect/<connection> on the admin port) or configure a seed refresh_token".to_owned(),
+                });
+            }
+            Err(reason) => {
+                lock.release().await;
+                return Err(CredentialError::Misconfigured {
+                    connection: self.id.clone(),
+                    reason,
+                });
+            }
+        };
+        let started = Instant::now();
+        let answer = post_form(
+            &self.client,
+            &self.spec.token_url,
+            &request,
+            self.spec.timeout,
+        )
+        .await;
+        let parsed = match answer {
+            Ok((status, body)) => {
+                parse_token_response(&self.profile.name, self.lifetime_default(), status, &body)
+            }
+            Err(failure) => Err(TokenFailure {
+                kind: FailureKind::Transient,
+                code: failure.code().to_owned(),
+            }),
+        };
+        tracing::debug!(connection = %self.id, elapsed_ms = started.elapsed().as_millis() as u64, ok = parsed.is_ok(), "token endpoint called");
+        match parsed {
+            Ok(grant) => {
+                let mut record = self.record_from_grant(lock.current.clone(), grant);
+                match lock.commit(&record).await {
+                    Ok(version) => {
+                        record.version = version;
+                        self.metrics.refreshed(&self.id, "ok");
+                        self.clear_backoff();
+                        self.install(&record)
+                            .ok_or_else(|| self.unavailable_now("token_unusable"))
+                    }
+                    Err(e) => {
+                        // The new tokens are not durable, so they are not used. If the provider
+                        // rotated, the next refresh will find the grant dead and say so.
+                        tracing::error!(connection = %self.id, error = %e, "could not store refreshed tokens");
+                        self.metrics.refreshed(&self.id, "store_error");
+                        let delay = self.record_failure(SharedFailure::Unavailable(
+                            "credential_store_unavailable".to_owned(),
+                        ));
+                        self.serve_cached_or(
+                            SharedFailure::Unavailable("credential_store_unavailable".to_owned()),
+                            delay,
+                        )
+                    }
+                }
+            }
+            Err(failure) => self.handle_failure(lock, failure).await,
+        }
+    }
+
+    fn unavailable_now(&self, code: &str) -> CredentialError {
+        CredentialError::TokenEndpointUnavailable {
+            connection: self.id.clone(),
+            reason: code.to_owned(),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    pub(crate) fn record_from_grant(
+        &self,
+        previous: Option<TokenRecord>,
+        grant: TokenGrant,
+    ) -> TokenRecord {
+        let now = now_ms();
+        let mut record = previous.unwrap_or_else(TokenRecord::empty);
+        let lifetime_ms = grant
+            .expires_in
+            .unwrap_or(FALLBACK_LIFETIME_SECS)
+            .saturating_mul(1000)
+            .min(i64::MAX as u64 / 4) as i64;
+        record.access_token = Some(Secret::new(grant.access_token));
+        record.access_issued_at_ms = Some(now);
+        record.access_expires_at_ms = Some(now + lifetime_ms);
+        // Rotation: a returned refresh token replaces the old one (which is now dead); none
+        // returned means the old one stays valid.
+        if let Some(refresh_token) = grant.refresh_token {
+            record.refresh_token = Some(Secret::new(refresh_token));
+        }
+        if !grant.scopes.is_empty() {
+            record.scopes = grant.scopes;
+        }
+        if grant.instance_url.is_some() {
+            record.instance_url = grant.instance_url;
+        }
+        record.state = RecordState::Ok;
+        record.state_code = None;
+        record
+    }
+
+    async fn handle_failure(
+        &self,
+        lock: super::store::RowLock<'_>,
+        failure: TokenFailure,
+    ) -> Result<Arc<Active>, CredentialError> {
+        let code = failure.code;
+        match failure.kind {
+            FailureKind::DeadGrant => {
+                self.metrics.refreshed(&self.id, "dead_grant");
+                tracing::warn!(connection = %self.id, code = %code, "grant is dead: connection needs re-authorisation");
+                if self.spec.uses_refresh_token() {
+                    // Stored, so every process and every restart fails fast too.
+                    let mut record = lock.current.clone().unwrap_or_else(TokenRecord::empty);
+                    record.state = RecordState::ReauthRequired;
+                    record.state_code = Some(code.clone());
+                    record.access_token = None;
+                    record.access_expires_at_ms = None;
+                    match lock.commit(&record).await {
+                        Ok(version) => record.version = version,
+                        Err(e) => {
+                            tracing::error!(connection = %self.id, error = %e, "could not store reauth_required")
+                        }
+                    }
+                    self.install(&record);
+                    self.view.lock().last_recovery_poll = Some(Instant::now());
+                } else {
+                    // Client credentials / JWT bearer: fixed on the provider side (user
+                    // pre-authorisation) or in config, so try again, rarely.
+                    lock.release().await;
+                    self.view.lock().reauth = Some(code.clone());
+                    self.active.store(None);
+                    self.record_failure(SharedFailure::Reauth(code.clone()));
+                }
+                Err(CredentialError::ReauthRequired {
+                    connection: self.id.clone(),
+                    reason: code,
+                })
+            }
+            FailureKind::Transient => {
+                lock.release().await;
+                self.metrics.refreshed(&self.id, "transient");
+                tracing::warn!(connection = %self.id, code = %code, "token endpoint unavailable");
+                let delay = self.record_failure(SharedFailure::Unavailable(code.clone()));
+                self.serve_cached_or(SharedFailure::Unavailable(code), delay)
+            }
+            FailureKind::Misconfigured => {
+                lock.release().await;
+                self.metrics.refreshed(&self.id, "misconfigured");
+                tracing::error!(connection = %self.id, code = %code, "token endpoint refused our client configuration");
+                let delay = self.record_failure(SharedFailure::Misconfigured(code.clone()));
+                Err(self.failure_error(SharedFailure::Misconfigured(code), delay))
+            }
+        }
+    }
+
+    /// Stores the tokens of a completed connect flow and makes them current.
+    pub(crate) async fn complete_connect(&self, grant: TokenGrant) -> Result<(), CredentialError> {
+        if grant.refresh_token.is_none() {
+            return Err(CredentialError::Misconfigured {
+                connection: self.id.clone(),
+                reason: "the provider granted no refresh token (request offline access, e.g. the refresh_token/offline_access scope)".to_owned(),
+            });
+        }
+        let _flight = self.refresh_lock.lock().await;
+        let lock = self
+            .store
+            .lock(&self.id)
+            .await
+            .map_err(|e| e.into_credential_error(&self.id))?;
+        let mut record = self.record_from_grant(lock.current.clone(), grant);
+        record.version = lock
+            .commit(&record)
+            .await
+            .map_err(|e| e.into_credential_error(&self.id))?;
+        self.clear_backoff();
+        self.install(&record);
+        self.metrics.refreshed(&self.id, "connected");
+        tracing::info!(connection = %self.id, "connected through the authorization-code flow");
+        Ok(())
+    }
+
+    /// The authorization-code exchange of the connect flow.
+    pub(crate) async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &str,
+    ) -> Result<TokenGrant, TokenFailure> {
+        let Some(request) = self.spec.code_request(&self.profile.name, code, verifier) else {
+            return Err(TokenFailure {
+                kind: FailureKind::Misconfigured,
+                code: "no_redirect_uri".to_owned(),
+            });
+        };
+        match post_form(
+            &self.client,
+            &self.spec.token_url,
+            &request,
+            self.spec.timeout,
+        )
+        .await
+        {
+            Ok((status, body)) => {
+                parse_token_response(&self.profile.name, self.lifetime_default(), status, &body)
+            }
+            Err(failure) => Err(TokenFailure {
+                kind: FailureKind::Transient,
+                code: failure.code().to_owned(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

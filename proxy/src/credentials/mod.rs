@@ -1,0 +1,579 @@
+//! Provider credentials: services never hold them, Gatehouse injects them.
+//!
+//! The pipeline calls [`Credentials::apply`] before forwarding and, when the provider answers
+//! 401 and the provider profile allows it, [`Credentials::on_unauthorized`] once before a
+//! single replay. Everything else lives behind those calls:
+//!
+//! - `spec`: a connection's grant (refresh token, client credentials, JWT bearer) from config;
+//! - `manager`: the token cache, proactive refresh, single-flight, backoff, dead grants;
+//! - `store`: encrypted records in SQLite or PostgreSQL, with the fleet-wide refresh lock;
+//! - `connect`: the authorization-code flow on the admin port;
+//! - `crypto`: AES-256-GCM at rest and key rotation.
+
+mod connect;
+mod crypto;
+mod http_client;
+mod manager;
+mod metrics;
+mod spec;
+mod store;
+
+use crate::error::{Category, GatewayError};
+use crate::secret::Secret;
+use base64::Engine;
+use gatehouse_adapters::oauth::ClientAuth;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use manager::TokenManager;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crypto::StoreKey;
+
+/// Where credentials (and, later, audit records) are kept: the `[store]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://...` for a fleet sharing connections; unset for the embedded SQLite store.
+    pub url: Option<Secret>,
+    /// PostgreSQL schema holding the credential tables (created if missing). Default `public`.
+    pub schema: Option<String>,
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Environment variable holding the base64 AES-256 key that encrypts secrets at rest.
+    pub key_env: String,
+    /// Or a file holding that key.
+    pub key_file: Option<PathBuf>,
+    /// During a key rotation: the environment variable holding the previous key, so records
+    /// not yet re-sealed stay readable.
+    pub previous_key_env: Option<String>,
+    /// Or a file holding the previous key.
+    pub previous_key_file: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            schema: None,
+            data_dir: PathBuf::from("data"),
+            key_env: "GATEHOUSE_STORE_KEY".to_owned(),
+            key_file: None,
+            previous_key_env: None,
+            previous_key_file: None,
+        }
+    }
+}
+
+/// How a connection authenticates to its provider (the `credentials` table of a connection).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialsConfig {
+    /// Send no credential (a public API, or a test upstream).
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>` (e.g. a private-app token).
+    Bearer { token: Secret },
+    /// `Authorization: Basic base64(username:password)`; providers that take an API key as
+    /// the user name use a blank password.
+    Basic {
+        username: Secret,
+        #[serde(default)]
+        password: Secret,
+    },
+    /// Any single header carrying a static secret (e.g. `X-Api-Key`).
+    Header { name: String, value: Secret },
+    /// OAuth 2.0 refresh-token grant for authorization-code connections. The first refresh
+    /// token comes from the connect flow (`GET /connect/<id>` on the admin port) or `refresh_token`.
+    OauthRefreshToken {
+        token_url: String,
+        client_id: String,
+        #[serde(default)]
+        client_secret: Secret,
+        /// Scopes requested in the connect flow (least privilege).
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// A seed refresh token. Changing it in config re-seeds the connection (and clears
+        /// `reauth_required`); an unchanged seed never overwrites a rotated token.
+        #[serde(default)]
+        refresh_token: Option<Secret>,
+        /// OAuth `audience` (Lever requires it).
+        #[serde(default)]
+        audience: Option<String>,
+        /// The provider's authorize endpoint, for the connect flow.
+        #[serde(default)]
+        authorize_url: Option<String>,
+        /// This Gatehouse's callback, as registered with the provider:
+        /// `https://<admin host>/connect/<id>/callback`.
+        #[serde(default)]
+        redirect_uri: Option<String>,
+        /// Access-token lifetime when the token endpoint sends no `expires_in` (overrides the
+        /// provider profile's default, e.g. a Salesforce org's shorter session timeout).
+        #[serde(default)]
+        token_lifetime_secs: Option<u64>,
+        /// Refresh this long before expiry (default 60; capped at half the lifetime). A random
+        /// jitter of up to a quarter of the margin spreads a fleet's refreshes.
+        #[serde(default)]
+        refresh_margin_secs: Option<u64>,
+        /// How long one token-endpoint call may take (default 10).
+        #[serde(default)]
+        token_timeout_secs: Option<u64>,
+        /// `body` (client_secret_post) or `basic` (client_secret_basic); default per provider.
+        #[serde(default)]
+        client_auth: Option<ClientAuth>,
+    },
+    /// OAuth 2.0 client credentials (Salesforce "Run As" user; Greenhouse v3 with `sub`).
+    ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: Secret,
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// The user the token acts for (Greenhouse v3 `sub`).
+        #[serde(default)]
+        sub: Option<String>,
+        #[serde(default)]
+        audience: Option<String>,
+        /// Access-token lifetime when the token endpoint sends no `expires_in` (overrides the
+        /// provider profile's default, e.g. a Salesforce org's shorter session timeout).
+        #[serde(default)]
+        token_lifetime_secs: Option<u64>,
+        /// Refresh this long before expiry (default 60; capped at half the lifetime). A random
+        /// jitter of up to a quarter of the margin spreads a fleet's refreshes.
+        #[serde(default)]
+        refresh_margin_secs: Option<u64>,
+        /// How long one token-endpoint call may take (default 10).
+        #[serde(default)]
+        token_timeout_secs: Option<u64>,
+        /// `body` (client_secret_post) or `basic` (client_secret_basic); default per provider.
+        #[serde(default)]
+        client_auth: Option<ClientAuth>,
+    },
+    /// RFC 7523 JWT bearer (Salesforce): an RS256 assertion signed with `private_key_file`.
+    JwtBearer {
+        token_url: String,
+        /// `iss`: the connected app's consumer key.
+        consumer_key: String,
+        /// `sub`: the (pre-authorised) username.
+        username: String,
+        /// `aud`: the login URL (`https://login.salesforce.com`, `https://test.salesforce.com`).
+        audience: String,
+        /// PEM RSA private key whose certificate is uploaded to the connected app.
+        private_key_file: PathBuf,
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// Access-token lifetime when the token endpoint sends no `expires_in` (overrides the
+        /// provider profile's default, e.g. a Salesforce org's shorter session timeout).
+        #[serde(default)]
+        token_lifetime_secs: Option<u64>,
+        /// Refresh this long before expiry (default 60; capped at half the lifetime). A random
+        /// jitter of up to a quarter of the margin spreads a fleet's refreshes.
+        #[serde(default)]
+        refresh_margin_secs: Option<u64>,
+        /// How long one token-endpoint call may take (default 10).
+        #[serde(default)]
+        token_timeout_secs: Option<u64>,
+        /// `body` (client_secret_post) or `basic` (client_secret_basic); default per provider.
+        #[serde(default)]
+        client_auth: Option<ClientAuth>,
+    },
+}
+
+/// Why a credential could not be applied. The pipeline maps each to an error category.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The grant is dead (revoked, `invalid_grant`): a person must re-authorise.
+    #[error("connection {connection} needs re-authorisation: {reason}")]
+    ReauthRequired { connection: String, reason: String },
+    /// The token endpoint (or the credential store) cannot be reached and no valid token is cached.
+    #[error("token endpoint for {connection} unavailable: {reason}")]
+    TokenEndpointUnavailable {
+        connection: String,
+        reason: String,
+        retry_after: Duration,
+    },
+    /// Configuration that only shows up at use (e.g. a header value that is not valid ASCII,
+    /// or the provider answering `invalid_client`).
+    #[error("credential for {connection} is misconfigured: {reason}")]
+    Misconfigured { connection: String, reason: String },
+}
+
+/// The envelope for a credential failure. Messages carry connection ids and OAuth error
+/// codes only (see `CredentialError`), never token values.
+pub fn to_gateway_error(error: CredentialError) -> GatewayError {
+    match error {
+        CredentialError::ReauthRequired { .. } => GatewayError::new(
+            Category::ReauthRequired,
+            "reauth_required",
+            error.to_string(),
+        ),
+        CredentialError::TokenEndpointUnavailable { retry_after, .. } => GatewayError::new(
+            Category::UpstreamUnavailable,
+            "token_endpoint_unavailable",
+            error.to_string(),
+        )
+        .with_retry_after(retry_after),
+        CredentialError::Misconfigured { .. } => GatewayError::new(
+            Category::Internal,
+            "credential_misconfigured",
+            error.to_string(),
+        ),
+    }
+}
+
+/// What was applied to one request, handed back on a 401 so a refresh can tell whether
+/// somebody else already replaced the token the request used.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// An opaque generation number of the token that was sent (0 for static credentials).
+    pub generation: u64,
+    /// The API base URL the token belongs to, when the token endpoint named one (Salesforce
+    /// `instance_url`). Only ever a URL whose host is the connection's `base_url` host or one of
+    /// its `allowed_hosts`; otherwise it is dropped (and logged) here.
+    pub base_url: Option<String>,
+}
+
+/// One connection's credential state, for the health page and the admin JSON. No secrets.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConnectionStatus {
+    pub connection: String,
+    /// `none`, `bearer`, `basic`, `header`, `oauth_refresh_token`, `client_credentials`, `jwt_bearer`.
+    pub grant: &'static str,
+    /// `ok`, `refreshing`, `reauth_required`, `token_endpoint_down`, `misconfigured`, or
+    /// `no_token` (an OAuth connection before its first token); `static` for static credentials.
+    pub state: &'static str,
+    pub granted_scopes: Vec<String>,
+    /// RFC 3339 expiry of the cached access token.
+    pub expires_at: Option<String>,
+    /// The provider's last error code, if the last token call failed.
+    pub last_error: Option<String>,
+    pub instance_url: Option<String>,
+}
+
+/// A static credential: its grant name and the headers it sets.
+type StaticCredential = (&'static str, Vec<(HeaderName, HeaderValue)>);
+
+/// The credential state of every connection.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    statics: Arc<HashMap<String, StaticCredential>>,
+    manager: Option<Arc<TokenManager>>,
+}
+
+impl Credentials {
+    /// Starts the credential machinery for every connection of `config`, registering its
+    /// metrics in `registry`: opens the store (running migrations), applies config seeds and
+    /// starts each OAuth connection's proactive refresh.
+    pub async fn start(
+        config: &crate::config::Config,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Self, CredentialError> {
+        let mut credentials = Self::from_config(
+            config
+                .connections
+                .iter()
+                .map(|c| (c.id.as_str(), &c.credentials)),
+        )?;
+        let oauth: Vec<_> = config
+            .connections
+            .iter()
+            .filter(|c| spec::is_oauth(&c.credentials))
+            .collect();
+        if !oauth.is_empty() {
+            credentials.manager = Some(TokenManager::start(config, &oauth, registry).await?);
+        }
+        Ok(credentials)
+    }
+
+    /// Whether the credential store is reachable (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), String> {
+        match &self.manager {
+            Some(manager) => manager.ready().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Admin-port requests under `/connect/` (the authorization-code flow); `None` when the
+    /// path is not one of ours.
+    pub async fn handle_admin(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+    ) -> Option<http::Response<crate::body::ProxyBody>> {
+        let manager = self.manager.as_ref()?;
+        connect::handle(manager, method, uri).await
+    }
+
+    /// Every connection's credential state (no secrets).
+    pub fn status(&self) -> Vec<ConnectionStatus> {
+        let mut all: Vec<ConnectionStatus> = self
+            .statics
+            .iter()
+            .map(|(id, (grant, _))| ConnectionStatus {
+                connection: id.clone(),
+                grant,
+                state: "static",
+                granted_scopes: Vec::new(),
+                expires_at: None,
+                last_error: None,
+                instance_url: None,
+            })
+            .collect();
+        if let Some(manager) = &self.manager {
+            all.extend(manager.status());
+        }
+        all.sort_by(|a, b| a.connection.cmp(&b.connection));
+        all
+    }
+
+    /// Prepares the static credentials of every connection and checks the OAuth ones. Fails on
+    /// a credential that can never be sent (so `gatehouse check` catches it) rather than on the
+    /// first request.
+    pub fn from_config<'a>(
+        connections: impl IntoIterator<Item = (&'a str, &'a CredentialsConfig)>,
+    ) -> Result<Self, CredentialError> {
+        let mut statics = HashMap::new();
+        for (id, config) in connections {
+            if spec::is_oauth(config) {
+                spec::OAuthSpec::from_config(id, config)?;
+            } else {
+                statics.insert(
+                    id.to_owned(),
+                    (static_grant_name(config), static_headers(id, config)?),
+                );
+            }
+        }
+        Ok(Self {
+            statics: Arc::new(statics),
+            manager: None,
+        })
+    }
+
+    /// Sets the connection's credential on the outbound request headers.
+    pub async fn apply(
+        &self,
+        connection: &str,
+        headers: &mut HeaderMap,
+    ) -> Result<Applied, CredentialError> {
+        if let Some((_, pairs)) = self.statics.get(connection) {
+            for (name, value) in pairs {
+                headers.insert(name.clone(), value.clone());
+            }
+            return Ok(Applied::default());
+        }
+        match &self.manager {
+            Some(manager) => manager.apply(connection, headers).await,
+            None => Ok(Applied::default()),
+        }
+    }
+
+    /// The provider rejected the credential that `applied` describes. Returns `Ok(true)` when
+    /// a fresh credential is now in place and one replay is worthwhile.
+    pub async fn on_unauthorized(
+        &self,
+        connection: &str,
+        applied: &Applied,
+    ) -> Result<bool, CredentialError> {
+        match &self.manager {
+            // Static credentials cannot be refreshed: replaying would only repeat the 401.
+            Some(manager) if !self.statics.contains_key(connection) => {
+                manager
+                    .on_unauthorized(connection, applied.generation)
+                    .await
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// What `gatehouse keys rotate` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotateReport {
+    pub records: usize,
+    pub old_key_id: String,
+    pub new_key_id: String,
+}
+
+/// Re-encrypts every stored record under `new_key_b64` (base64 of 32 bytes). The current key
+/// (from `[store]` as configured) must still be set. Afterwards, configure the new key as the
+/// current key (and the old one as `previous_key_*` until every process has restarted).
+pub async fn rotate_keys(
+    config: &crate::config::Config,
+    new_key_b64: &Secret,
+) -> Result<RotateReport, CredentialError> {
+    let bad = |reason: String| CredentialError::Misconfigured {
+        connection: "[store]".to_owned(),
+        reason,
+    };
+    let new_key = StoreKey::from_base64(new_key_b64.expose()).map_err(bad)?;
+    let old = crypto::load_key_ring(&config.store, false)
+        .or_else(|_| crypto::load_key_ring(&config.store, config.store.url.is_none()))?;
+    let old_key_id = old.current_id().to_owned();
+    let ring = old.rotated_to(new_key);
+    let new_key_id = ring.current_id().to_owned();
+    let store = store::Store::open(&config.store, ring, Duration::from_secs(30))
+        .await
+        .map_err(|e| e.into_credential_error("[store]"))?;
+    let records = store::reseal_all(&store)
+        .await
+        .map_err(|e| e.into_credential_error("[store]"))?;
+    Ok(RotateReport {
+        records,
+        old_key_id,
+        new_key_id,
+    })
+}
+
+/// A fresh random store key as base64, for `gatehouse keys generate`.
+pub fn generate_key() -> Secret {
+    Secret::new(StoreKey::generate_base64())
+}
+
+fn static_grant_name(config: &CredentialsConfig) -> &'static str {
+    match config {
+        CredentialsConfig::None => "none",
+        CredentialsConfig::Bearer { .. } => "bearer",
+        CredentialsConfig::Basic { .. } => "basic",
+        CredentialsConfig::Header { .. } => "header",
+        CredentialsConfig::OauthRefreshToken { .. } => "oauth_refresh_token",
+        CredentialsConfig::ClientCredentials { .. } => "client_credentials",
+        CredentialsConfig::JwtBearer { .. } => "jwt_bearer",
+    }
+}
+
+fn static_headers(
+    connection: &str,
+    config: &CredentialsConfig,
+) -> Result<Vec<(HeaderName, HeaderValue)>, CredentialError> {
+    let bad = |reason: &str| CredentialError::Misconfigured {
+        connection: connection.to_owned(),
+        reason: reason.to_owned(),
+    };
+    Ok(match config {
+        CredentialsConfig::Bearer { token } => {
+            vec![(
+                http::header::AUTHORIZATION,
+                sensitive_value(format!("Bearer {}", token.expose()))
+                    .map_err(|_| bad(HEADER_CHARS))?,
+            )]
+        }
+        CredentialsConfig::Basic { username, password } => {
+            let raw = format!("{}:{}", username.expose(), password.expose());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+            vec![(
+                http::header::AUTHORIZATION,
+                sensitive_value(format!("Basic {encoded}")).map_err(|_| bad(HEADER_CHARS))?,
+            )]
+        }
+        CredentialsConfig::Header { name, value } => {
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("invalid header name"))?;
+            vec![(
+                name,
+                sensitive_value(value.expose().to_owned()).map_err(|_| bad(HEADER_CHARS))?,
+            )]
+        }
+        _ => Vec::new(),
+    })
+}
+
+const HEADER_CHARS: &str = "credential contains characters not allowed in an HTTP header";
+
+/// A header value marked sensitive (HPACK never indexes it; hyper's Debug hides it).
+fn sensitive_value(value: String) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    HeaderValue::from_str(&value).map(|mut v| {
+        v.set_sensitive(true);
+        v
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn basic_uses_key_as_user_with_blank_password() {
+        let config = CredentialsConfig::Basic {
+            username: Secret::new("key123"),
+            password: Secret::default(),
+        };
+        let creds = Credentials::from_config([("gh", &config)]).unwrap();
+        let mut headers = HeaderMap::new();
+        creds.apply("gh", &mut headers).await.unwrap();
+        // base64("key123:")
+        assert_eq!(headers.get("authorization").unwrap(), "Basic a2V5MTIzOg==");
+    }
+
+    #[tokio::test]
+    async fn static_bearer_is_sent_and_never_replayed() {
+        let config = CredentialsConfig::Bearer {
+            token: Secret::new("pat-123"),
+        };
+        let creds = Credentials::from_config([("hs", &config)]).unwrap();
+        let mut headers = HeaderMap::new();
+        let applied = creds.apply("hs", &mut headers).await.unwrap();
+        assert_eq!(headers.get("authorization").unwrap(), "Bearer pat-123");
+        assert!(headers.get("authorization").unwrap().is_sensitive());
+        assert!(!creds.on_unauthorized("hs", &applied).await.unwrap());
+        assert_eq!(creds.status()[0].state, "static");
+    }
+
+    #[test]
+    fn debug_of_config_redacts_secrets() {
+        let config = CredentialsConfig::Bearer {
+            token: Secret::new("s3cr3t"),
+        };
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn oauth_variants_parse_from_toml() {
+        let text = r#"
+            type = "oauth_refresh_token"
+            token_url = "https://login.example.com/services/oauth2/token"
+            client_id = "cid"
+            client_secret = "csecret"
+            scopes = ["api", "refresh_token"]
+            refresh_token = "seed-rt"
+            authorize_url = "https://login.example.com/services/oauth2/authorize"
+            redirect_uri = "http://127.0.0.1:9090/connect/sf/callback"
+            token_lifetime_secs = 900
+            refresh_margin_secs = 30
+        "#;
+        let config: CredentialsConfig = toml::from_str(text).unwrap();
+        let CredentialsConfig::OauthRefreshToken {
+            token_lifetime_secs,
+            scopes,
+            ..
+        } = &config
+        else {
+            panic!("wrong variant")
+        };
+        assert_eq!(*token_lifetime_secs, Some(900));
+        assert_eq!(scopes.len(), 2);
+        assert!(
+            !format!("{config:?}").contains("csecret")
+                && !format!("{config:?}").contains("seed-rt")
+        );
+        let typo = toml::from_str::<CredentialsConfig>("type = \"client_credentials\"\ntoken_url = \"x\"\nclient_id = \"a\"\nclient_secret = \"b\"\nscope = \"x\"");
+        assert!(typo.is_err(), "unknown keys must be refused");
+    }
+
+    #[test]
+    fn errors_map_to_categories_without_secrets() {
+        let e = to_gateway_error(CredentialError::TokenEndpointUnavailable {
+            connection: "sf".into(),
+            reason: "http_503".into(),
+            retry_after: Duration::from_secs(4),
+        });
+        assert_eq!(e.category, Category::UpstreamUnavailable);
+        assert_eq!(e.retry_after, Some(Duration::from_secs(4)));
+        let e = to_gateway_error(CredentialError::ReauthRequired {
+            connection: "sf".into(),
+            reason: "invalid_grant".into(),
+        });
+        assert_eq!(e.category, Category::ReauthRequired);
+    }
+}

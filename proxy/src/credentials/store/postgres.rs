@@ -1,0 +1,303 @@
+//! Fleet store: PostgreSQL. A refresh holds `SELECT ... FOR UPDATE` on the connection's row
+//! for the duration of the token-endpoint call, so across every process sharing the database
+//! exactly one refreshes; the others wait, re-read and use its token. If the refreshing process
+//! dies, its session ends, the transaction rolls back and the lock is released.
+
+use super::{now_ms, RawRow, StoreError, EMPTY_STATE};
+use crate::secret::Secret;
+use parking_lot::Mutex;
+use std::time::Duration;
+use tokio_postgres::{Client, NoTls, Row};
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE credential_tokens (
+        connection TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        key_id TEXT NOT NULL,
+        access_token BYTEA,
+        access_expires_at BIGINT,
+        access_issued_at BIGINT,
+        refresh_token BYTEA,
+        scopes TEXT NOT NULL DEFAULT '',
+        instance_url TEXT,
+        state TEXT NOT NULL,
+        state_code TEXT,
+        seed_fingerprint TEXT,
+        updated_at BIGINT NOT NULL
+    );",
+)];
+
+/// Arbitrary constant: the advisory lock that serialises migrations of concurrent start-ups.
+const MIGRATION_LOCK: i64 = 0x6761_7465_6372_6564;
+
+const COLUMNS: &str = "version, key_id, access_token, access_expires_at, access_issued_at, refresh_token, scopes, instance_url, state, state_code, seed_fingerprint";
+
+/// Idle clients, reused; a refresh holds one for its whole transaction.
+const POOL_IDLE_MAX: usize = 4;
+
+pub(crate) struct PgStore {
+    url: Secret,
+    schema: String,
+    lock_wait: Duration,
+    idle: Mutex<Vec<Client>>,
+}
+
+/// A connection's row locked by an open transaction on `client`.
+pub(crate) struct PgLock {
+    client: Client,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("postgres: {e}"))
+}
+
+fn quote_ident(name: &str) -> Result<String, StoreError> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(StoreError::Unavailable(format!(
+            "[store] schema {name:?} must be [a-z0-9_]"
+        )));
+    }
+    Ok(format!("\"{name}\""))
+}
+
+impl PgStore {
+    pub async fn open(
+        url: &Secret,
+        schema: Option<&str>,
+        lock_wait: Duration,
+    ) -> Result<Self, StoreError> {
+        let schema = quote_ident(schema.unwrap_or("public"))?;
+        let store = Self {
+            url: url.clone(),
+            schema,
+            lock_wait,
+            idle: Mutex::new(Vec::new()),
+        };
+        let client = store.client().await?;
+        store.migrate(&client).await?;
+        store.put_back(client);
+        Ok(store)
+    }
+
+    async fn connect(&self) -> Result<Client, StoreError> {
+        let (client, connection) = tokio_postgres::connect(self.url.expose(), NoTls)
+            .await
+            .map_err(unavailable)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "credential store connection closed");
+            }
+        });
+        // A process stopped mid-refresh (SIGSTOP, hung) must not hold a connection's row lock
+        // forever: the server ends such idle transactions.
+        let idle_ms = (self.lock_wait.as_millis() as u64)
+            .saturating_mul(2)
+            .max(1000);
+        client
+            .batch_execute(&format!(
+                "SET search_path TO {}; SET idle_in_transaction_session_timeout = {idle_ms}",
+                self.schema
+            ))
+            .await
+            .map_err(unavailable)?;
+        Ok(client)
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        loop {
+            let candidate = self.idle.lock().pop();
+            match candidate {
+                Some(client) if !client.is_closed() => return Ok(client),
+                Some(_) => continue,
+                None => return self.connect().await,
+            }
+        }
+    }
+
+    fn put_back(&self, client: Client) {
+        let mut idle = self.idle.lock();
+        if idle.len() < POOL_IDLE_MAX && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+
+    async fn migrate(&self, client: &Client) -> Result<(), StoreError> {
+        client.batch_execute("BEGIN").await.map_err(unavailable)?;
+        let result = async {
+            client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.schema)).await?;
+            client.batch_execute("CREATE TABLE IF NOT EXISTS credential_schema_version (version BIGINT NOT NULL)").await?;
+            let current: i64 =
+                client.query_one("SELECT COALESCE(MAX(version), 0) FROM credential_schema_version", &[]).await?.try_get(0)?;
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+                client.batch_execute(sql).await?;
+                client.execute("INSERT INTO credential_schema_version (version) VALUES ($1)", &[version]).await?;
+            }
+            client.batch_execute("COMMIT").await
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(unavailable(e));
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM credential_schema_version",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        row.try_get(0).map_err(unavailable)
+    }
+
+    pub async fn load(&self, connection: &str) -> Result<Option<RawRow>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM credential_tokens WHERE connection = $1"),
+                &[&connection],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        row.as_ref().map(raw_row).transpose()
+    }
+
+    pub async fn lock(&self, connection: &str) -> Result<(PgLock, RawRow), StoreError> {
+        let client = self.client().await?;
+        let result = async {
+            client
+                .batch_execute(&format!(
+                    "BEGIN; SET LOCAL lock_timeout = {}",
+                    self.lock_wait.as_millis().max(1)
+                ))
+                .await?;
+            client
+                .execute(
+                    "INSERT INTO credential_tokens (connection, version, key_id, state, updated_at)
+                     VALUES ($1, 0, '', $2, $3) ON CONFLICT (connection) DO NOTHING",
+                    &[&connection, &EMPTY_STATE, &now_ms()],
+                )
+                .await?;
+            client
+                .query_one(
+                    &format!(
+                        "SELECT {COLUMNS} FROM credential_tokens WHERE connection = $1 FOR UPDATE"
+                    ),
+                    &[&connection],
+                )
+                .await
+        }
+        .await;
+        match result {
+            Ok(row) => Ok((PgLock { client }, raw_row(&row)?)),
+            Err(e) => {
+                // The session may be mid-transaction; it is not reused.
+                drop(client);
+                Err(unavailable(e))
+            }
+        }
+    }
+
+    pub async fn commit(
+        &self,
+        lock: PgLock,
+        connection: &str,
+        raw: RawRow,
+    ) -> Result<i64, StoreError> {
+        let client = lock.client;
+        let result = async {
+            client
+                .execute(
+                    "UPDATE credential_tokens SET version = $1, key_id = $2, access_token = $3, access_expires_at = $4,
+                        access_issued_at = $5, refresh_token = $6, scopes = $7, instance_url = $8, state = $9,
+                        state_code = $10, seed_fingerprint = $11, updated_at = $12
+                     WHERE connection = $13",
+                    &[
+                        &raw.version,
+                        &raw.key_id,
+                        &raw.access_token,
+                        &raw.access_expires_at,
+                        &raw.access_issued_at,
+                        &raw.refresh_token,
+                        &raw.scopes,
+                        &raw.instance_url,
+                        &raw.state,
+                        &raw.state_code,
+                        &raw.seed_fingerprint,
+                        &now_ms(),
+                        &connection,
+                    ],
+                )
+                .await?;
+            client.batch_execute("COMMIT").await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.put_back(client);
+                Ok(raw.version)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub async fn rollback(&self, lock: PgLock) {
+        if lock.client.batch_execute("ROLLBACK").await.is_ok() {
+            self.put_back(lock.client);
+        }
+    }
+
+    pub async fn connections(&self) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT connection FROM credential_tokens ORDER BY connection",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(unavailable))
+            .collect()
+    }
+}
+
+fn raw_row(r: &Row) -> Result<RawRow, StoreError> {
+    Ok(RawRow {
+        version: r.try_get(0).map_err(unavailable)?,
+        key_id: r.try_get(1).map_err(unavailable)?,
+        access_token: r.try_get(2).map_err(unavailable)?,
+        access_expires_at: r.try_get(3).map_err(unavailable)?,
+        access_issued_at: r.try_get(4).map_err(unavailable)?,
+        refresh_token: r.try_get(5).map_err(unavailable)?,
+        scopes: r.try_get(6).map_err(unavailable)?,
+        instance_url: r.try_get(7).map_err(unavailable)?,
+        state: r.try_get(8).map_err(unavailable)?,
+        state_code: r.try_get(9).map_err(unavailable)?,
+        seed_fingerprint: r.try_get(10).map_err(unavailable)?,
+    })
+}

@@ -1,0 +1,214 @@
+//! Embedded store: one SQLite file in WAL mode. rusqlite is synchronous, so every call runs on
+//! the blocking pool. One process owns the file; the row version is still compared at commit,
+//! so a second process on the same file cannot overwrite a newer refresh token.
+
+use super::{now_ms, RawRow, StoreError, EMPTY_STATE};
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Versioned migrations: applied in order, each once, recorded in `credential_schema_version`.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE credential_tokens (
+        connection TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        access_token BLOB,
+        access_expires_at INTEGER,
+        access_issued_at INTEGER,
+        refresh_token BLOB,
+        scopes TEXT NOT NULL DEFAULT '',
+        instance_url TEXT,
+        state TEXT NOT NULL,
+        state_code TEXT,
+        seed_fingerprint TEXT,
+        updated_at INTEGER NOT NULL
+    );",
+)];
+
+const COLUMNS: &str = "version, key_id, access_token, access_expires_at, access_issued_at, refresh_token, scopes, instance_url, state, state_code, seed_fingerprint";
+
+pub(crate) struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(unavailable)?;
+            }
+            let mut conn = Connection::open(&path).map_err(unavailable)?;
+            // WAL: readers never block the writer. synchronous=FULL: a commit survives power
+            // loss too, since a lost rotated refresh token cannot be recovered.
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(unavailable)?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(unavailable)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(unavailable)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(unavailable)??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || f(&mut conn.lock()))
+            .await
+            .map_err(unavailable)?
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(unavailable))
+            .await
+    }
+
+    #[cfg(test)]
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.run(|c| current_version(c)).await
+    }
+
+    pub async fn load(&self, connection: &str) -> Result<Option<RawRow>, StoreError> {
+        let connection = connection.to_owned();
+        self.run(move |c| read(c, &connection)).await
+    }
+
+    pub async fn ensure_and_read(&self, connection: &str) -> Result<RawRow, StoreError> {
+        let connection = connection.to_owned();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO credential_tokens (connection, version, key_id, state, updated_at)
+                 VALUES (?1, 0, '', ?2, ?3) ON CONFLICT (connection) DO NOTHING",
+                params![connection, EMPTY_STATE, now_ms()],
+            )
+            .map_err(unavailable)?;
+            read(c, &connection)?.ok_or_else(|| unavailable("row vanished"))
+        })
+        .await
+    }
+
+    pub async fn write_cas(
+        &self,
+        connection: &str,
+        expected: i64,
+        raw: RawRow,
+    ) -> Result<i64, StoreError> {
+        let connection = connection.to_owned();
+        self.run(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE credential_tokens SET version = ?1, key_id = ?2, access_token = ?3, access_expires_at = ?4,
+                        access_issued_at = ?5, refresh_token = ?6, scopes = ?7, instance_url = ?8, state = ?9,
+                        state_code = ?10, seed_fingerprint = ?11, updated_at = ?12
+                     WHERE connection = ?13 AND version = ?14",
+                    params![
+                        raw.version,
+                        raw.key_id,
+                        raw.access_token,
+                        raw.access_expires_at,
+                        raw.access_issued_at,
+                        raw.refresh_token,
+                        raw.scopes,
+                        raw.instance_url,
+                        raw.state,
+                        raw.state_code,
+                        raw.seed_fingerprint,
+                        now_ms(),
+                        connection,
+                        expected
+                    ],
+                )
+                .map_err(unavailable)?;
+            if changed == 1 {
+                Ok(raw.version)
+            } else {
+                Err(StoreError::Conflict)
+            }
+        })
+        .await
+    }
+
+    pub async fn connections(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c
+                .prepare("SELECT connection FROM credential_tokens ORDER BY connection")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+}
+
+fn read(c: &Connection, connection: &str) -> Result<Option<RawRow>, StoreError> {
+    c.query_row(
+        &format!("SELECT {COLUMNS} FROM credential_tokens WHERE connection = ?1"),
+        params![connection],
+        |r| {
+            Ok(RawRow {
+                version: r.get(0)?,
+                key_id: r.get(1)?,
+                access_token: r.get(2)?,
+                access_expires_at: r.get(3)?,
+                access_issued_at: r.get(4)?,
+                refresh_token: r.get(5)?,
+                scopes: r.get(6)?,
+                instance_url: r.get(7)?,
+                state: r.get(8)?,
+                state_code: r.get(9)?,
+                seed_fingerprint: r.get(10)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(unavailable)
+}
+
+fn current_version(c: &Connection) -> Result<i64, StoreError> {
+    c.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM credential_schema_version",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(unavailable)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS credential_schema_version (version INTEGER NOT NULL)",
+        [],
+    )
+    .map_err(unavailable)?;
+    // IMMEDIATE: two processes starting at once must not both apply a migration.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let current = current_version(&tx)?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.execute_batch(sql).map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO credential_schema_version (version) VALUES (?1)",
+            params![version],
+        )
+        .map_err(unavailable)?;
+    }
+    tx.commit().map_err(unavailable)
+}

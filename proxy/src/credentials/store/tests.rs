@@ -1,0 +1,269 @@
+//! Store tests on a real SQLite file and the real PostgreSQL at 127.0.0.1:5432 (db `test`).
+//! PostgreSQL tests fail loudly when the server is down: they never skip.
+
+use super::*;
+use crate::credentials::crypto::{KeyRing, StoreKey};
+use std::time::Duration;
+
+fn ring() -> KeyRing {
+    KeyRing::new(
+        StoreKey::from_base64(&StoreKey::generate_base64()).unwrap(),
+        vec![],
+    )
+}
+
+pub(crate) fn pg_url() -> String {
+    std::env::var("GATEHOUSE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh schema per test, so tests run in parallel without seeing each other's rows.
+pub(crate) fn pg_config() -> StoreConfig {
+    StoreConfig {
+        url: Some(Secret::new(pg_url())),
+        schema: Some(format!("gh_test_{}", uuid::Uuid::new_v4().simple())),
+        ..StoreConfig::default()
+    }
+}
+
+fn sqlite_config(dir: &std::path::Path) -> StoreConfig {
+    StoreConfig {
+        data_dir: dir.to_owned(),
+        ..StoreConfig::default()
+    }
+}
+
+async fn open(config: &StoreConfig, keys: KeyRing) -> Store {
+    Store::open(config, keys, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("store must open (is PostgreSQL at {} up?): {e}", pg_url()))
+}
+
+fn record(access: &str, refresh: &str) -> TokenRecord {
+    TokenRecord {
+        access_token: Some(Secret::new(access)),
+        access_expires_at_ms: Some(now_ms() + 60_000),
+        access_issued_at_ms: Some(now_ms()),
+        refresh_token: Some(Secret::new(refresh)),
+        scopes: vec!["api".into(), "refresh_token".into()],
+        instance_url: Some("https://na1.example.com".into()),
+        ..TokenRecord::empty()
+    }
+}
+
+async fn round_trip(store: &Store) {
+    assert!(store.load("sf").await.unwrap().is_none());
+    let lock = store.lock("sf").await.unwrap();
+    assert!(
+        lock.current.is_none(),
+        "a placeholder row reads as no record"
+    );
+    let version = lock
+        .commit(&record("access-AAA", "refresh-BBB"))
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+    let loaded = store.load("sf").await.unwrap().unwrap();
+    assert_eq!(loaded.version, 1);
+    assert_eq!(loaded.access_token.unwrap().expose(), "access-AAA");
+    assert_eq!(loaded.refresh_token.unwrap().expose(), "refresh-BBB");
+    assert_eq!(loaded.scopes, vec!["api", "refresh_token"]);
+    assert_eq!(loaded.state, RecordState::Ok);
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_round_trip_keeps_tokens_encrypted_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&sqlite_config(dir.path()), ring()).await;
+    round_trip(&store).await;
+    drop(store);
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(!raw.is_empty());
+    for needle in [&b"access-AAA"[..], b"refresh-BBB"] {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "plaintext token found on disk"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_migrations_run_once_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = ring();
+    let store = open(&sqlite_config(dir.path()), keys.clone()).await;
+    round_trip(&store).await;
+    drop(store);
+    let again = open(&sqlite_config(dir.path()), keys).await;
+    assert_eq!(again.schema_version().await.unwrap(), 1);
+    assert_eq!(again.load("sf").await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_write_based_on_a_stale_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&sqlite_config(dir.path()), ring()).await;
+    let first = store.lock("sf").await.unwrap();
+    let second = store.lock("sf").await.unwrap();
+    first.commit(&record("a1", "r1")).await.unwrap();
+    let err = second.commit(&record("a2", "r2")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict));
+    assert_eq!(
+        store
+            .load("sf")
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .unwrap()
+            .expose(),
+        "r1"
+    );
+}
+
+#[tokio::test]
+async fn a_record_sealed_with_an_unknown_key_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&sqlite_config(dir.path()), ring()).await;
+    store
+        .lock("sf")
+        .await
+        .unwrap()
+        .commit(&record("a", "r"))
+        .await
+        .unwrap();
+    drop(store);
+    let other = open(&sqlite_config(dir.path()), ring()).await;
+    let err = other.load("sf").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(!err.to_string().contains("r\""));
+}
+
+#[tokio::test]
+async fn reseal_moves_every_record_to_the_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = ring();
+    let store = open(&sqlite_config(dir.path()), old.clone()).await;
+    store
+        .lock("sf")
+        .await
+        .unwrap()
+        .commit(&record("a", "r-sf"))
+        .await
+        .unwrap();
+    store
+        .lock("hs")
+        .await
+        .unwrap()
+        .commit(&record("b", "r-hs"))
+        .await
+        .unwrap();
+    drop(store);
+    let new_key = StoreKey::from_base64(&StoreKey::generate_base64()).unwrap();
+    let rotated = old.rotated_to(new_key.clone());
+    let store = open(&sqlite_config(dir.path()), rotated).await;
+    assert_eq!(reseal_all(&store).await.unwrap(), 2);
+    drop(store);
+    // Only the new key now: every record must still open.
+    let store = open(&sqlite_config(dir.path()), KeyRing::new(new_key, vec![])).await;
+    assert_eq!(
+        store
+            .load("sf")
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .unwrap()
+            .expose(),
+        "r-sf"
+    );
+    assert_eq!(
+        store
+            .load("hs")
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .unwrap()
+            .expose(),
+        "r-hs"
+    );
+}
+
+#[tokio::test]
+async fn postgres_round_trip_and_migrations() {
+    let config = pg_config();
+    let keys = ring();
+    let store = open(&config, keys.clone()).await;
+    round_trip(&store).await;
+    // A second process starting on the same schema runs no migration twice.
+    let second = open(&config, keys).await;
+    assert_eq!(second.schema_version().await.unwrap(), 1);
+    assert_eq!(second.load("sf").await.unwrap().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn postgres_row_lock_makes_the_second_refresher_wait_and_see_the_first() {
+    let config = pg_config();
+    let keys = ring();
+    let a = open(&config, keys.clone()).await;
+    let b = std::sync::Arc::new(open(&config, keys).await);
+    let lock_a = a.lock("sf").await.unwrap();
+    let b2 = b.clone();
+    let waiter = tokio::spawn(async move {
+        let lock_b = b2.lock("sf").await.unwrap();
+        let seen = lock_b.current.as_ref().map(|r| {
+            (
+                r.version,
+                r.refresh_token.clone().unwrap().expose().to_owned(),
+            )
+        });
+        lock_b.release().await;
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiter.is_finished(),
+        "the second process must wait for the row lock"
+    );
+    lock_a.commit(&record("a1", "rotated-1")).await.unwrap();
+    let seen = waiter.await.unwrap();
+    assert_eq!(seen, Some((1, "rotated-1".to_owned())));
+}
+
+#[tokio::test]
+async fn postgres_lock_of_a_dead_session_is_released() {
+    let config = pg_config();
+    let keys = ring();
+    let a = open(&config, keys.clone()).await;
+    let b = open(&config, keys).await;
+    let lock_a = a.lock("sf").await.unwrap();
+    // Dropping without commit closes the session, as a killed process would.
+    drop(lock_a);
+    let lock_b = tokio::time::timeout(Duration::from_secs(5), b.lock("sf"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(lock_b.current.is_none());
+    lock_b.release().await;
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_a_typed_error() {
+    let config = StoreConfig {
+        url: Some(Secret::new(
+            "postgres://postgres:pw-SECRET@127.0.0.1:1/test",
+        )),
+        ..StoreConfig::default()
+    };
+    let err = match Store::open(&config, ring(), Duration::from_secs(1)).await {
+        Err(e) => e,
+        Ok(_) => panic!("port 1 must not accept"),
+    };
+    assert!(matches!(err, StoreError::Unavailable(_)));
+    assert!(!err.to_string().contains("pw-SECRET"));
+}

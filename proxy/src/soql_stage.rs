@@ -1,0 +1,384 @@
+//! The SOQL request guard: every query bound for a provider that speaks SOQL is checked
+//! before it leaves — in the URL (`.../query?q=`, `.../queryAll?q=`) and inside composite
+//! bodies — against the connection's rule catalog and the caller's allow-lists. Follow-up
+//! pages (`nextRecordsUrl`) carry no query text and pass. Optionally the provider's query
+//! planner is asked too (`?explain=`), cached by query shape.
+
+use crate::config::{Config, ExplainConfig};
+use crate::error::{Category, GatewayError};
+use crate::metrics::{Metrics, SoqlLabels};
+use crate::request_body::RequestBody;
+use crate::state::ConnectionRuntime;
+use bytes::Bytes;
+use gatehouse_adapters::SoqlCarrier;
+use gatehouse_guards::soql_guard::{
+    queries_in_body, query_from_url, shape_key, CallerSoqlPolicy, CheckContext, Mode, SoqlGuard,
+    Verdict,
+};
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// One connection's SOQL guard and, if switched on, its explain check.
+pub struct ConnectionSoql {
+    guard: SoqlGuard,
+    explain: Option<ExplainCheck>,
+}
+
+impl ConnectionSoql {
+    /// Builds the guards of every connection whose provider speaks SOQL.
+    pub fn build_all(config: &Config) -> Result<HashMap<String, ConnectionSoql>, String> {
+        let mut out = HashMap::new();
+        for conn in &config.connections {
+            let speaks_soql = conn
+                .resolve_profile()
+                .map(|p| p.soql != SoqlCarrier::None)
+                .unwrap_or(false);
+            if !speaks_soql {
+                continue;
+            }
+            let guard = SoqlGuard::new(conn.soql.clone().unwrap_or_default())
+                .map_err(|e| format!("connection {}: soql: {e}", conn.id))?;
+            let explain = conn
+                .soql_explain
+                .clone()
+                .filter(|e| e.enabled)
+                .map(ExplainCheck::new);
+            out.insert(conn.id.clone(), ConnectionSoql { guard, explain });
+        }
+        Ok(out)
+    }
+}
+
+/// The queries a request will carry, after any rewrite, and where they were found.
+#[derive(Default)]
+pub struct SoqlPlan {
+    /// (query text as sent, the query endpoint path it goes to).
+    pub queries: Vec<(String, String)>,
+    /// A replacement for the request's query string (rewrite mode).
+    pub query_string: Option<String>,
+    /// A replacement body (a composite body with rewritten queries).
+    pub body: Option<Bytes>,
+}
+
+pub struct Request<'a> {
+    pub connection: &'a ConnectionRuntime,
+    pub caller: &'a str,
+    pub caller_policy: Option<&'a CallerSoqlPolicy>,
+    pub method: &'a http::Method,
+    /// Provider path (decoded) and raw query string.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+/// Checks the SOQL in a request; returns what to send instead when a query was rewritten.
+pub fn check(
+    soql: &ConnectionSoql,
+    metrics: &Metrics,
+    req: &Request<'_>,
+    body: &RequestBody,
+) -> Result<SoqlPlan, GatewayError> {
+    let mut plan = SoqlPlan::default();
+    if let Some(query) = req.query {
+        if query.split('&').filter(|p| p.starts_with("q=")).count() > 1 {
+            return Err(GatewayError::bad_request(
+                "ambiguous_soql",
+                "send a single q= parameter",
+            ));
+        }
+        if let Some((text, query_all)) = query_from_url(&format!("{}?{query}", req.path)) {
+            let verdict = check_one(soql, metrics, req, &text, query_all)?;
+            let sent = match verdict.rewritten {
+                Some(rewritten) => {
+                    plan.query_string = Some(replace_q(query, &rewritten));
+                    rewritten
+                }
+                None => text,
+            };
+            plan.queries.push((sent, req.path.to_owned()));
+        }
+    }
+    let carrier = req.connection.profile.soql;
+    if carrier.body_carries_soql(req.method, req.path) {
+        let RequestBody::Buffered(bytes) = body else {
+            return match body {
+                RequestBody::Empty => Ok(plan),
+                _ => Err(GatewayError::new(
+                    Category::PayloadTooLarge,
+                    "soql_body_too_large",
+                    "a body that may carry SOQL must fit the replay buffer to be checked",
+                )),
+            };
+        };
+        let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Err(GatewayError::bad_request(
+                "invalid_json",
+                "the composite body is not valid JSON",
+            ));
+        };
+        let mut changed = false;
+        for embedded in queries_in_body(&json) {
+            let verdict = check_one(soql, metrics, req, &embedded.soql, embedded.query_all)?;
+            let sub_path = json
+                .pointer(&embedded.pointer)
+                .and_then(|v| v.as_str())
+                .map(|u| u.split('?').next().unwrap_or(u).to_owned())
+                .unwrap_or_default();
+            let sent = match verdict.rewritten {
+                Some(rewritten) => {
+                    if let Some(slot) = json.pointer_mut(&embedded.pointer) {
+                        if let Some(url) = slot.as_str().map(str::to_owned) {
+                            if let Some((path, query)) = url.split_once('?') {
+                                *slot = serde_json::Value::String(format!(
+                                    "{path}?{}",
+                                    replace_q(query, &rewritten)
+                                ));
+                                changed = true;
+                            }
+                        }
+                    }
+                    rewritten
+                }
+                None => embedded.soql,
+            };
+            plan.queries.push((sent, sub_path));
+        }
+        if changed {
+            plan.body = serde_json::to_vec(&json).ok().map(Bytes::from);
+        }
+    }
+    Ok(plan)
+}
+
+fn check_one(
+    soql: &ConnectionSoql,
+    metrics: &Metrics,
+    req: &Request<'_>,
+    text: &str,
+    query_all: bool,
+) -> Result<Verdict, GatewayError> {
+    let verdict = soql.guard.check(
+        text,
+        req.caller_policy,
+        &CheckContext {
+            query_all,
+            today: None,
+        },
+    );
+    let count = |verdict: &str, rule: &str| {
+        metrics
+            .soql_verdicts
+            .get_or_create(&SoqlLabels {
+                connection: req.connection.id.clone(),
+                caller: req.caller.to_owned(),
+                verdict: verdict.to_owned(),
+                rule: rule.to_owned(),
+            })
+            .inc();
+    };
+    for v in &verdict.violations {
+        let kind = match v.mode {
+            Mode::Enforce => "block",
+            Mode::Observe => "observe",
+            Mode::Rewrite => "rewrite",
+            Mode::Off => continue,
+        };
+        count(kind, v.rule.as_str());
+    }
+    if verdict.is_blocked() {
+        tracing::info!(connection = %req.connection.id, caller = req.caller, rules = ?verdict.blocking().map(|v| v.rule.as_str()).collect::<Vec<_>>(), "SOQL blocked");
+        return Err(blocked(text, &verdict));
+    }
+    if !verdict.violations.iter().any(|v| v.mode == Mode::Enforce) {
+        count("allow", "none");
+    }
+    Ok(verdict)
+}
+
+fn blocked(query: &str, verdict: &Verdict) -> GatewayError {
+    let blocking: Vec<_> = verdict.blocking().collect();
+    let rules: Vec<&str> = blocking.iter().map(|v| v.rule.as_str()).collect();
+    let first = blocking
+        .first()
+        .map(|v| format!("{} Fix: {}", v.message, v.hint))
+        .unwrap_or_default();
+    let violations: Vec<serde_json::Value> = verdict
+        .violations
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "rule": v.rule.as_str(), "mode": v.mode.as_str(), "message": v.message,
+                "span": [v.span.0, v.span.1], "hint": v.hint,
+            })
+        })
+        .collect();
+    let mut details = serde_json::json!({ "query": query, "violations": violations });
+    if let Some(parse_error) = &verdict.parse_error {
+        details["parse_error"] = serde_json::json!(parse_error.to_string());
+    }
+    GatewayError::new(
+        Category::GuardBlocked,
+        "soql_blocked",
+        format!("SOQL blocked by {}: {first}", rules.join(", ")),
+    )
+    .with_details(details)
+}
+
+/// `q=` replaced by `soql`, other parameters kept in order.
+fn replace_q(query: &str, soql: &str) -> String {
+    let encoded: String = form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+    query
+        .split('&')
+        .map(|pair| {
+            if pair.starts_with("q=") {
+                format!("q={encoded}")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Asks the provider's planner about each query (cached by shape). `headers` carry the
+/// connection's credential already.
+pub async fn explain(
+    soql: &ConnectionSoql,
+    connection: &ConnectionRuntime,
+    headers: &HeaderMap,
+    plan: &SoqlPlan,
+) -> Result<(), GatewayError> {
+    let Some(check) = &soql.explain else {
+        return Ok(());
+    };
+    for (query, path) in &plan.queries {
+        check.check(connection, headers, query, path).await?;
+    }
+    Ok(())
+}
+
+struct ExplainCheck {
+    config: ExplainConfig,
+    /// shape → (checked at, Some(reason) when blocked).
+    cache: Mutex<HashMap<String, (Instant, Option<String>)>>,
+}
+
+impl ExplainCheck {
+    fn new(config: ExplainConfig) -> Self {
+        Self {
+            config,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn check(
+        &self,
+        connection: &ConnectionRuntime,
+        headers: &HeaderMap,
+        query: &str,
+        path: &str,
+    ) -> Result<(), GatewayError> {
+        let Some(shape) = shape_key(query) else {
+            return Ok(());
+        };
+        let cached = self
+            .cache
+            .lock()
+            .get(&shape)
+            .filter(|(at, _)| at.elapsed() < self.config.cache_ttl)
+            .map(|(_, r)| r.clone());
+        let outcome = match cached {
+            Some(outcome) => outcome,
+            None => match tokio::time::timeout(
+                self.config.timeout,
+                self.ask(connection, headers, query, path),
+            )
+            .await
+            {
+                Ok(Some(outcome)) => {
+                    let mut cache = self.cache.lock();
+                    if cache.len() >= self.config.cache_entries {
+                        cache.clear();
+                    }
+                    cache.insert(shape, (Instant::now(), outcome.clone()));
+                    outcome
+                }
+                // No answer in time, or an answer we cannot read: the static verdict stands.
+                Ok(None) | Err(_) => {
+                    tracing::warn!(connection = %connection.id, "query plan unavailable; static SOQL verdict used");
+                    None
+                }
+            },
+        };
+        match outcome {
+            None => Ok(()),
+            Some(reason) => Err(GatewayError::new(Category::GuardBlocked, "soql_plan_blocked", format!("SOQL blocked by explain: {reason}"))
+                .with_details(serde_json::json!({"query": query, "violations": [{"rule": "explain", "mode": "enforce", "message": reason, "span": [0, query.len()], "hint": "filter on an indexed field so the planner can use an index"}]}))),
+        }
+    }
+
+    /// Some(None) = plan fine, Some(Some(reason)) = blocked, None = no usable answer.
+    async fn ask(
+        &self,
+        connection: &ConnectionRuntime,
+        headers: &HeaderMap,
+        query: &str,
+        path: &str,
+    ) -> Option<Option<String>> {
+        let pq = connection
+            .profile
+            .soql
+            .explain_path_and_query(path, query)?;
+        let uri = connection
+            .base
+            .join(
+                pq.split('?').next().unwrap_or(&pq),
+                pq.split_once('?').map(|(_, q)| q),
+            )
+            .ok()?;
+        let mut request = http::Request::builder().method(http::Method::GET).uri(uri);
+        if let Some(h) = request.headers_mut() {
+            for name in [http::header::AUTHORIZATION, http::header::ACCEPT] {
+                if let Some(v) = headers.get(&name) {
+                    h.insert(name, v.clone());
+                }
+            }
+        }
+        let request = request.body(crate::body::empty()).ok()?;
+        let response = connection.client.request(request).await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let bytes = response.into_body().collect().await.ok()?.to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let best = gatehouse_adapters::best_query_plan(&body)?;
+        if best.leading_operation.eq_ignore_ascii_case("TableScan") {
+            return Some(Some(format!(
+                "the best plan is a table scan (relativeCost {:.2})",
+                best.relative_cost
+            )));
+        }
+        if best.relative_cost > self.config.max_relative_cost {
+            return Some(Some(format!(
+                "the best plan's relativeCost {:.2} is above {:.2} (not selective)",
+                best.relative_cost, self.config.max_relative_cost
+            )));
+        }
+        Some(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_q_keeps_other_parameters() {
+        assert_eq!(
+            replace_q("a=1&q=SELECT+Id&b=2", "SELECT Id FROM A LIMIT 5"),
+            "a=1&q=SELECT+Id+FROM+A+LIMIT+5&b=2"
+        );
+    }
+}
