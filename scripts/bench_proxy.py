@@ -89,12 +89,12 @@ def main():
     if not shutil.which("oha"):
         raise SystemExit("oha not found: cargo install oha")
     if not args.no_build:
-        sh("cargo", "build", "--release", "-p", "gatehouse", "-p", "gatehouse-e2e", "--bin", "gatehouse", "--bin", "bench-upstream", cwd=ROOT)
+        sh("cargo", "build", "--release", "-p", "gatehouse", "-p", "gatehouse-e2e", "--bin", "gatehouse", "--bin", "bench_upstream", cwd=ROOT)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     work = tempfile.mkdtemp(prefix="gatehouse-bench-")
     procs = []
     try:
-        up = subprocess.Popen([os.path.join(target, "release", "bench-upstream"), f"127.0.0.1:{UPSTREAM_PORT}"], stdout=subprocess.DEVNULL)
+        up = subprocess.Popen([os.path.join(target, "release", "bench_upstream"), f"127.0.0.1:{UPSTREAM_PORT}"], stdout=subprocess.DEVNULL)
         procs.append(up)
         cfg = os.path.join(work, "gatehouse.toml")
         with open(cfg, "w") as f:

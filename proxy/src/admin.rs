@@ -1,5 +1,6 @@
 //! The admin port: `/healthz` (process alive), `/readyz` (config loaded, stores reachable, not
-//! shutting down), `/metrics` (Prometheus text), and the credential routes under `/connect/`.
+//! shutting down), `/metrics` (Prometheus text), `/dashboard` (HTML) and `/status` (JSON), and
+//! the credential routes under `/connect/`.
 //! It listens on its own address so it can stay off the service network.
 
 use crate::body::{full, ProxyBody};
@@ -28,6 +29,8 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => readiness(&state).await,
         "/metrics" => metrics(&state),
+        "/" | "/dashboard" => crate::dashboard::page(&state),
+        "/status" => crate::dashboard::status_json(&state),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

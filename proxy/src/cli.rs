@@ -54,10 +54,36 @@ enum Command {
     },
     /// Print the SHA-256 of a caller token read from stdin, for the policy's `token_sha256`.
     HashToken,
+    /// Keys that encrypt tokens at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// SOQL tools for CI pipelines that generate queries.
     Soql {
         #[command(subcommand)]
         command: SoqlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random key (base64 of 32 bytes) for `[store] key_env` / `key_file`.
+    Generate,
+    /// Re-encrypt every stored record under a new key. The new key is read from an
+    /// environment variable (never from the command line, so it stays out of `ps` and shell
+    /// history); the current key must still be configured.
+    Rotate {
+        #[arg(
+            long,
+            short,
+            env = "GATEHOUSE_CONFIG",
+            default_value = "gatehouse.toml"
+        )]
+        config: PathBuf,
+        /// Environment variable holding the new key.
+        #[arg(long, default_value = "GATEHOUSE_NEW_STORE_KEY")]
+        new_key_env: String,
     },
 }
 
@@ -87,6 +113,50 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::HashToken => hash_token(),
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            println!("{}", crate::credentials::generate_key().expose());
+            ExitCode::SUCCESS
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    config,
+                    new_key_env,
+                },
+        } => {
+            crate::logging::init();
+            let config = match Config::load(&config) {
+                Ok(config) => config,
+                Err(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("error: {e}");
+                    }
+                    return ExitCode::from(2);
+                }
+            };
+            let Ok(new_key) = std::env::var(&new_key_env) else {
+                eprintln!("error: set {new_key_env} to the new key (gatehouse keys generate)");
+                return ExitCode::from(2);
+            };
+            let new_key = crate::secret::Secret::new(new_key);
+            runtime(|| async move {
+                match crate::credentials::rotate_keys(&config, &new_key).await {
+                    Ok(report) => {
+                        println!(
+                            "re-encrypted {} records: key {} -> {}; now configure the new key as current and the old one as previous_key_* until every process has restarted",
+                            report.records, report.old_key_id, report.new_key_id
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            })
+        }
         Command::Soql {
             command:
                 SoqlCommand::Check {

@@ -64,7 +64,7 @@ async fn run_inner(
     println!("Gatehouse demo is running.");
     println!("  data plane:  {data_url}");
     println!("  admin:       http://{admin_addr}   (/healthz /readyz /metrics)");
-    println!("  dashboard:   http://{admin_addr}/metrics");
+    println!("  dashboard:   http://{admin_addr}/dashboard");
     println!("  config:      {}", config_file.display());
     println!(
         "  simulators:  salesforce {}  hubspot {}  greenhouse {}  lever {}  ashby {}",

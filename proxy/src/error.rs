@@ -78,10 +78,16 @@ pub struct GatewayError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// Rarely present, so kept behind one pointer: errors travel through every `Result`.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Extra {
     /// The provider's own error body, kept verbatim when the failure came from the provider.
-    pub provider_error: Option<serde_json::Value>,
+    provider_error: Option<serde_json::Value>,
     /// Extra structured detail (for example the SOQL guard's violations).
-    pub details: Option<serde_json::Value>,
+    details: Option<serde_json::Value>,
 }
 
 impl GatewayError {
@@ -91,8 +97,7 @@ impl GatewayError {
             code,
             message: message.into(),
             retry_after: None,
-            provider_error: None,
-            details: None,
+            extra: None,
         }
     }
 
@@ -102,13 +107,17 @@ impl GatewayError {
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
+        self.extra.get_or_insert_with(Box::default).details = Some(details);
         self
     }
 
     pub fn with_provider_error(mut self, body: serde_json::Value) -> Self {
-        self.provider_error = Some(body);
+        self.extra.get_or_insert_with(Box::default).provider_error = Some(body);
         self
+    }
+
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.extra.as_ref().and_then(|e| e.details.as_ref())
     }
 
     pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
@@ -136,8 +145,8 @@ impl GatewayError {
                 provider: ctx.provider,
                 connection: ctx.connection,
                 request_id: ctx.request_id,
-                provider_error: self.provider_error.as_ref(),
-                details: self.details.as_ref(),
+                provider_error: self.extra.as_ref().and_then(|e| e.provider_error.as_ref()),
+                details: self.details(),
             },
         };
         // Serialising plain data cannot fail; fall back to a fixed body rather than panic.

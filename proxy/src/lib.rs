@@ -8,6 +8,7 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod headers;

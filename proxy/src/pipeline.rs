@@ -138,18 +138,18 @@ async fn run(
         body = RequestBody::Buffered(rewritten);
     }
     let query = soql_plan.query_string.as_deref().or(target.query);
-    let uri = connection.base.join(target.raw_path, query)?;
     let mut outbound = parts.headers;
     headers::sanitize_request(&mut outbound);
     outbound.insert(X_REQUEST_ID, header_value(&ctx.request_id));
     outbound.insert(headers::TRACEPARENT, headers::traceparent(&outbound));
 
     // Credentials, upstream, and one refresh-and-replay on a 401.
-    let applied = state
-        .credentials
+    let credentials = &state.credentials;
+    let applied = credentials
         .apply(&connection.id, &mut outbound)
         .await
-        .map_err(crate::credentials::to_gateway_error)?;
+        .map_err(credential_error)?;
+    let uri = upstream_uri(&connection, &applied, target.raw_path, query)?;
     if let Some(guard) = soql {
         soql_stage::explain(guard, &connection, &outbound, &soql_plan).await?;
     }
@@ -162,31 +162,39 @@ async fn run(
         &mut body,
     )
     .await?;
-    if response.status() == StatusCode::UNAUTHORIZED
-        && connection.profile.replay_on_401
-        && body.replayable()
-    {
-        let refreshed = state
-            .credentials
+    let replay = response.status() == StatusCode::UNAUTHORIZED && connection.profile.replay_on_401;
+    if replay
+        && credentials
             .on_unauthorized(&connection.id, &applied)
             .await
-            .map_err(crate::credentials::to_gateway_error)?;
-        if refreshed {
-            state
-                .credentials
-                .apply(&connection.id, &mut outbound)
-                .await
-                .map_err(crate::credentials::to_gateway_error)?;
-            response = send(
-                state,
-                &connection,
-                &parts.method,
-                &uri,
-                &outbound,
-                &mut body,
+            .map_err(credential_error)?
+    {
+        if !body.replayable() {
+            // The credential is fresh again, but this body streamed through and is gone.
+            return Err(GatewayError::new(
+                Category::UpstreamUnavailable,
+                "not_replayed_body_too_large",
+                format!(
+                    "{} rejected the credential; it has been refreshed, but a request body over replay_buffer_bytes cannot be replayed: send the request again",
+                    connection.profile.name
+                ),
             )
-            .await?;
+            .with_retry_after(std::time::Duration::from_secs(1)));
         }
+        let applied = credentials
+            .apply(&connection.id, &mut outbound)
+            .await
+            .map_err(credential_error)?;
+        let uri = upstream_uri(&connection, &applied, target.raw_path, query)?;
+        response = send(
+            state,
+            &connection,
+            &parts.method,
+            &uri,
+            &outbound,
+            &mut body,
+        )
+        .await?;
     }
 
     // Response: provider headers cleaned, our request id added.
@@ -257,6 +265,26 @@ async fn send(
     }
 }
 
+/// The upstream URI: the connection's base URL, or the API base the token belongs to (a
+/// Salesforce `instance_url`, which the credential layer only hands out for configured hosts).
+fn upstream_uri(
+    connection: &ConnectionRuntime,
+    applied: &crate::credentials::Applied,
+    raw_path: &str,
+    query: Option<&str>,
+) -> Result<http::Uri, GatewayError> {
+    match applied.base_url.as_deref() {
+        None => connection.base.join(raw_path, query),
+        Some(base) => routing::UpstreamBase::parse(base)
+            .map_err(|_| GatewayError::internal("the token's API base URL is invalid"))?
+            .join(raw_path, query),
+    }
+}
+
+fn credential_error(error: crate::credentials::CredentialError) -> GatewayError {
+    crate::credentials::to_gateway_error(error)
+}
+
 fn method_has_body(method: &http::Method) -> bool {
     matches!(
         *method,
@@ -320,6 +348,11 @@ fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: I
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
     state.metrics.requests.get_or_create(&labels).inc();
+    if let Some(c) = ctx.connection.as_deref() {
+        state
+            .tally
+            .record(&c.id, status, ctx.category.map(Category::as_str));
+    }
     tracing::info!(
         target: "gatehouse::access",
         request_id = %ctx.request_id,

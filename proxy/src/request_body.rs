@@ -73,8 +73,7 @@ impl RequestBody {
             if read > replay_cap {
                 // Too big to keep: send what we have, then the rest as it arrives.
                 let remaining = usize::try_from(limit - read).unwrap_or(usize::MAX);
-                let rest =
-                    BodyStream::new(Limited::new(body, remaining)).map(|r| r.map_err(Into::into));
+                let rest = BodyStream::new(Limited::new(body, remaining));
                 let head = stream::iter(
                     prefix
                         .into_iter()

@@ -29,6 +29,8 @@ pub struct AppState {
     /// SOQL guards of the connections whose provider speaks SOQL.
     pub soql: HashMap<String, crate::soql_stage::ConnectionSoql>,
     pub metrics: Metrics,
+    /// Per-connection outcomes for the admin dashboard.
+    pub tally: crate::dashboard::Tally,
     pub registry: Registry,
     /// False once shutdown has begun, so `/readyz` takes the instance out of rotation.
     pub accepting: AtomicBool,
@@ -89,6 +91,7 @@ impl AppState {
             credentials,
             soql,
             metrics,
+            tally: Default::default(),
             registry,
             accepting: AtomicBool::new(true),
         }))

@@ -356,7 +356,7 @@ fn round(tick: u64) -> Vec<Call> {
             "/acme-sf/services/data/v60.0/sobjects/Account",
         ));
     }
-    if tick % 10 == 5 {
+    if tick % 10 == 2 {
         // A burst into HubSpot's 100-per-10-seconds limit: the provider answers 429.
         for _ in 0..100 {
             calls.push(get(

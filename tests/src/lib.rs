@@ -40,7 +40,7 @@ pub fn binary() -> &'static Path {
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|msg| msg["target"]["name"] == "gatehouse" && msg["executable"].is_string())
             .filter_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-            .last()
+            .next_back()
             .expect("cargo reported the gatehouse executable")
     })
 }
@@ -230,6 +230,28 @@ pub fn run_cli(args: &[&str], cwd: &Path) -> (i32, String, String) {
         .current_dir(cwd)
         .output()
         .expect("gatehouse runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs `gatehouse <args>` with `stdin` as its input: (exit code, stdout, stderr).
+pub fn run_cli_with_stdin(args: &[&str], cwd: &Path, stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(binary())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gatehouse runs");
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    let output = child.wait_with_output().expect("gatehouse finishes");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -22,7 +22,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !seconds.is_finite() || seconds < 0.0 || seconds > 31_536_000.0 {
+    if !seconds.is_finite() || !(0.0..=31_536_000.0).contains(&seconds) {
         return Err(format!("duration {text:?} out of range"));
     }
     Ok(Duration::from_secs_f64(seconds))

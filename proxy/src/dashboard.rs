@@ -1,0 +1,175 @@
+//! The admin port's own health page (`/dashboard`, HTML, refreshes itself) and its JSON twin
+//! (`/status`): per connection, the provider, the host, the credential state and what the
+//! requests through it came to. No secrets: ids, states, counts.
+
+use crate::body::{full, ProxyBody};
+use crate::state::AppState;
+use http::{header, HeaderValue, Response};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Request outcomes per connection, kept beside the Prometheus metrics so the page can show
+/// them without a Prometheus server.
+#[derive(Default)]
+pub struct Tally {
+    by_connection: Mutex<BTreeMap<String, ConnectionTally>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConnectionTally {
+    pub requests: u64,
+    /// Responses by status class (`2xx`, `4xx`, ...).
+    pub status_classes: BTreeMap<&'static str, u64>,
+    /// Requests Gatehouse ended itself, by error category.
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    pub fn record(
+        &self,
+        connection: &str,
+        status: http::StatusCode,
+        category: Option<&'static str>,
+    ) {
+        let class = match status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let mut all = self.by_connection.lock();
+        let tally = match all.get_mut(connection) {
+            Some(t) => t,
+            None => all.entry(connection.to_owned()).or_default(),
+        };
+        tally.requests += 1;
+        *tally.status_classes.entry(class).or_default() += 1;
+        if let Some(category) = category {
+            *tally.errors.entry(category).or_default() += 1;
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, ConnectionTally> {
+        self.by_connection.lock().clone()
+    }
+}
+
+#[derive(Serialize)]
+struct ConnectionView {
+    id: String,
+    provider: String,
+    host: String,
+    credential: Option<crate::credentials::ConnectionStatus>,
+    traffic: ConnectionTally,
+}
+
+fn views(state: &AppState) -> Vec<ConnectionView> {
+    let tallies = state.tally.snapshot();
+    let statuses = state.credentials.status();
+    let mut out: Vec<ConnectionView> = state
+        .connections
+        .values()
+        .map(|c| ConnectionView {
+            id: c.id.clone(),
+            provider: c.profile.name.clone(),
+            host: c.base.authority.to_string(),
+            credential: statuses.iter().find(|s| s.connection == c.id).cloned(),
+            traffic: tallies.get(&c.id).cloned().unwrap_or_default(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+pub fn status_json(state: &AppState) -> Response<ProxyBody> {
+    let body = serde_json::json!({ "connections": views(state), "callers": state.policy.load().caller_count() });
+    let mut response = Response::new(full(body.to_string()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub fn page(state: &AppState) -> Response<ProxyBody> {
+    let mut rows = String::new();
+    for v in views(state) {
+        let cred = v.credential.as_ref();
+        let cred_state = cred.map_or("unknown", |c| c.state);
+        let class = match cred_state {
+            "ok" | "static" | "refreshing" => "ok",
+            "reauth_required" | "misconfigured" => "bad",
+            _ => "warn",
+        };
+        let count = |k: &str| v.traffic.status_classes.get(k).copied().unwrap_or(0);
+        let errors: Vec<String> = v
+            .traffic
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        rows.push_str(&format!(
+            "<tr><td>{id}</td><td>{provider}</td><td>{host}</td><td class=\"{class}\">{cred_state}</td><td>{grant}</td><td>{expires}</td><td>{req}</td><td>{ok}</td><td>{c4}</td><td>{c5}</td><td>{errors}</td></tr>\n",
+            id = escape(&v.id),
+            provider = escape(&v.provider),
+            host = escape(&v.host),
+            grant = cred.map_or("", |c| c.grant),
+            expires = escape(cred.and_then(|c| c.expires_at.as_deref()).unwrap_or("")),
+            req = v.traffic.requests,
+            ok = count("2xx"),
+            c4 = count("4xx"),
+            c5 = count("5xx"),
+            errors = escape(&errors.join(", ")),
+        ));
+    }
+    let html = format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
+<title>Gatehouse</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}} th{{background:#f4f4f4}}
+.ok{{color:#176b2c}} .warn{{color:#9a6700}} .bad{{color:#b3261e;font-weight:bold}}
+</style></head><body><h1>Gatehouse</h1>
+<p>{callers} callers in the policy. Ready: {ready}. <a href="/metrics">metrics</a> · <a href="/status">status JSON</a></p>
+<table><tr><th>connection</th><th>provider</th><th>host</th><th>credential</th><th>grant</th><th>token expires</th><th>requests</th><th>2xx</th><th>4xx</th><th>5xx</th><th>ended by Gatehouse</th></tr>
+{rows}</table></body></html>"#,
+        callers = state.policy.load().caller_count(),
+        ready = if state.accepting.load(std::sync::atomic::Ordering::Acquire) {
+            "yes"
+        } else {
+            "no (shutting down)"
+        },
+    );
+    let mut response = Response::new(full(html));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tally_counts_classes_and_categories() {
+        let tally = Tally::default();
+        tally.record("crm", http::StatusCode::OK, None);
+        tally.record("crm", http::StatusCode::FORBIDDEN, Some("guard_blocked"));
+        let snap = tally.snapshot();
+        let crm = &snap["crm"];
+        assert_eq!(crm.requests, 2);
+        assert_eq!(crm.status_classes.get("2xx"), Some(&1));
+        assert_eq!(crm.errors.get("guard_blocked"), Some(&1));
+        assert_eq!(escape("<a&\">"), "&lt;a&amp;&quot;&gt;");
+    }
+}
