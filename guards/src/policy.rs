@@ -8,6 +8,7 @@
 
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// One caller as written in the policy.
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +127,8 @@ impl PathPattern {
     }
 
     /// `path` is already normalised by the router: starts with '/', no dot segments, decoded.
+    /// Dynamic programming over (pattern, path) segments: linear in their product however
+    /// many `**` a pattern has, so no path can make matching blow up.
     fn matches(&self, path: &str) -> bool {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let segs: Vec<&str> = if trimmed.is_empty() {
@@ -133,20 +136,29 @@ impl PathPattern {
         } else {
             trimmed.split('/').collect()
         };
-        match_segments(&self.0, &segs)
-    }
-}
-
-fn match_segments(pattern: &[Segment], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((Segment::Any, rest)) => {
-            (0..=path.len()).any(|skip| match_segments(rest, &path[skip..]))
+        // reach[j]: the pattern so far can match the first j path segments.
+        let mut reach = vec![false; segs.len() + 1];
+        reach[0] = true;
+        for segment in &self.0 {
+            match segment {
+                Segment::Any => {
+                    for j in 1..reach.len() {
+                        reach[j] = reach[j] || reach[j - 1];
+                    }
+                }
+                Segment::One | Segment::Literal(_) => {
+                    for j in (1..reach.len()).rev() {
+                        let fits = match segment {
+                            Segment::Literal(lit) => segs[j - 1] == lit.as_str(),
+                            _ => true,
+                        };
+                        reach[j] = reach[j - 1] && fits;
+                    }
+                    reach[0] = false;
+                }
+            }
         }
-        Some((Segment::One, rest)) => !path.is_empty() && match_segments(rest, &path[1..]),
-        Some((Segment::Literal(lit), rest)) => {
-            path.first() == Some(&lit.as_str()) && match_segments(rest, &path[1..])
-        }
+        reach[segs.len()]
     }
 }
 
@@ -169,8 +181,9 @@ struct Caller {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     callers: HashMap<String, Caller>,
-    by_token_hash: HashMap<[u8; 32], String>,
-    by_san: HashMap<String, String>,
+    /// Caller ids are shared (`Arc<str>`) so a request can carry its caller without allocating.
+    by_token_hash: HashMap<[u8; 32], Arc<str>>,
+    by_san: HashMap<String, Arc<str>>,
 }
 
 /// The grant that allowed a request.
@@ -228,7 +241,10 @@ impl Policy {
             if let Some(hash) = &caller.token_sha256 {
                 match decode_sha256(hash) {
                     Some(bytes) => {
-                        if let Some(other) = policy.by_token_hash.insert(bytes, caller.id.clone()) {
+                        if let Some(other) = policy
+                            .by_token_hash
+                            .insert(bytes, Arc::from(caller.id.as_str()))
+                        {
                             err(
                                 &mut errors,
                                 ".token_sha256",
@@ -244,7 +260,10 @@ impl Policy {
                 }
             }
             for (si, san) in caller.mtls_san.iter().enumerate() {
-                if let Some(other) = policy.by_san.insert(san.clone(), caller.id.clone()) {
+                if let Some(other) = policy
+                    .by_san
+                    .insert(san.clone(), Arc::from(caller.id.as_str()))
+                {
                     err(
                         &mut errors,
                         &format!(".mtls_san[{si}]"),
@@ -331,13 +350,13 @@ impl Policy {
     }
 
     /// The caller whose token hashes to `sha256`.
-    pub fn caller_by_token_hash(&self, sha256: &[u8; 32]) -> Option<&str> {
-        self.by_token_hash.get(sha256).map(String::as_str)
+    pub fn caller_by_token_hash(&self, sha256: &[u8; 32]) -> Option<&Arc<str>> {
+        self.by_token_hash.get(sha256)
     }
 
     /// The caller whose client certificate carries this SAN.
-    pub fn caller_by_san(&self, san: &str) -> Option<&str> {
-        self.by_san.get(san).map(String::as_str)
+    pub fn caller_by_san(&self, san: &str) -> Option<&Arc<str>> {
+        self.by_san.get(san)
     }
 
     /// The caller's SOQL allow-lists and rule overrides, if it has any.
@@ -365,7 +384,14 @@ impl Policy {
             connection: connection.to_owned(),
         };
         let grants = self.callers.get(caller).ok_or_else(deny_connection)?;
-        let mut worst = deny_connection();
+        // What the closest miss was, built into a message only when nothing matches.
+        #[derive(PartialEq, PartialOrd)]
+        enum Miss {
+            Connection,
+            Method,
+            Path,
+        }
+        let mut worst = Miss::Connection;
         let mut best_limit: Option<Option<u64>> = None;
         for grant in grants
             .grants
@@ -373,21 +399,13 @@ impl Policy {
             .filter(|g| g.connections.contains(connection))
         {
             if !(grant.any_method || grant.methods.contains(method)) {
-                if matches!(worst, Denial::Connection { .. }) {
-                    worst = Denial::Method {
-                        caller: caller.to_owned(),
-                        connection: connection.to_owned(),
-                        method: method.to_owned(),
-                    };
+                if worst < Miss::Method {
+                    worst = Miss::Method;
                 }
                 continue;
             }
             if !grant.paths.iter().any(|p| p.matches(path)) {
-                worst = Denial::Path {
-                    caller: caller.to_owned(),
-                    connection: connection.to_owned(),
-                    path: path.to_owned(),
-                };
+                worst = Miss::Path;
                 continue;
             }
             // Several grants may match: the most generous body limit wins (None = server limit).
@@ -398,7 +416,19 @@ impl Policy {
             });
         }
         let Some(max_body_bytes) = best_limit else {
-            return Err(worst);
+            return Err(match worst {
+                Miss::Connection => deny_connection(),
+                Miss::Method => Denial::Method {
+                    caller: caller.to_owned(),
+                    connection: connection.to_owned(),
+                    method: method.to_owned(),
+                },
+                Miss::Path => Denial::Path {
+                    caller: caller.to_owned(),
+                    connection: connection.to_owned(),
+                    path: path.to_owned(),
+                },
+            });
         };
         if let (Some(limit), Some(size)) = (max_body_bytes, body_len) {
             if size > limit {

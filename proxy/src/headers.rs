@@ -64,7 +64,13 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        // A v4 id from the thread's CSPRNG: `Uuid::new_v4` would ask the kernel for
+        // randomness on every request.
+        .unwrap_or_else(|| {
+            uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string()
+        })
 }
 
 /// A W3C trace context for the outbound request: the caller's trace continues with a new

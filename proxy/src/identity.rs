@@ -16,7 +16,7 @@ pub fn identify(
     policy: &Policy,
     headers: &HeaderMap,
     peer: &PeerIdentity,
-) -> Result<String, GatewayError> {
+) -> Result<std::sync::Arc<str>, GatewayError> {
     if let Some(value) = headers.get(header::PROXY_AUTHORIZATION) {
         let token = value
             .to_str()
@@ -36,13 +36,13 @@ pub fn identify(
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         return policy
             .caller_by_token_hash(&digest)
-            .map(str::to_owned)
+            .cloned()
             .ok_or_else(|| {
                 GatewayError::unauthenticated("unknown_caller", "the caller token is not known")
             });
     }
     if let Some(caller) = peer.sans.iter().find_map(|san| policy.caller_by_san(san)) {
-        return Ok(caller.to_owned());
+        return Ok(caller.clone());
     }
     if peer.sans.is_empty() {
         Err(GatewayError::unauthenticated(
@@ -93,7 +93,7 @@ mod tests {
             header::PROXY_AUTHORIZATION,
             HeaderValue::from_static("Bearer tok"),
         );
-        assert_eq!(identify(&p, &h, &PeerIdentity::default()).unwrap(), "svc");
+        assert_eq!(&*identify(&p, &h, &PeerIdentity::default()).unwrap(), "svc");
         h.insert(
             header::PROXY_AUTHORIZATION,
             HeaderValue::from_static("Bearer nope"),
@@ -113,6 +113,6 @@ mod tests {
         let peer = PeerIdentity {
             sans: std::sync::Arc::new(vec!["other".into(), "svc.internal".into()]),
         };
-        assert_eq!(identify(&p, &HeaderMap::new(), &peer).unwrap(), "svc");
+        assert_eq!(&*identify(&p, &HeaderMap::new(), &peer).unwrap(), "svc");
     }
 }

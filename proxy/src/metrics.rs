@@ -12,13 +12,39 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub connection: String,
-    pub provider: String,
-    pub caller: String,
+    pub connection: Label,
+    pub provider: Label,
+    pub caller: Label,
     pub method: Method,
     pub status_class: StatusClass,
     /// Error category, or `none` for a request that reached the provider and came back.
-    pub category: String,
+    pub category: &'static str,
+}
+
+/// A label value shared by reference count: building a request's label set copies no string.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Label(pub std::sync::Arc<str>);
+
+impl Label {
+    pub fn new(text: &str) -> Self {
+        Label(std::sync::Arc::from(text))
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl EncodeLabelValue for Label {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(&self.0)
+    }
 }
 
 /// Methods as a closed set so a caller cannot create label values at will.

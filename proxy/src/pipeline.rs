@@ -10,7 +10,7 @@ use crate::body::ProxyBody;
 use crate::error::{Category, ErrorContext, GatewayError};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::identity::{self, PeerIdentity};
-use crate::metrics::{Method, RequestLabels, StatusClass};
+use crate::metrics::{Label, Method, RequestLabels, StatusClass};
 use crate::request_body::RequestBody;
 use crate::routing;
 use crate::soql_stage;
@@ -28,7 +28,7 @@ struct RequestContext {
     request_id: String,
     method: http::Method,
     connection: Option<Arc<ConnectionRuntime>>,
-    caller: Option<String>,
+    caller: Option<std::sync::Arc<str>>,
     category: Option<Category>,
 }
 
@@ -231,7 +231,7 @@ async fn send(
         .body(body.take())
         .map_err(|_| GatewayError::internal("could not build the upstream request"))?;
     let timeout = state.config.server.request_timeout;
-    match tokio::time::timeout(timeout, connection.client.request(request)).await {
+    match tokio::time::timeout(timeout, connection.clients.get().request(request)).await {
         Err(_) => Err(GatewayError::new(
             Category::UpstreamTimeout,
             "upstream_timeout",
@@ -328,11 +328,13 @@ fn header_value(text: &str) -> HeaderValue {
 
 fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: Instant) {
     let elapsed = started.elapsed();
+    static NONE: std::sync::OnceLock<Label> = std::sync::OnceLock::new();
+    let none = || NONE.get_or_init(|| Label::new("none")).clone();
     let (connection, provider) = match ctx.connection.as_deref() {
-        Some(c) => (c.id.clone(), c.profile.name.clone()),
-        None => ("none".to_owned(), "none".to_owned()),
+        Some(c) => (c.id_label.clone(), c.provider_label.clone()),
+        None => (none(), none()),
     };
-    let caller = ctx.caller.clone().unwrap_or_else(|| "unknown".to_owned());
+    let caller = ctx.caller.clone().map_or_else(none, Label);
     let category = ctx.category.map_or("none", Category::as_str);
     let labels = RequestLabels {
         connection,
@@ -340,7 +342,7 @@ fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: I
         caller,
         method: Method::from(&ctx.method),
         status_class: StatusClass::from(status),
-        category: category.to_owned(),
+        category,
     };
     state
         .metrics

@@ -59,6 +59,12 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then drains.
+    ///
+    /// The data plane runs on `server.workers` threads, each with its own single-threaded event
+    /// loop accepting from the shared listening socket and its own provider connection pool:
+    /// a request is parsed, checked, forwarded and answered on one thread, with no cross-thread
+    /// wake-ups. The admin port, policy reload and credential refreshes run on the calling
+    /// runtime.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             state,
@@ -66,64 +72,133 @@ impl Server {
             admin,
             tls,
         } = self;
-        let graceful = GracefulShutdown::new();
-        let builder = Arc::new(http_builder(&state));
         let reload_task = tokio::spawn(reload::watch_policy(state.clone()));
         let admin_task = tokio::spawn(serve_admin(state.clone(), admin));
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = data.accept() => {
-                    let (stream, _peer) = match accepted {
-                        Ok(pair) => pair,
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        match data.into_std() {
+            Ok(listener) => {
+                for index in 0..state.config.server.worker_count() {
+                    match listener.try_clone() {
+                        Ok(clone) => workers.push(spawn_worker(
+                            index,
+                            clone,
+                            state.clone(),
+                            tls.clone(),
+                            stop_rx.clone(),
+                        )),
                         Err(err) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tracing::warn!(error = %err, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
+                            tracing::error!(error = %err, "cannot share the listening socket with a worker")
                         }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let state = state.clone();
-                    let builder = builder.clone();
-                    let watcher = graceful.watcher();
-                    let tls = tls.clone();
-                    tokio::spawn(async move {
-                        match tls {
-                            None => {
-                                let service = service(state, PeerIdentity::default());
-                                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                                let _ = watcher.watch(conn).await;
-                            }
-                            Some(acceptor) => {
-                                let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                                let Ok(Ok(tls_stream)) = handshake else { return };
-                                let peer = crate::tls::peer_identity(tls_stream.get_ref().1);
-                                let service = service(state, peer);
-                                let conn = builder.serve_connection(TokioIo::new(tls_stream), service).into_owned();
-                                let _ = watcher.watch(conn).await;
-                            }
-                        }
-                    });
+                    }
                 }
-                () = &mut shutdown => break,
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot hand the listening socket to the workers")
             }
         }
-        drop(data);
+        shutdown.await;
         state.accepting.store(false, Ordering::Release);
         let grace = state.config.server.shutdown_grace;
         tracing::info!(
             grace_ms = grace.as_millis() as u64,
             "shutting down: draining in-flight requests"
         );
-        if tokio::time::timeout(grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown grace elapsed with requests still in flight");
+        let _ = stop_tx.send(true);
+        for worker in workers.into_iter().flatten() {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
         }
         reload_task.abort();
         admin_task.abort();
+    }
+}
+
+fn spawn_worker(
+    index: usize,
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let spawned = std::thread::Builder::new().name(format!("gatehouse-worker-{index}")).spawn(move || {
+        crate::upstream::set_worker(index);
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(worker_loop(listener, state, tls, stop)),
+            Err(err) => tracing::error!(error = %err, worker = index, "cannot start a worker event loop"),
+        }
+    });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            tracing::error!(error = %err, worker = index, "cannot start a worker thread");
+            None
+        }
+    }
+}
+
+async fn worker_loop(
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(error = %err, "worker cannot use the listening socket");
+            return;
+        }
+    };
+    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(http_builder(&state));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        None => {
+                            let service = service(state, PeerIdentity::default());
+                            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                            let _ = watcher.watch(conn).await;
+                        }
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+                            let Ok(Ok(tls_stream)) = handshake else { return };
+                            let peer = crate::tls::peer_identity(tls_stream.get_ref().1);
+                            let service = service(state, peer);
+                            let conn = builder.serve_connection(TokioIo::new(tls_stream), service).into_owned();
+                            let _ = watcher.watch(conn).await;
+                        }
+                    }
+                });
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(state.config.server.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace elapsed with requests still in flight");
     }
 }
 

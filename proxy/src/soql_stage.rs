@@ -347,7 +347,7 @@ impl ExplainCheck {
             }
         }
         let request = request.body(crate::body::empty()).ok()?;
-        let response = connection.client.request(request).await.ok()?;
+        let response = connection.clients.get().request(request).await.ok()?;
         if !response.status().is_success() {
             return None;
         }

@@ -5,7 +5,7 @@ use crate::config::{Config, ConfigErrors};
 use crate::credentials::Credentials;
 use crate::metrics::Metrics;
 use crate::routing::UpstreamBase;
-use crate::upstream::{build_client, UpstreamClient};
+use crate::upstream::UpstreamClients;
 use arc_swap::ArcSwap;
 use gatehouse_adapters::ProviderProfile;
 use gatehouse_guards::policy::Policy;
@@ -16,9 +16,13 @@ use std::sync::Arc;
 
 pub struct ConnectionRuntime {
     pub id: String,
+    /// `id` and the provider name as metric label values (shared, not copied per request).
+    pub id_label: crate::metrics::Label,
+    pub provider_label: crate::metrics::Label,
     pub profile: ProviderProfile,
     pub base: UpstreamBase,
-    pub client: UpstreamClient,
+    /// Pooled clients to the provider, one per data-plane worker.
+    pub clients: UpstreamClients,
 }
 
 pub struct AppState {
@@ -66,14 +70,18 @@ impl AppState {
             };
             let profile = conn.resolve_profile().map_err(err)?;
             let base = UpstreamBase::parse(&conn.base_url).map_err(err)?;
-            let client = build_client(&config.server, conn).map_err(err)?;
+            let clients =
+                UpstreamClients::build(&config.server, conn, config.server.worker_count())
+                    .map_err(err)?;
             connections.insert(
                 conn.id.clone(),
                 Arc::new(ConnectionRuntime {
                     id: conn.id.clone(),
+                    id_label: crate::metrics::Label::new(&conn.id),
+                    provider_label: crate::metrics::Label::new(&profile.name),
                     profile,
                     base,
-                    client,
+                    clients,
                 }),
             );
         }

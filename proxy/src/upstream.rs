@@ -13,6 +13,39 @@ use std::sync::Arc;
 
 pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
 
+thread_local! {
+    /// The data-plane worker this thread runs (see `server`), to pick its connection pool.
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as data-plane worker `index`.
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+/// One pooled client per data-plane worker: a worker's requests use connections that its own
+/// event loop drives, so forwarding never wakes another thread.
+pub struct UpstreamClients(Vec<UpstreamClient>);
+
+impl UpstreamClients {
+    pub fn build(
+        server: &ServerConfig,
+        connection: &ConnectionConfig,
+        workers: usize,
+    ) -> Result<Self, String> {
+        (0..workers.max(1))
+            .map(|_| build_client(server, connection))
+            .collect::<Result<Vec<_>, _>>()
+            .map(UpstreamClients)
+    }
+
+    /// The calling worker's client.
+    pub fn get(&self) -> &UpstreamClient {
+        let index = WORKER.with(|w| w.get());
+        &self.0[index % self.0.len()]
+    }
+}
+
 pub fn build_client(
     server: &ServerConfig,
     connection: &ConnectionConfig,

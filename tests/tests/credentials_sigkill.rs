@@ -95,6 +95,9 @@ async fn killed_mid_refresh_fifty_times_never_fails_silently() {
         tokio::time::sleep(Duration::from_millis(delay)).await;
         gh.kill();
         let _ = request.await;
+        // A token call the dead process sent may still be inside the simulator's 150 ms of
+        // latency; let it finish (and rotate) before reading the provider's counters.
+        tokio::time::sleep(Duration::from_millis(400)).await;
         let rotated_during_kill = sim.token_calls().grant("refresh_token")
             - before.grant("refresh_token")
             > sim.token_calls().failed("refresh_token") - before.failed("refresh_token");

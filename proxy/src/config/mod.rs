@@ -90,6 +90,9 @@ pub struct ServerConfig {
     /// Optional TLS on the data plane; with `client_ca`, callers may prove who they are by
     /// client certificate.
     pub tls: Option<TlsConfig>,
+    /// Data-plane worker threads, each with its own event loop and provider connection pool
+    /// (0: one per CPU core).
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +109,19 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             policy_poll_interval: Duration::from_secs(2),
             tls: None,
+            workers: 0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Data-plane worker threads: `workers`, or one per CPU core.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
         }
     }
 }
