@@ -84,6 +84,7 @@ def main():
     ap.add_argument("--rates", default="500,1000,2000,4000")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="closed-loop rounds, interleaved; medians are reported")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     if not shutil.which("oha"):
@@ -177,14 +178,17 @@ http {{
                 add = {k: r[k] - base[k] for k in ("p50", "p99", "p99.9")}
                 print(f"{rate:>6} {name:>10} {r['p50']:8.3f} {r['p99']:8.3f} {r['p99.9']:8.3f} "
                       f"{add['p50']:8.3f} {add['p99']:8.3f} {add['p99.9']:8.3f} {r['ok']:>6}/{r['total']:<7}")
-        print("# closed loop, 64 connections: maximum throughput (req/s)")
-        peak = {}
-        for name, (url, hdrs) in paths.items():
-            r = oha(url, hdrs, seconds=args.seconds, connections=64)
-            peak[name] = r["rps"]
-            print(f"{name:>10} {r['rps']:10.0f} req/s  ok {r['ok']}/{r['total']}")
+        print(f"# closed loop, 64 connections: maximum throughput (req/s), {args.repeat} interleaved rounds, median")
+        rounds = {name: [] for name in paths}
+        for _ in range(args.repeat):
+            for name, (url, hdrs) in paths.items():
+                rounds[name].append(oha(url, hdrs, seconds=args.seconds, connections=64)["rps"])
+        peak = {name: sorted(v)[len(v) // 2] for name, v in rounds.items()}
+        for name in paths:
+            print(f"{name:>10} {peak[name]:10.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in rounds[name])})")
         if "nginx" in peak:
-            print(f"throughput ratio gatehouse/nginx: {peak['gatehouse'] / peak['nginx']:.2f}")
+            ratios = [g / n for g, n in zip(rounds["gatehouse"], rounds["nginx"])]
+            print(f"throughput ratio gatehouse/nginx: {peak['gatehouse'] / peak['nginx']:.2f} (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
         print(f"gatehouse peak RSS: {peak_rss_mb(gh.pid):.1f} MB")
     finally:
         for p in reversed(procs):

@@ -64,6 +64,15 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Sends a request with an optional `Proxy-Authorization` value; returns status and envelope.
+async fn call(method: reqwest::Method, url: &str, auth: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = client().request(method, url);
+    if let Some(auth) = auth {
+        request = request.header("proxy-authorization", auth);
+    }
+    error_of(request.send().await.expect("send")).await
+}
+
 async fn error_of(response: reqwest::Response) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
@@ -149,7 +158,7 @@ async fn caller_identity_and_policy_deny_by_default() {
     let gh = Gatehouse::start(&config(&upstream.http_url(), ""));
     let url = |p: &str| format!("{}{p}", gh.data_url());
 
-    let (status, err) = error_of(client().get(url("/up/echo/x")).send().await.expect("send")).await;
+    let (status, err) = call(reqwest::Method::GET, &url("/up/echo/x"), None).await;
     assert_eq!(
         (status, err["category"].as_str()),
         (407, Some("unauthenticated"))
@@ -157,13 +166,10 @@ async fn caller_identity_and_policy_deny_by_default() {
     assert_eq!(err["code"], "missing_credentials");
     assert!(err["request_id"].as_str().is_some_and(|id| !id.is_empty()));
 
-    let (status, err) = error_of(
-        client()
-            .get(url("/up/echo/x"))
-            .header("proxy-authorization", "Bearer wrong")
-            .send()
-            .await
-            .expect("send"),
+    let (status, err) = call(
+        reqwest::Method::GET,
+        &url("/up/echo/x"),
+        Some("Bearer wrong"),
     )
     .await;
     assert_eq!(
@@ -179,56 +185,24 @@ async fn caller_identity_and_policy_deny_by_default() {
         .await
         .expect("send");
     assert_eq!(ok.status(), 200);
-    let (status, err) = error_of(
-        client()
-            .get(url("/up/echo/private"))
-            .header("proxy-authorization", &ro)
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let (status, err) = call(reqwest::Method::GET, &url("/up/echo/private"), Some(&ro)).await;
     assert_eq!(
         (status, err["category"].as_str(), err["code"].as_str()),
         (403, Some("forbidden"), Some("path_not_granted"))
     );
     assert_eq!(err["connection"], "up");
     assert_eq!(err["provider"], "testapi");
-    let (status, err) = error_of(
-        client()
-            .post(url("/up/echo/public"))
-            .header("proxy-authorization", &ro)
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let (status, err) = call(reqwest::Method::POST, &url("/up/echo/public"), Some(&ro)).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (403, Some("method_not_granted"))
     );
-    let (status, err) = error_of(
-        client()
-            .get(url("/dead/"))
-            .header("proxy-authorization", &ro)
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let (status, err) = call(reqwest::Method::GET, &url("/dead/"), Some(&ro)).await;
     assert_eq!(
         (status, err["code"].as_str()),
         (403, Some("connection_not_granted"))
     );
-    let (status, err) = error_of(
-        client()
-            .get(url("/nope/echo"))
-            .header("proxy-authorization", &ro)
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let (status, err) = call(reqwest::Method::GET, &url("/nope/echo"), Some(&ro)).await;
     assert_eq!((status, err["category"].as_str()), (404, Some("not_found")));
 
     // Only the allowed request reached the provider.
@@ -328,13 +302,10 @@ async fn slow_and_dead_upstreams_get_typed_errors() {
     let upstream = Upstream::start().await;
     let gh = Gatehouse::start(&config(&upstream.http_url(), ""));
     let auth = format!("Bearer {TOKEN}");
-    let (status, err) = error_of(
-        client()
-            .get(format!("{}/up/slow/3000", gh.data_url()))
-            .header("proxy-authorization", &auth)
-            .send()
-            .await
-            .expect("send"),
+    let (status, err) = call(
+        reqwest::Method::GET,
+        &format!("{}/up/slow/3000", gh.data_url()),
+        Some(&auth),
     )
     .await;
     assert_eq!(
@@ -342,13 +313,10 @@ async fn slow_and_dead_upstreams_get_typed_errors() {
         (504, Some("upstream_timeout"))
     );
     assert_eq!(err["retryable"], true);
-    let (status, err) = error_of(
-        client()
-            .get(format!("{}/dead/", gh.data_url()))
-            .header("proxy-authorization", &auth)
-            .send()
-            .await
-            .expect("send"),
+    let (status, err) = call(
+        reqwest::Method::GET,
+        &format!("{}/dead/", gh.data_url()),
+        Some(&auth),
     )
     .await;
     assert_eq!(
@@ -417,13 +385,10 @@ paths = ["/**"]
         .await
         .expect("send");
     assert_eq!(ok.status(), 200);
-    let (status, err) = error_of(
-        client()
-            .get(format!("{}/untrusted/echo", gh.data_url()))
-            .header("proxy-authorization", &auth)
-            .send()
-            .await
-            .expect("send"),
+    let (status, err) = call(
+        reqwest::Method::GET,
+        &format!("{}/untrusted/echo", gh.data_url()),
+        Some(&auth),
     )
     .await;
     assert_eq!(
