@@ -12,7 +12,22 @@ pub(crate) enum AuthorizeError {
     BadRedirect,
 }
 
+/// A provider-specific check of the authorize query (e.g. Lever's `audience`), run once the
+/// client and redirect URI are known good: `Err((error, description))` is sent back to the
+/// redirect URI as `?error=..&error_description=..&state=..`.
+pub(crate) type AuthorizeCheck<'a> =
+    &'a dyn Fn(&[(String, String)]) -> Result<(), (&'static str, String)>;
+
 pub(crate) fn authorize(ctx: &Ctx, req: &SimRequest) -> Result<Resp, AuthorizeError> {
+    authorize_with(ctx, req, &|_| Ok(()))
+}
+
+/// [`authorize`] with an extra provider check (see [`AuthorizeCheck`]).
+pub(crate) fn authorize_with(
+    ctx: &Ctx,
+    req: &SimRequest,
+    check: AuthorizeCheck<'_>,
+) -> Result<Resp, AuthorizeError> {
     let q = req.query_pairs();
     let get = |k: &str| {
         q.iter()
@@ -36,11 +51,19 @@ pub(crate) fn authorize(ctx: &Ctx, req: &SimRequest) -> Result<Resp, AuthorizeEr
     };
     let state = get("state");
     let response_type = get("response_type").unwrap_or_else(|| "code".to_owned());
-    if response_type != "code" {
+    let refused = if response_type != "code" {
+        Some((
+            "unsupported_response_type",
+            "response type not supported".to_owned(),
+        ))
+    } else {
+        check(&q).err()
+    };
+    if let Some((error, description)) = refused {
         {
             let mut qp = target.query_pairs_mut();
-            qp.append_pair("error", "unsupported_response_type");
-            qp.append_pair("error_description", "response type not supported");
+            qp.append_pair("error", error);
+            qp.append_pair("error_description", &description);
             if let Some(s) = &state {
                 qp.append_pair("state", s);
             }

@@ -23,10 +23,14 @@ pub const DEMO_PRIVATE_APP_TOKEN: &str = "pat-na1-11111111-2222-3333-4444-555555
 pub const DEMO_REFRESH_TOKEN: &str = "demo-refresh-token";
 /// Default user for the authorize flow and the seed refresh token.
 pub const DEMO_USER: &str = "demo.user@example.com";
+/// The `audience` Lever's OAuth endpoints require (Lever's API identifier, trailing slash
+/// included). The Lever simulator also accepts its own `<base>/v1/`.
+pub const LEVER_AUDIENCE: &str = "https://api.lever.co/v1/";
 /// Default "Run As" user for client credentials.
 pub const DEMO_RUN_AS_USER: &str = "integration@example.com";
 
-/// A registered OAuth client (connected app / HubSpot app / Greenhouse v3 integration).
+/// A registered OAuth client (connected app / HubSpot app / Greenhouse v3 integration /
+/// Lever partner app).
 #[derive(Clone, Debug)]
 pub struct OAuthClient {
     pub client_id: String,
@@ -99,13 +103,14 @@ pub struct SimConfig {
     pub seed_refresh_tokens: Vec<SeedRefreshToken>,
     /// Salesforce JWT bearer settings (`None` disables the grant).
     pub jwt_bearer: Option<JwtBearerConfig>,
-    /// Access-token lifetime. `None`: Salesforce 2 h, HubSpot 1800 s, Greenhouse v3 1 h.
+    /// Access-token lifetime. `None`: Salesforce 2 h, HubSpot 1800 s, Greenhouse v3 1 h, Lever 1 h.
     pub access_token_lifetime: Option<Duration>,
-    /// Refresh-token lifetime. `None`: Greenhouse v3 24 h, others never expire.
+    /// Refresh-token lifetime. `None`: Greenhouse v3 24 h, Lever 90 days (restarted by each
+    /// rotation), others never expire.
     pub refresh_token_lifetime: Option<Duration>,
     /// Authorization-code lifetime (Greenhouse documents 1 min).
     pub auth_code_lifetime: Duration,
-    /// Refresh-token rotation. `None`: Salesforce on, HubSpot off, Greenhouse v3 on.
+    /// Refresh-token rotation. `None`: Salesforce on, HubSpot off, Greenhouse v3 on, Lever on.
     pub rotate_refresh_tokens: Option<bool>,
     /// Refresh-token families kept per (client, user); the oldest is revoked past it.
     /// `None`: Salesforce 5, others unlimited.
@@ -179,7 +184,9 @@ pub(crate) fn resolve(provider: Provider, c: &SimConfig) -> Resolved {
         HubSpot => (1800, None, false, None, 1000, 100, 10),
         GreenhouseV1 => (3600, None, false, None, 1000, 50, 10),
         GreenhouseV3 => (3600, Some(86_400), true, None, 1000, 50, 10),
-        Lever => (3600, None, true, None, 500, 20, 1),
+        // Lever refresh tokens: 90 days of inactivity (each rotation restarts the clock; the
+        // 1-year absolute cap is not modelled).
+        Lever => (3600, Some(90 * 86_400), true, None, 500, 20, 1),
         Ashby => (3600, None, false, None, 500, 100, 10),
     };
     Resolved {

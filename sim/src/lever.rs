@@ -1,15 +1,26 @@
-//! Lever v1 Data API: Basic auth (`key:`), `/v1/opportunities` and `/v1/postings` with
-//! `limit` (1–100, default 100) and `offset=<next>` → `{data, hasNext, next}`, Unix-millisecond
-//! timestamps, `updated_at_start`/`updated_at_end` filters, `{code, message}` errors, 429 past
-//! the per-key budget (no rate headers).
+//! Lever v1 Data API: Basic auth (`key:`) or an OAuth Bearer token (partner apps),
+//! `/v1/opportunities` and `/v1/postings` with `limit` (1–100, default 100) and
+//! `offset=<next>` → `{data, hasNext, next}`, Unix-millisecond timestamps,
+//! `updated_at_start`/`updated_at_end` filters, `{code, message}` errors, 429 past the per-key
+//! budget (no rate headers).
+//!
+//! OAuth (Auth0-hosted in reality: `auth.lever.co`): `GET /authorize` (shared authorize flow,
+//! PKCE) and `POST /oauth/token` with `authorization_code` / `refresh_token`, client auth in the
+//! form body, `audience=https://api.lever.co/v1/` required, access tokens 1 h, refresh tokens
+//! only with `offline_access`, rotating on every use by default.
 
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::config::{Resolved, SimConfig};
+use crate::authorize::{authorize_with, AuthorizeError};
+use crate::config::{Resolved, SimConfig, LEVER_AUDIENCE};
 use crate::data::{slug, Gen, DEPARTMENTS, JOB_TITLES, OFFICES};
-use crate::http::{json, Resp, SimRequest};
+use crate::http::{field, json, Resp, SimRequest};
+use crate::oauth::{AccessCheck, CodeError, Grant};
 use crate::server::{Ctx, ProviderSim};
+
+const TOKEN_PATH: &str = "/oauth/token";
+const AUTHORIZE_PATH: &str = "/authorize";
 
 pub(crate) struct Lever {
     opportunities: Vec<(i64, Value)>,
@@ -18,6 +29,39 @@ pub(crate) struct Lever {
 
 fn error(status: u16, code: &str, msg: &str) -> Resp {
     json(status, &json!({"code": code, "message": msg}))
+}
+
+/// Auth0's OAuth error body. Statuses follow what Auth0 is commonly seen to answer (403 for
+/// `invalid_grant` / `access_denied`, 401 for bad client credentials) — an assumption: Lever
+/// does not document its token endpoint's errors.
+fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
+    json(
+        status,
+        &json!({"error": error, "error_description": description}),
+    )
+}
+
+/// Audiences accepted: Lever's production API identifier, and this simulator's own `/v1/`
+/// (either port) so a client pointed at the simulator may send its base URL instead.
+fn audience_ok(ctx: &Ctx, aud: &str) -> bool {
+    aud == LEVER_AUDIENCE
+        || aud == format!("{}/v1/", ctx.http_base)
+        || aud == format!("{}/v1/", ctx.https_base)
+}
+
+/// The audience check shared by the authorize and token endpoints.
+/// ASSUMPTION: Lever documents `audience` as required but not the error; this is the shape
+/// Auth0 answers for an unknown API (`access_denied`, "Service not found: …"), used for a
+/// missing audience too.
+fn check_audience(ctx: &Ctx, aud: Option<&str>) -> Result<(), (&'static str, String)> {
+    match aud {
+        Some(a) if audience_ok(ctx, a) => Ok(()),
+        Some(a) => Err(("access_denied", format!("Service not found: {a}"))),
+        None => Err((
+            "access_denied",
+            format!("audience is required (use {LEVER_AUDIENCE})"),
+        )),
+    }
 }
 
 const STAGES: &[&str] = &[
@@ -158,12 +202,152 @@ fn decode_offset(t: &str) -> Option<usize> {
     v.get(0)?.as_u64().map(|n| n as usize)
 }
 
+impl Lever {
+    fn token(&self, ctx: &Ctx, req: &SimRequest) -> Resp {
+        if req.method != http::Method::POST {
+            return oauth_error(405, "invalid_request", "method not allowed");
+        }
+        let form = req.form();
+        // Client authentication in the body (client_secret_post), as Lever's docs show it.
+        let client = field(&form, "client_id").and_then(|id| {
+            ctx.config
+                .clients
+                .iter()
+                .find(|c| c.client_id == id)
+                .filter(|c| field(&form, "client_secret").as_deref() == Some(&c.client_secret))
+        });
+        let Some(client) = client else {
+            // ASSUMPTION: Auth0's answer to unknown/wrong client credentials.
+            return oauth_error(401, "access_denied", "Unauthorized");
+        };
+        if let Err((e, d)) = check_audience(ctx, field(&form, "audience").as_deref()) {
+            return oauth_error(403, e, &d);
+        }
+        let grant = field(&form, "grant_type").unwrap_or_default();
+        let result: Result<Grant, Resp> = match grant.as_str() {
+            "authorization_code" => ctx
+                .tokens
+                .redeem_code(
+                    &field(&form, "code").unwrap_or_default(),
+                    &client.client_id,
+                    field(&form, "redirect_uri").as_deref(),
+                    field(&form, "code_verifier").as_deref(),
+                )
+                .map_err(|e| {
+                    let d = match e {
+                        CodeError::PkceFailed => "Failed to verify code verifier",
+                        CodeError::RedirectMismatch => "Callback URL mismatch",
+                        _ => "Invalid authorization code",
+                    };
+                    oauth_error(403, "invalid_grant", d)
+                }),
+            "refresh_token" => ctx
+                .tokens
+                .refresh(
+                    &client.client_id,
+                    &field(&form, "refresh_token").unwrap_or_default(),
+                )
+                .map_err(|_| {
+                    oauth_error(403, "invalid_grant", "Unknown or invalid refresh token.")
+                }),
+            "" => Err(oauth_error(
+                400,
+                "invalid_request",
+                "Missing required parameter: grant_type",
+            )),
+            other => Err(oauth_error(
+                400,
+                "unsupported_grant_type",
+                &format!("Unsupported grant type: {other}"),
+            )),
+        };
+        match result {
+            Ok(g) => {
+                let mut v = json!({
+                    "access_token": g.access_token,
+                    "token_type": "Bearer",
+                    "expires_in": g.expires_in.as_secs(),
+                    "scope": g.scopes.join(" "),
+                });
+                if let (Some(rt), Some(o)) = (&g.refresh_token, v.as_object_mut()) {
+                    o.insert("refresh_token".into(), json!(rt));
+                }
+                json(200, &v)
+            }
+            Err(r) => r,
+        }
+    }
+
+    /// Basic API key, or a Bearer access token carrying `<resource>:read:admin` for the
+    /// resource asked for.
+    fn authenticate(
+        &self,
+        ctx: &Ctx,
+        req: &SimRequest,
+        resource: Option<&str>,
+    ) -> Result<(), Resp> {
+        if let Some(token) = req.bearer() {
+            return match ctx.tokens.check_access(token) {
+                AccessCheck::Valid(info) => match resource {
+                    Some(r)
+                        if !info.scopes.iter().any(|s| {
+                            s == &format!("{r}:read:admin") || s == &format!("{r}:write:admin")
+                        }) =>
+                    {
+                        Err(error(
+                            403,
+                            "ForbiddenError",
+                            &format!("Access token is missing the {r}:read:admin scope"),
+                        ))
+                    }
+                    _ => Ok(()),
+                },
+                AccessCheck::Expired => {
+                    Err(error(401, "UnauthorizedError", "Access token expired"))
+                }
+                AccessCheck::Invalid => {
+                    Err(error(401, "UnauthorizedError", "Invalid access token"))
+                }
+            };
+        }
+        match req.basic() {
+            Some((key, _)) if ctx.config.api_keys.contains(&key) => Ok(()),
+            Some(_) => Err(error(401, "UnauthorizedError", "Invalid API key")),
+            None => Err(error(401, "UnauthorizedError", "Missing API key")),
+        }
+    }
+}
+
 impl ProviderSim for Lever {
     fn handle(&self, ctx: &Ctx, req: &SimRequest) -> Resp {
-        match req.basic() {
-            Some((key, _)) if ctx.config.api_keys.contains(&key) => {}
-            Some(_) => return error(401, "UnauthorizedError", "Invalid API key"),
-            None => return error(401, "UnauthorizedError", "Missing API key"),
+        if req.path == TOKEN_PATH {
+            return self.token(ctx, req);
+        }
+        if req.path == AUTHORIZE_PATH {
+            let check = |q: &[(String, String)]| {
+                let aud = q
+                    .iter()
+                    .find(|(k, v)| k == "audience" && !v.is_empty())
+                    .map(|(_, v)| v.as_str());
+                check_audience(ctx, aud)
+            };
+            return match authorize_with(ctx, req, &check) {
+                Ok(r) => r,
+                Err(AuthorizeError::UnknownClient) => {
+                    oauth_error(400, "invalid_request", "Unknown client")
+                }
+                Err(AuthorizeError::BadRedirect) => {
+                    oauth_error(400, "invalid_request", "Callback URL mismatch")
+                }
+            };
+        }
+        let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+        let resource = match segs.as_slice() {
+            ["v1", r @ ("opportunities" | "postings"), ..] => Some(*r),
+            _ => None,
+        };
+        if let Err(r) = self.authenticate(ctx, req, resource) {
+            return r;
         }
         if ctx.quota.take(1).is_err() {
             return error(429, "TooManyRequestsError", "Too many requests; slow down");
@@ -171,7 +355,6 @@ impl ProviderSim for Lever {
         if req.method != http::Method::GET {
             return error(405, "MethodNotAllowedError", "Method not allowed");
         }
-        let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
         match segs.as_slice() {
             ["v1", "opportunities"] => self.list(req, &self.opportunities, true),
             ["v1", "postings"] => self.list(req, &self.postings, true),
@@ -194,8 +377,8 @@ impl ProviderSim for Lever {
         }
     }
 
-    fn is_token_endpoint(&self, _path: &str) -> bool {
-        false
+    fn is_token_endpoint(&self, path: &str) -> bool {
+        path == TOKEN_PATH || path == AUTHORIZE_PATH
     }
 
     fn server_error(&self, status: u16) -> Resp {
@@ -211,10 +394,10 @@ impl ProviderSim for Lever {
     }
 
     fn token_path(&self) -> &'static str {
-        "/oauth/token"
+        TOKEN_PATH
     }
 
     fn authorize_path(&self) -> &'static str {
-        "/authorize"
+        AUTHORIZE_PATH
     }
 }

@@ -47,7 +47,7 @@ use tokio::task::JoinHandle;
 pub use config::{
     JwtBearerConfig, OAuthClient, SeedRefreshToken, SimConfig, DEMO_API_KEY, DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET, DEMO_JWT_PRIVATE_KEY_PEM, DEMO_JWT_PUBLIC_KEY_PEM, DEMO_PRIVATE_APP_TOKEN,
-    DEMO_REFRESH_TOKEN, DEMO_RUN_AS_USER, DEMO_USER,
+    DEMO_REFRESH_TOKEN, DEMO_RUN_AS_USER, DEMO_USER, LEVER_AUDIENCE,
 };
 pub use faults::{FaultState, FaultTarget, Faults, SlowBody, TokenEndpointDown};
 pub use oauth::pkce_s256;
@@ -94,11 +94,13 @@ impl Provider {
         }
     }
 
-    /// Whether the provider authenticates with OAuth access tokens (else Basic API keys).
+    /// Whether the provider has an OAuth token endpoint and accepts OAuth access tokens
+    /// (else Basic API keys only). Lever takes both: Basic API keys and, for partner apps,
+    /// OAuth Bearer tokens.
     pub fn uses_oauth(self) -> bool {
         matches!(
             self,
-            Provider::Salesforce | Provider::HubSpot | Provider::GreenhouseV3
+            Provider::Salesforce | Provider::HubSpot | Provider::GreenhouseV3 | Provider::Lever
         )
     }
 }
@@ -135,14 +137,19 @@ impl Simulator {
             Provider::HubSpot => TokenStyle::HubSpot,
             _ => TokenStyle::Jwt,
         };
-        let tokens = Arc::new(TokenStore::new(
+        let mut store = TokenStore::new(
             style,
             resolved.access_lifetime,
             resolved.refresh_lifetime,
             config.auth_code_lifetime,
             resolved.rotate,
             resolved.max_families,
-        ));
+        );
+        if provider == Provider::Lever {
+            // Auth0: a refresh token only when `offline_access` was granted.
+            store = store.with_refresh_scope("offline_access");
+        }
+        let tokens = Arc::new(store);
         let quota = Arc::new(Quota::new(resolved.quota_limit, resolved.quota_window));
         let daily = Arc::new(Quota::new(
             resolved.daily_limit,
@@ -366,6 +373,11 @@ pub(crate) fn default_scopes(
             "harvest:candidates:list",
             "harvest:applications:list",
             "harvest:jobs:list",
+        ],
+        Provider::Lever => &[
+            "opportunities:read:admin",
+            "postings:read:admin",
+            "offline_access",
         ],
         _ => &[],
     };

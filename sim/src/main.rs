@@ -81,7 +81,9 @@ async fn main() {
     }
     println!();
     println!("OAuth client:      {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}");
-    println!("Refresh token:     {DEMO_REFRESH_TOKEN}  (Salesforce, HubSpot, Greenhouse v3)");
+    println!(
+        "Refresh token:     {DEMO_REFRESH_TOKEN}  (Salesforce, HubSpot, Greenhouse v3, Lever)"
+    );
     println!("HubSpot app token: {DEMO_PRIVATE_APP_TOKEN}");
     println!("API key (Basic):   {DEMO_API_KEY}:  (Greenhouse v1, Lever, Ashby)");
     match &args.ca_out {

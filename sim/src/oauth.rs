@@ -113,6 +113,9 @@ struct State {
 pub(crate) struct TokenStore {
     style: TokenStyle,
     max_families: Option<usize>,
+    /// When set, the code exchange issues a refresh token only if the grant carries this scope
+    /// (Auth0/Lever: `offline_access`); `None` = always.
+    refresh_scope: Option<String>,
     code_lifetime: Duration,
     state: Mutex<State>,
 }
@@ -129,6 +132,7 @@ impl TokenStore {
         Self {
             style,
             max_families,
+            refresh_scope: None,
             code_lifetime,
             state: Mutex::new(State {
                 access: HashMap::new(),
@@ -141,6 +145,12 @@ impl TokenStore {
                 rotate,
             }),
         }
+    }
+
+    /// Refresh tokens from the code exchange only when the grant has `scope`.
+    pub(crate) fn with_refresh_scope(mut self, scope: &str) -> Self {
+        self.refresh_scope = Some(scope.to_owned());
+        self
     }
 
     pub(crate) fn set_rotation(&self, on: bool) {
@@ -413,7 +423,11 @@ impl TokenStore {
             entry.used = true;
             (entry.user.clone(), entry.scopes.clone())
         };
-        Ok(self.issue(client_id, &user, &scopes, true))
+        let with_refresh = self
+            .refresh_scope
+            .as_ref()
+            .is_none_or(|s| scopes.contains(s));
+        Ok(self.issue(client_id, &user, &scopes, with_refresh))
     }
 
     /// Revokes every access and refresh token (app uninstalled / admin revocation).

@@ -91,7 +91,7 @@ pub struct ServerConfig {
     /// client certificate.
     pub tls: Option<TlsConfig>,
     /// Data-plane worker threads, each with its own event loop and provider connection pool
-    /// (0: one per CPU core).
+    /// (0: one per CPU core, at most 4).
     pub workers: usize,
 }
 

@@ -5,54 +5,25 @@
 //!   stored; the connection leaves `reauth_required` at once (other processes of a fleet
 //!   notice within seconds, from the store).
 //!
-//! `state` values are single-use, expire after ten minutes and live in this process's memory:
-//! the callback must reach the same Gatehouse that started the flow (it is one admin URL).
+//! `state` values are single-use, expire after ten minutes and live in the credential store
+//! (only their hash; the PKCE verifier sealed like every other secret), so the callback may
+//! reach any Gatehouse sharing the store, not only the one that started the flow.
 
 use super::manager::TokenManager;
+use super::store::now_ms;
 use crate::body::{full, ProxyBody};
 use crate::secret::Secret;
 use base64::Engine;
 use gatehouse_adapters::oauth::{authorize_url, AuthorizeParams, FailureKind};
 use http::{header, HeaderValue, Method, Response, StatusCode, Uri};
-use parking_lot::Mutex;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
-const STATE_LIFETIME: Duration = Duration::from_secs(600);
-/// Bounds memory if someone keeps opening the start URL.
-const MAX_PENDING: usize = 1024;
-
-struct Pending {
-    connection: String,
-    verifier: Secret,
-    created: Instant,
-}
-
-#[derive(Default)]
-pub(crate) struct PendingStates {
-    pending: Mutex<HashMap<String, Pending>>,
-}
-
-impl PendingStates {
-    fn insert(&self, state: String, pending: Pending) -> bool {
-        let mut map = self.pending.lock();
-        map.retain(|_, p| p.created.elapsed() < STATE_LIFETIME);
-        if map.len() >= MAX_PENDING {
-            return false;
-        }
-        map.insert(state, pending);
-        true
-    }
-
-    /// Single use: a state is removed whether or not it is still valid.
-    fn take(&self, state: &str, connection: &str) -> Option<Secret> {
-        let pending = self.pending.lock().remove(state)?;
-        (pending.connection == connection && pending.created.elapsed() < STATE_LIFETIME)
-            .then_some(pending.verifier)
-    }
-}
+/// How long a started flow may take to come back. Shared by every process (wall clock).
+pub(crate) const STATE_LIFETIME_MS: i64 = 600_000;
+/// Bounds the table if someone keeps opening the start URL.
+const MAX_PENDING: i64 = 1024;
 
 fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -63,6 +34,17 @@ fn random_b64(bytes: usize) -> String {
 /// PKCE S256: BASE64URL(SHA256(verifier)).
 pub(crate) fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn store_unavailable() -> Response<ProxyBody> {
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the credential store is unavailable; try again shortly\n".to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
@@ -136,18 +118,30 @@ pub(crate) async fn handle(
                 ))
             }
         };
-        if !manager.connect.insert(
-            state,
-            Pending {
-                connection: id.to_owned(),
-                verifier: Secret::new(verifier),
-                created: Instant::now(),
-            },
-        ) {
-            return Some(text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many connect flows in progress\n".to_owned(),
-            ));
+        let now = now_ms();
+        match manager
+            .store
+            .put_connect_state(
+                &state,
+                id,
+                &Secret::new(verifier),
+                now,
+                now - STATE_LIFETIME_MS,
+                MAX_PENDING,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return Some(text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many connect flows in progress\n".to_owned(),
+                ))
+            }
+            Err(e) => {
+                tracing::error!(connection = %id, error = %e, "could not record a connect flow");
+                return Some(store_unavailable());
+            }
         }
         let mut response = text(
             StatusCode::FOUND,
@@ -181,7 +175,18 @@ pub(crate) async fn handle(
             "callback needs code and state\n".to_owned(),
         ));
     };
-    let Some(verifier) = manager.connect.take(state, id) else {
+    // Taken (deleted) whether or not it turns out valid here: a state is tried once.
+    let taken = match manager.store.take_connect_state(state).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            tracing::error!(connection = %id, error = %e, "could not read a connect flow");
+            return Some(store_unavailable());
+        }
+    };
+    let Some(verifier) = taken
+        .filter(|t| t.connection == id && now_ms() - t.created_at_ms < STATE_LIFETIME_MS)
+        .map(|t| t.verifier)
+    else {
         return Some(text(
             StatusCode::BAD_REQUEST,
             "unknown, used or expired state: start again at /connect/<connection>\n".to_owned(),
@@ -220,25 +225,6 @@ mod tests {
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
-
-    #[test]
-    fn states_are_single_use_and_bound_to_their_connection() {
-        let states = PendingStates::default();
-        let pending = |c: &str| Pending {
-            connection: c.to_owned(),
-            verifier: Secret::new("v"),
-            created: Instant::now(),
-        };
-        assert!(states.insert("s1".into(), pending("sf")));
-        assert!(states.take("s1", "sf").is_some());
-        assert!(states.take("s1", "sf").is_none());
-        assert!(states.insert("s2".into(), pending("sf")));
-        assert!(states.take("s2", "hubspot").is_none());
-        assert!(
-            states.take("s2", "sf").is_none(),
-            "a state tried against the wrong connection is burnt"
         );
     }
 }

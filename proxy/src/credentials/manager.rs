@@ -11,6 +11,8 @@
 //! - Every refresh names the token version it found stale, so a waiter, a 401 for a token
 //!   that was already replaced, or a process that lost the race uses the newer token instead
 //!   of refreshing again (with rotation, a second refresh would reuse a dead refresh token).
+//! - New tokens the store could not take are kept as a pending pair (`pending`) and written
+//!   before anything else: the old refresh token is never sent again once a newer one exists.
 
 use super::http_client::post_form;
 use super::metrics::CredentialMetrics;
@@ -55,6 +57,8 @@ pub(crate) struct Active {
 #[derive(Clone)]
 enum SharedFailure {
     Unavailable(String),
+    /// The credential store cannot be locked or written.
+    StoreUnavailable(String),
     Misconfigured(String),
     Reauth(String),
 }
@@ -98,6 +102,8 @@ pub(crate) struct OAuthConnection {
     view: Mutex<View>,
     backoff: Mutex<Backoff>,
     refresh_lock: tokio::sync::Mutex<()>,
+    /// Tokens the provider issued that are not yet durable (see `pending`).
+    pending: Mutex<Option<pending::PendingPair>>,
     refreshing: AtomicBool,
     proactive_running: AtomicBool,
 }
@@ -105,7 +111,6 @@ pub(crate) struct OAuthConnection {
 pub(crate) struct TokenManager {
     pub store: Arc<Store>,
     pub connections: HashMap<String, Arc<OAuthConnection>>,
-    pub connect: super::connect::PendingStates,
 }
 
 impl TokenManager {
@@ -156,6 +161,7 @@ impl TokenManager {
                 view: Mutex::new(View::default()),
                 backoff: Mutex::new(Backoff::default()),
                 refresh_lock: tokio::sync::Mutex::new(()),
+                pending: Mutex::new(None),
                 refreshing: AtomicBool::new(false),
                 proactive_running: AtomicBool::new(false),
             });
@@ -163,11 +169,7 @@ impl TokenManager {
             tokio::spawn(run_background(Arc::downgrade(&conn)));
             connections.insert(connection.id.clone(), conn);
         }
-        Ok(Arc::new(Self {
-            store,
-            connections,
-            connect: super::connect::PendingStates::default(),
-        }))
+        Ok(Arc::new(Self { store, connections }))
     }
 
     pub async fn ready(&self) -> Result<(), String> {
@@ -232,6 +234,8 @@ async fn run_background(connection: Weak<OAuthConnection>) {
         }
         let now = now_ms();
         let stale = match c.active.load_full() {
+            // A pending pair is written as soon as the backoff allows, due or not.
+            Some(active) if c.has_pending() => active.version,
             Some(active) if now < active.due_at_ms => continue,
             Some(active) => active.version,
             None => -1,
@@ -392,6 +396,7 @@ impl OAuthConnection {
         }
         match self.backoff.lock().failure {
             Some(SharedFailure::Unavailable(_)) => return "token_endpoint_down",
+            Some(SharedFailure::StoreUnavailable(_)) => return "store_unavailable",
             Some(SharedFailure::Misconfigured(_)) => return "misconfigured",
             _ => {}
         }
@@ -568,7 +573,14 @@ impl OAuthConnection {
     }
 }
 
+mod pending;
 mod refresh;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod store_outage_tests;
+
+#[cfg(test)]
+mod connect_tests;

@@ -29,6 +29,7 @@ pub(crate) const STATES: &[&str] = &[
     "refreshing",
     "reauth_required",
     "token_endpoint_down",
+    "store_unavailable",
     "misconfigured",
     "no_token",
 ];
@@ -45,7 +46,7 @@ impl CredentialMetrics {
         let metrics = Self::default();
         registry.register(
             "gatehouse_credential_state",
-            "1 for the state each OAuth connection is in (ok, refreshing, reauth_required, token_endpoint_down, misconfigured, no_token)",
+            "1 for the state each OAuth connection is in (ok, refreshing, reauth_required, token_endpoint_down, store_unavailable, misconfigured, no_token)",
             metrics.state.clone(),
         );
         registry.register(

@@ -194,6 +194,14 @@ pub enum CredentialError {
         reason: String,
         retry_after: Duration,
     },
+    /// The credential store cannot be read or written and no usable stored token is cached.
+    /// New tokens the provider already issued are kept in memory and written once it is back.
+    #[error("credential store unavailable for {connection}: {reason}")]
+    StoreUnavailable {
+        connection: String,
+        reason: String,
+        retry_after: Duration,
+    },
     /// Configuration that only shows up at use (e.g. a header value that is not valid ASCII,
     /// or the provider answering `invalid_client`).
     #[error("credential for {connection} is misconfigured: {reason}")]
@@ -213,6 +221,19 @@ pub fn to_gateway_error(error: CredentialError) -> GatewayError {
             Category::UpstreamUnavailable,
             "token_endpoint_unavailable",
             error.to_string(),
+        )
+        .with_retry_after(retry_after),
+        // The store's own error text stays in the logs: the client learns what and when.
+        CredentialError::StoreUnavailable {
+            connection,
+            retry_after,
+            ..
+        } => GatewayError::new(
+            Category::UpstreamUnavailable,
+            "credential_store_unavailable",
+            format!(
+                "the credential store is unavailable, so no token for connection {connection} can be used yet; retry later"
+            ),
         )
         .with_retry_after(retry_after),
         CredentialError::Misconfigured { .. } => GatewayError::new(
@@ -241,7 +262,8 @@ pub struct ConnectionStatus {
     pub connection: String,
     /// `none`, `bearer`, `basic`, `header`, `oauth_refresh_token`, `client_credentials`, `jwt_bearer`.
     pub grant: &'static str,
-    /// `ok`, `refreshing`, `reauth_required`, `token_endpoint_down`, `misconfigured`, or
+    /// `ok`, `refreshing`, `reauth_required`, `token_endpoint_down`, `store_unavailable`
+    /// (new tokens waiting for the store), `misconfigured`, or
     /// `no_token` (an OAuth connection before its first token); `static` for static credentials.
     pub state: &'static str,
     pub granted_scopes: Vec<String>,
@@ -490,90 +512,4 @@ fn sensitive_value(value: String) -> Result<HeaderValue, http::header::InvalidHe
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn basic_uses_key_as_user_with_blank_password() {
-        let config = CredentialsConfig::Basic {
-            username: Secret::new("key123"),
-            password: Secret::default(),
-        };
-        let creds = Credentials::from_config([("gh", &config)]).unwrap();
-        let mut headers = HeaderMap::new();
-        creds.apply("gh", &mut headers).await.unwrap();
-        // base64("key123:")
-        assert_eq!(headers.get("authorization").unwrap(), "Basic a2V5MTIzOg==");
-    }
-
-    #[tokio::test]
-    async fn static_bearer_is_sent_and_never_replayed() {
-        let config = CredentialsConfig::Bearer {
-            token: Secret::new("pat-123"),
-        };
-        let creds = Credentials::from_config([("hs", &config)]).unwrap();
-        let mut headers = HeaderMap::new();
-        let applied = creds.apply("hs", &mut headers).await.unwrap();
-        assert_eq!(headers.get("authorization").unwrap(), "Bearer pat-123");
-        assert!(headers.get("authorization").unwrap().is_sensitive());
-        assert!(!creds.on_unauthorized("hs", &applied).await.unwrap());
-        assert_eq!(creds.status()[0].state, "static");
-    }
-
-    #[test]
-    fn debug_of_config_redacts_secrets() {
-        let config = CredentialsConfig::Bearer {
-            token: Secret::new("s3cr3t"),
-        };
-        assert!(!format!("{config:?}").contains("s3cr3t"));
-    }
-
-    #[test]
-    fn oauth_variants_parse_from_toml() {
-        let text = r#"
-            type = "oauth_refresh_token"
-            token_url = "https://login.example.com/services/oauth2/token"
-            client_id = "cid"
-            client_secret = "csecret"
-            scopes = ["api", "refresh_token"]
-            refresh_token = "seed-rt"
-            authorize_url = "https://login.example.com/services/oauth2/authorize"
-            redirect_uri = "http://127.0.0.1:9090/connect/sf/callback"
-            token_lifetime_secs = 900
-            refresh_margin_secs = 30
-        "#;
-        let config: CredentialsConfig = toml::from_str(text).unwrap();
-        let CredentialsConfig::OauthRefreshToken {
-            token_lifetime_secs,
-            scopes,
-            ..
-        } = &config
-        else {
-            panic!("wrong variant")
-        };
-        assert_eq!(*token_lifetime_secs, Some(900));
-        assert_eq!(scopes.len(), 2);
-        assert!(
-            !format!("{config:?}").contains("csecret")
-                && !format!("{config:?}").contains("seed-rt")
-        );
-        let typo = toml::from_str::<CredentialsConfig>("type = \"client_credentials\"\ntoken_url = \"x\"\nclient_id = \"a\"\nclient_secret = \"b\"\nscope = \"x\"");
-        assert!(typo.is_err(), "unknown keys must be refused");
-    }
-
-    #[test]
-    fn errors_map_to_categories_without_secrets() {
-        let e = to_gateway_error(CredentialError::TokenEndpointUnavailable {
-            connection: "sf".into(),
-            reason: "http_503".into(),
-            retry_after: Duration::from_secs(4),
-        });
-        assert_eq!(e.category, Category::UpstreamUnavailable);
-        assert_eq!(e.retry_after, Some(Duration::from_secs(4)));
-        let e = to_gateway_error(CredentialError::ReauthRequired {
-            connection: "sf".into(),
-            reason: "invalid_grant".into(),
-        });
-        assert_eq!(e.category, Category::ReauthRequired);
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! The refresh itself: single-flight in this process, the store's row lock across processes,
 //! the token-endpoint call, and what each kind of failure does to the connection.
 
+use super::pending::{good_enough, IN_FLIGHT_RETRIES};
 use super::{
     Active, Need, OAuthConnection, SharedFailure, FALLBACK_LIFETIME_SECS, LONG_BACKOFF,
     MAX_TRANSIENT_BACKOFF,
@@ -25,11 +26,7 @@ impl OAuthConnection {
         let _flight = self.refresh_lock.lock().await;
         let now = now_ms();
         if let Some(active) = self.active.load_full() {
-            let good_enough = match need {
-                Need::Fresh => now < active.fresh_until_ms,
-                Need::Replacement => now < active.expires_at_ms,
-            };
-            if active.version != stale && good_enough {
+            if active.version != stale && good_enough(&active, need, now) {
                 return Ok(active);
             }
         }
@@ -54,7 +51,11 @@ impl OAuthConnection {
         }
         self.refreshing.store(true, Ordering::Release);
         self.metrics.set_state(&self.id, "refreshing");
-        let result = self.refresh_under_store_lock(stale, need).await;
+        let result = if self.has_pending() {
+            self.refresh_pending(stale, need).await
+        } else {
+            self.refresh_under_store_lock(stale, need).await
+        };
         self.refreshing.store(false, Ordering::Release);
         self.metrics.set_state(&self.id, self.state());
         result
@@ -67,7 +68,11 @@ impl OAuthConnection {
         retry_after: Duration,
     ) -> Result<Arc<Active>, CredentialError> {
         if let Some(active) = self.active.load_full() {
-            if now_ms() < active.expires_at_ms && matches!(failure, SharedFailure::Unavailable(_)) {
+            let transient = matches!(
+                failure,
+                SharedFailure::Unavailable(_) | SharedFailure::StoreUnavailable(_)
+            );
+            if now_ms() < active.expires_at_ms && transient {
                 return Ok(active);
             }
         }
@@ -82,6 +87,11 @@ impl OAuthConnection {
         let connection = self.id.clone();
         match failure {
             SharedFailure::Unavailable(code) => CredentialError::TokenEndpointUnavailable {
+                connection,
+                reason: code,
+                retry_after: retry_after.max(Duration::from_secs(1)),
+            },
+            SharedFailure::StoreUnavailable(code) => CredentialError::StoreUnavailable {
                 connection,
                 reason: code,
                 retry_after: retry_after.max(Duration::from_secs(1)),
@@ -101,7 +111,7 @@ impl OAuthConnection {
         let mut backoff = self.backoff.lock();
         backoff.failures = backoff.failures.saturating_add(1);
         let delay = match failure {
-            SharedFailure::Unavailable(_) => {
+            SharedFailure::Unavailable(_) | SharedFailure::StoreUnavailable(_) => {
                 let base = Duration::from_secs(1u64 << backoff.failures.saturating_sub(1).min(5))
                     .min(MAX_TRANSIENT_BACKOFF);
                 base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
@@ -110,6 +120,7 @@ impl OAuthConnection {
         };
         let code = match &failure {
             SharedFailure::Unavailable(c)
+            | SharedFailure::StoreUnavailable(c)
             | SharedFailure::Misconfigured(c)
             | SharedFailure::Reauth(c) => c.clone(),
         };
@@ -128,15 +139,8 @@ impl OAuthConnection {
         let lock = match self.store.lock(&self.id).await {
             Ok(lock) => lock,
             Err(e) => {
-                self.metrics.refreshed(&self.id, "store_error");
                 tracing::warn!(connection = %self.id, error = %e, "credential store unavailable for refresh");
-                let delay = self.record_failure(SharedFailure::Unavailable(
-                    "credential_store_unavailable".to_owned(),
-                ));
-                return self.serve_cached_or(
-                    SharedFailure::Unavailable("credential_store_unavailable".to_owned()),
-                    delay,
-                );
+                return self.store_down();
             }
         };
         let now = now_ms();
@@ -218,6 +222,7 @@ impl OAuthConnection {
         match parsed {
             Ok(grant) => {
                 let mut record = self.record_from_grant(lock.current.clone(), grant);
+                let base_version = lock.read_version();
                 match lock.commit(&record).await {
                     Ok(version) => {
                         record.version = version;
@@ -227,17 +232,13 @@ impl OAuthConnection {
                             .ok_or_else(|| self.unavailable_now("token_unusable"))
                     }
                     Err(e) => {
-                        // The new tokens are not durable, so they are not used. If the provider
-                        // rotated, the next refresh will find the grant dead and say so.
-                        tracing::error!(connection = %self.id, error = %e, "could not store refreshed tokens");
-                        self.metrics.refreshed(&self.id, "store_error");
-                        let delay = self.record_failure(SharedFailure::Unavailable(
-                            "credential_store_unavailable".to_owned(),
-                        ));
-                        self.serve_cached_or(
-                            SharedFailure::Unavailable("credential_store_unavailable".to_owned()),
-                            delay,
-                        )
+                        // Not durable, so not used yet; but not dropped either: with rotation
+                        // the refresh token we sent is dead now (see `pending`).
+                        tracing::error!(connection = %self.id, error = %e, "could not store refreshed tokens; keeping them pending and retrying the write");
+                        record.version = base_version;
+                        self.keep_pending(record, base_version);
+                        let persisted = self.persist_pending(IN_FLIGHT_RETRIES).await;
+                        self.in_flight_outcome(persisted)
                     }
                 }
             }

@@ -6,8 +6,11 @@
 //! the current record, so a caller that waited can see that somebody else already refreshed.
 //! [`RowLock::commit`] makes the new record durable before anyone uses the new access token.
 
+mod connect_state;
 mod postgres;
 mod sqlite;
+
+pub(crate) use connect_state::RawConnectState;
 
 use super::crypto::KeyRing;
 use super::{CredentialError, StoreConfig};
@@ -41,7 +44,7 @@ impl StoreError {
                 connection: connection.to_owned(),
                 reason,
             },
-            other => CredentialError::TokenEndpointUnavailable {
+            other => CredentialError::StoreUnavailable {
                 connection: connection.to_owned(),
                 reason: other.to_string(),
                 retry_after: std::time::Duration::from_secs(1),
@@ -299,6 +302,12 @@ impl Store {
 }
 
 impl RowLock<'_> {
+    /// The row version read when the lock was taken (0 for a placeholder): a commit writes
+    /// only over this version.
+    pub fn read_version(&self) -> i64 {
+        self.read_version
+    }
+
     /// Writes `record` (its `version` is ignored) and releases the lock. Returns the new version.
     /// When this returns, the record is durable: only then may the new access token be used.
     pub async fn commit(self, record: &TokenRecord) -> Result<i64, StoreError> {
@@ -341,4 +350,4 @@ pub async fn reseal_all(store: &Store) -> Result<usize, StoreError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

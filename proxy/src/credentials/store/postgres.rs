@@ -3,15 +3,16 @@
 //! exactly one refreshes; the others wait, re-read and use its token. If the refreshing process
 //! dies, its session ends, the transaction rolls back and the lock is released.
 
-use super::{now_ms, RawRow, StoreError, EMPTY_STATE};
+use super::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
 use crate::secret::Secret;
 use parking_lot::Mutex;
 use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Row};
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE credential_tokens (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE credential_tokens (
         connection TEXT PRIMARY KEY,
         version BIGINT NOT NULL,
         key_id TEXT NOT NULL,
@@ -26,7 +27,19 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         seed_fingerprint TEXT,
         updated_at BIGINT NOT NULL
     );",
-)];
+    ),
+    // Connect-flow `state`s, so the callback may reach any process of the fleet.
+    (
+        2,
+        "CREATE TABLE credential_connect_states (
+        state_hash TEXT PRIMARY KEY,
+        connection TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        verifier BYTEA NOT NULL,
+        created_at BIGINT NOT NULL
+    );",
+    ),
+];
 
 /// Arbitrary constant: the advisory lock that serialises migrations of concurrent start-ups.
 const MIGRATION_LOCK: i64 = 0x6761_7465_6372_6564;
@@ -268,6 +281,77 @@ impl PgStore {
         if lock.client.batch_execute("ROLLBACK").await.is_ok() {
             self.put_back(lock.client);
         }
+    }
+
+    /// Drops expired states, then inserts `state` unless `max_pending` are already waiting
+    /// (a soft cap: concurrent inserts may pass it by a few).
+    pub async fn put_connect_state(
+        &self,
+        raw: RawConnectState,
+        expired_before_ms: i64,
+        max_pending: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM credential_connect_states WHERE created_at < $1",
+                &[&expired_before_ms],
+            )
+            .await
+            .map_err(unavailable)?;
+        let waiting: i64 = client
+            .query_one("SELECT COUNT(*) FROM credential_connect_states", &[])
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(unavailable)?;
+        if waiting >= max_pending {
+            self.put_back(client);
+            return Ok(false);
+        }
+        client
+            .execute(
+                "INSERT INTO credential_connect_states (state_hash, connection, key_id, verifier, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &raw.state_hash,
+                    &raw.connection,
+                    &raw.key_id,
+                    &raw.verifier,
+                    &raw.created_at,
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        Ok(true)
+    }
+
+    /// Removes and returns a state. `DELETE ... RETURNING` hands the row to exactly one of
+    /// any number of concurrent callers across the fleet.
+    pub async fn take_connect_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<RawConnectState>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "DELETE FROM credential_connect_states WHERE state_hash = $1
+                 RETURNING state_hash, connection, key_id, verifier, created_at",
+                &[&state_hash],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        row.map(|r| {
+            Ok(RawConnectState {
+                state_hash: r.try_get(0).map_err(unavailable)?,
+                connection: r.try_get(1).map_err(unavailable)?,
+                key_id: r.try_get(2).map_err(unavailable)?,
+                verifier: r.try_get(3).map_err(unavailable)?,
+                created_at: r.try_get(4).map_err(unavailable)?,
+            })
+        })
+        .transpose()
     }
 
     pub async fn connections(&self) -> Result<Vec<String>, StoreError> {

@@ -2,16 +2,17 @@
 //! the blocking pool. One process owns the file; the row version is still compared at commit,
 //! so a second process on the same file cannot overwrite a newer refresh token.
 
-use super::{now_ms, RawRow, StoreError, EMPTY_STATE};
+use super::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
 
 /// Versioned migrations: applied in order, each once, recorded in `credential_schema_version`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE credential_tokens (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE credential_tokens (
         connection TEXT PRIMARY KEY,
         version INTEGER NOT NULL,
         key_id TEXT NOT NULL,
@@ -26,7 +27,19 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         seed_fingerprint TEXT,
         updated_at INTEGER NOT NULL
     );",
-)];
+    ),
+    // Connect-flow `state`s, so the callback may reach any process sharing the store.
+    (
+        2,
+        "CREATE TABLE credential_connect_states (
+        state_hash TEXT PRIMARY KEY,
+        connection TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        verifier BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );",
+    ),
+];
 
 const COLUMNS: &str = "version, key_id, access_token, access_expires_at, access_issued_at, refresh_token, scopes, instance_url, state, state_code, seed_fingerprint";
 
@@ -140,6 +153,72 @@ impl SqliteStore {
             } else {
                 Err(StoreError::Conflict)
             }
+        })
+        .await
+    }
+
+    /// Drops expired states, then inserts `state` unless `max_pending` are already waiting.
+    pub async fn put_connect_state(
+        &self,
+        raw: RawConnectState,
+        expired_before_ms: i64,
+        max_pending: i64,
+    ) -> Result<bool, StoreError> {
+        self.run(move |c| {
+            c.execute(
+                "DELETE FROM credential_connect_states WHERE created_at < ?1",
+                params![expired_before_ms],
+            )
+            .map_err(unavailable)?;
+            let waiting: i64 = c
+                .query_row("SELECT COUNT(*) FROM credential_connect_states", [], |r| {
+                    r.get(0)
+                })
+                .map_err(unavailable)?;
+            if waiting >= max_pending {
+                return Ok(false);
+            }
+            c.execute(
+                "INSERT INTO credential_connect_states (state_hash, connection, key_id, verifier, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    raw.state_hash,
+                    raw.connection,
+                    raw.key_id,
+                    raw.verifier,
+                    raw.created_at
+                ],
+            )
+            .map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Removes and returns a state: a single statement, so two processes on the same file
+    /// cannot both take it.
+    pub async fn take_connect_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<RawConnectState>, StoreError> {
+        let state_hash = state_hash.to_owned();
+        self.run(move |c| {
+            c.query_row(
+                "DELETE FROM credential_connect_states WHERE state_hash = ?1
+                 RETURNING state_hash, connection, key_id, verifier, created_at",
+                params![state_hash],
+                |r| {
+                    Ok(RawConnectState {
+                        state_hash: r.get(0)?,
+                        connection: r.get(1)?,
+                        key_id: r.get(2)?,
+                        verifier: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(unavailable)
         })
         .await
     }

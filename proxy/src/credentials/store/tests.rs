@@ -69,7 +69,7 @@ async fn round_trip(store: &Store) {
     assert_eq!(loaded.refresh_token.unwrap().expose(), "refresh-BBB");
     assert_eq!(loaded.scopes, vec!["api", "refresh_token"]);
     assert_eq!(loaded.state, RecordState::Ok);
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -99,7 +99,7 @@ async fn sqlite_migrations_run_once_and_survive_reopen() {
     round_trip(&store).await;
     drop(store);
     let again = open(&sqlite_config(dir.path()), keys).await;
-    assert_eq!(again.schema_version().await.unwrap(), 1);
+    assert_eq!(again.schema_version().await.unwrap(), 2);
     assert_eq!(again.load("sf").await.unwrap().unwrap().version, 1);
 }
 
@@ -202,7 +202,7 @@ async fn postgres_round_trip_and_migrations() {
     round_trip(&store).await;
     // A second process starting on the same schema runs no migration twice.
     let second = open(&config, keys).await;
-    assert_eq!(second.schema_version().await.unwrap(), 1);
+    assert_eq!(second.schema_version().await.unwrap(), 2);
     assert_eq!(second.load("sf").await.unwrap().unwrap().version, 1);
 }
 
@@ -266,4 +266,86 @@ async fn unreachable_postgres_is_a_typed_error() {
     };
     assert!(matches!(err, StoreError::Unavailable(_)));
     assert!(!err.to_string().contains("pw-SECRET"));
+}
+
+/// A state is taken once across two stores sharing the data, and its verifier is sealed.
+async fn connect_state_is_single_use_across_stores(a: &Store, b: &Store) {
+    let now = now_ms();
+    let verifier = Secret::new("verifier-VVVVVVVV");
+    assert!(a
+        .put_connect_state("state-1", "sf", &verifier, now, now - 600_000, 1024)
+        .await
+        .unwrap());
+    let taken = b.take_connect_state("state-1").await.unwrap().unwrap();
+    assert_eq!(taken.connection, "sf");
+    assert_eq!(taken.verifier.expose(), "verifier-VVVVVVVV");
+    assert_eq!(taken.created_at_ms, now);
+    assert!(a.take_connect_state("state-1").await.unwrap().is_none());
+    assert!(b.take_connect_state("state-1").await.unwrap().is_none());
+    // Concurrent takes of one state: exactly one wins.
+    assert!(a
+        .put_connect_state("state-2", "sf", &verifier, now, now - 600_000, 1024)
+        .await
+        .unwrap());
+    let (x, y) = tokio::join!(
+        a.take_connect_state("state-2"),
+        b.take_connect_state("state-2")
+    );
+    assert_eq!(
+        usize::from(x.unwrap().is_some()) + usize::from(y.unwrap().is_some()),
+        1
+    );
+    // Expired states are dropped on the next insert; the cap holds.
+    assert!(a
+        .put_connect_state("old", "sf", &verifier, now - 700_000, now - 800_000, 1024)
+        .await
+        .unwrap());
+    assert!(a
+        .put_connect_state("fresh", "sf", &verifier, now, now - 600_000, 1)
+        .await
+        .unwrap());
+    assert!(b.take_connect_state("old").await.unwrap().is_none());
+    assert!(!a
+        .put_connect_state("one-too-many", "sf", &verifier, now, now - 600_000, 1)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_connect_states_are_single_use_and_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = ring();
+    let a = open(&sqlite_config(dir.path()), keys.clone()).await;
+    let b = open(&sqlite_config(dir.path()), keys).await;
+    connect_state_is_single_use_across_stores(&a, &b).await;
+    a.put_connect_state(
+        "state-X",
+        "sf",
+        &Secret::new("verifier-VVVVVVVV"),
+        now_ms(),
+        0,
+        1024,
+    )
+    .await
+    .unwrap();
+    drop((a, b));
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    for needle in [&b"verifier-VVVVVVVV"[..], b"state-X"] {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "plaintext verifier or state on disk"
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_connect_states_are_single_use_across_processes() {
+    let config = pg_config();
+    let keys = ring();
+    let a = open(&config, keys.clone()).await;
+    let b = open(&config, keys).await;
+    connect_state_is_single_use_across_stores(&a, &b).await;
 }

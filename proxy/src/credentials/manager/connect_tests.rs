@@ -1,0 +1,179 @@
+//! The connect flow across processes: started on one `Credentials`, completed on another that
+//! shares the store (SQLite file; PostgreSQL at 127.0.0.1:5432 db `test`, which must be up).
+
+use super::store_outage_tests::pg_admin;
+use super::tests::{follow_once, start_with, Harness};
+use crate::credentials::store::tests::pg_url;
+use gatehouse_sim::{
+    Provider, SimConfig, SimHandle, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
+};
+use http_body_util::BodyExt;
+use std::path::Path;
+
+const REDIRECT: &str = "http://127.0.0.1:9/connect/sf/callback";
+
+fn config(store: &str, dir: &Path, sim: &SimHandle) -> String {
+    let key = dir.join("store.key");
+    if !key.exists() {
+        std::fs::write(&key, crate::credentials::StoreKey::generate_base64()).unwrap();
+    }
+    format!(
+        r#"
+[store]
+{store}
+key_env = "GATEHOUSE_TEST_UNSET_KEY_ENV"
+key_file = "{key}"
+
+[[connections]]
+id = "sf"
+provider = "salesforce"
+base_url = "{base}"
+
+[connections.credentials]
+type = "oauth_refresh_token"
+token_url = "{token_url}"
+client_id = "{DEMO_CLIENT_ID}"
+client_secret = "{DEMO_CLIENT_SECRET}"
+scopes = ["api", "refresh_token"]
+authorize_url = "{authorize}"
+redirect_uri = "{REDIRECT}"
+"#,
+        key = key.display(),
+        base = sim.http_base_url(),
+        token_url = sim.token_url(),
+        authorize = sim.authorize_url(),
+    )
+}
+
+async fn admin(h: &Harness, uri: &str) -> (http::StatusCode, String, Option<String>) {
+    let response = h
+        .creds
+        .handle_admin(&http::Method::GET, &uri.parse().unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        String::from_utf8_lossy(&body).into_owned(),
+        location,
+    )
+}
+
+/// Starts the flow on `h` and lets the provider approve it: the callback path and query.
+async fn start_flow(h: &Harness) -> String {
+    let (status, _, location) = admin(h, "/connect/sf").await;
+    assert_eq!(status, http::StatusCode::FOUND);
+    let redirect = follow_once(&location.unwrap()).await;
+    redirect.trim_start_matches("http://127.0.0.1:9").to_owned()
+}
+
+fn code_calls(sim: &SimHandle) -> u64 {
+    sim.token_calls()
+        .by_grant_type
+        .get("authorization_code")
+        .copied()
+        .unwrap_or(0)
+}
+
+/// `age_states` makes every pending state of the shared store older than its lifetime.
+async fn flow_across_instances<F, Fut>(store: &str, age_states: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let sim = Simulator::start(Provider::Salesforce, SimConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(store, dir.path(), &sim);
+    let a = start_with(dir, &text).await;
+    let b = start_with(tempfile::tempdir().unwrap(), &text).await;
+
+    let callback = start_flow(&a).await;
+    let (status, body, _) = admin(&b, &callback).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    let (token_b, _) = b.apply().await.unwrap();
+    assert_eq!(b.state(), "ok");
+    // The instance that started the flow uses the stored grant too.
+    let (token_a, _) = a.apply().await.unwrap();
+    assert_eq!(token_a, token_b);
+
+    // Single use, in every process.
+    let calls = code_calls(&sim);
+    for h in [&a, &b] {
+        let (status, body, _) = admin(h, &callback).await;
+        assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("unknown, used or expired state"), "{body}");
+    }
+    assert_eq!(
+        code_calls(&sim),
+        calls,
+        "a used state never reaches the provider"
+    );
+
+    // Expired: a real state with a real code, only too old.
+    let callback = start_flow(&a).await;
+    age_states().await;
+    let (status, body, _) = admin(&b, &callback).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    assert_eq!(
+        code_calls(&sim),
+        calls,
+        "an expired state never reaches the provider"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_connect_flow_completes_on_another_instance_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let db = data.join("credentials.db");
+    flow_across_instances(&format!("data_dir = \"{}\"", data.display()), || {
+        let db = db.clone();
+        async move {
+            let conn = rusqlite::Connection::open(db).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .unwrap();
+            let aged = conn
+                .execute(
+                    "UPDATE credential_connect_states SET created_at = created_at - 660000",
+                    [],
+                )
+                .unwrap();
+            assert!(aged >= 1);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_connect_flow_completes_on_another_instance_once() {
+    let admin_client = pg_admin().await;
+    let schema = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
+    let store = format!("url = \"{}\"\nschema = \"{schema}\"", pg_url());
+    let client = &admin_client;
+    let schema_ref = &schema;
+    flow_across_instances(&store, || async move {
+        let aged = client
+            .execute(
+                &format!(
+                    "UPDATE {schema_ref}.credential_connect_states SET created_at = created_at - 660000"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(aged >= 1);
+    })
+    .await;
+    admin_client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
