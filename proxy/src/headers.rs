@@ -43,6 +43,9 @@ pub fn sanitize_request(headers: &mut HeaderMap) {
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::COOKIE);
     headers.remove(header::HOST);
+    // Gatehouse has already taken the body (hyper answered any `100-continue` to the caller);
+    // asking the provider again would only add a round trip.
+    headers.remove(header::EXPECT);
     // With a body re-framed by hyper, a stale length would be wrong; hyper derives it again.
     if headers.contains_key(header::CONTENT_LENGTH)
         && headers.contains_key(header::TRANSFER_ENCODING)
@@ -126,6 +129,7 @@ mod tests {
             ("keep-alive", "timeout=5"),
             ("te", "trailers"),
             ("host", "evil.example"),
+            ("expect", "100-continue"),
             ("accept", "application/json"),
         ] {
             h.append(HeaderName::from_static(k), HeaderValue::from_static(v));

@@ -115,8 +115,17 @@ async fn run(
         .max_body_bytes
         .map_or(server.max_body_bytes, |l| l.min(server.max_body_bytes));
 
-    let mut body =
-        RequestBody::prepare(body, content_length, body_limit, server.replay_buffer_bytes).await?;
+    // A caller that trickles its body must not hold the request open for ever.
+    let prepare =
+        RequestBody::prepare(body, content_length, body_limit, server.replay_buffer_bytes);
+    let mut body = tokio::time::timeout(server.request_timeout, prepare)
+        .await
+        .map_err(|_| {
+            GatewayError::bad_request(
+                "body_read_timeout",
+                "the request body did not arrive in time",
+            )
+        })??;
 
     // Request guards: SOQL (rate limits and circuits join here).
     let soql = state.soql.get(&connection.id);

@@ -323,6 +323,13 @@ async fn slow_and_dead_upstreams_get_typed_errors() {
         (status, err["category"].as_str()),
         (502, Some("upstream_unavailable"))
     );
+    // A caller that announces a body and trickles it gets a typed error, not a stuck request.
+    let trickle = format!("POST /up/echo/slow-body HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer {TOKEN}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789");
+    let raw = raw_request(gh.data_url(), trickle.as_bytes()).await;
+    assert!(
+        raw.starts_with("HTTP/1.1 400") && raw.contains("body_read_timeout"),
+        "{raw}"
+    );
     // Provider errors pass through untouched.
     let response = client()
         .get(format!("{}/up/status/418", gh.data_url()))
