@@ -48,7 +48,9 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    state.metrics.in_flight.inc();
+    // Decremented on drop, so a request abandoned by its caller (the future is dropped
+    // mid-flight) does not leave the gauge counting it.
+    let _in_flight = InFlight::enter(&state.metrics.in_flight);
     let mut ctx = RequestContext {
         request_id: headers::request_id(request.headers()),
         method: request.method().clone(),
@@ -67,8 +69,22 @@ pub async fn handle(
         }
     };
     record(&state, &ctx, response.status(), started);
-    state.metrics.in_flight.dec();
     response
+}
+
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 async fn run(
