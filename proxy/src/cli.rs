@@ -127,14 +127,8 @@ pub fn main() -> ExitCode {
                 },
         } => {
             crate::logging::init();
-            let config = match Config::load(&config) {
-                Ok(config) => config,
-                Err(errors) => {
-                    for e in &errors.0 {
-                        eprintln!("error: {e}");
-                    }
-                    return ExitCode::from(2);
-                }
+            let Some(config) = load_or_report(&config) else {
+                return ExitCode::from(2);
             };
             let Ok(new_key) = std::env::var(&new_key_env) else {
                 eprintln!("error: set {new_key_env} to the new key (gatehouse keys generate)");
@@ -181,14 +175,8 @@ pub fn main() -> ExitCode {
         }
         Command::Run { config } => {
             crate::logging::init();
-            let config = match Config::load(&config) {
-                Ok(config) => config,
-                Err(errors) => {
-                    for e in &errors.0 {
-                        eprintln!("error: {e}");
-                    }
-                    return ExitCode::from(2);
-                }
+            let Some(config) = load_or_report(&config) else {
+                return ExitCode::from(2);
             };
             runtime(|| run(config))
         }
@@ -199,6 +187,19 @@ pub fn main() -> ExitCode {
         } => {
             crate::logging::init();
             runtime(|| crate::demo::run(listen, admin, seconds))
+        }
+    }
+}
+
+/// Loads a config, printing every error (with its location) on failure.
+fn load_or_report(path: &std::path::Path) -> Option<Config> {
+    match Config::load(path) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            None
         }
     }
 }
