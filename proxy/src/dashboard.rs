@@ -32,13 +32,7 @@ impl Tally {
         status: http::StatusCode,
         category: Option<&'static str>,
     ) {
-        let class = match status.as_u16() {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
+        let class = crate::metrics::StatusClass::from(status).as_str();
         let mut all = self.by_connection.lock();
         let tally = match all.get_mut(connection) {
             Some(t) => t,

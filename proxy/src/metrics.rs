@@ -85,19 +85,25 @@ pub enum StatusClass {
     C5xx,
 }
 
+impl StatusClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusClass::C1xx => "1xx",
+            StatusClass::C2xx => "2xx",
+            StatusClass::C3xx => "3xx",
+            StatusClass::C4xx => "4xx",
+            StatusClass::C5xx => "5xx",
+        }
+    }
+}
+
 impl EncodeLabelValue for StatusClass {
     fn encode(
         &self,
         encoder: &mut prometheus_client::encoding::LabelValueEncoder,
     ) -> Result<(), std::fmt::Error> {
         use std::fmt::Write;
-        encoder.write_str(match self {
-            StatusClass::C1xx => "1xx",
-            StatusClass::C2xx => "2xx",
-            StatusClass::C3xx => "3xx",
-            StatusClass::C4xx => "4xx",
-            StatusClass::C5xx => "5xx",
-        })
+        encoder.write_str(self.as_str())
     }
 }
 
