@@ -20,6 +20,7 @@ use gatehouse_guards::policy::Denial;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -174,9 +175,10 @@ async fn run(
         .apply(&connection.id, &mut outbound)
         .await
         .map_err(credential_error)?;
-    let uri = upstream_uri(&connection, &applied, target.raw_path, query)?;
+    let base = upstream_base(&connection, &applied)?;
+    let uri = base.join(target.raw_path, query)?;
     if let Some(guard) = soql {
-        soql_stage::explain(guard, &connection, &outbound, &soql_plan).await?;
+        soql_stage::explain(guard, &connection, &base, &outbound, &soql_plan).await?;
     }
     let mut response = send(
         state,
@@ -210,7 +212,7 @@ async fn run(
             .apply(&connection.id, &mut outbound)
             .await
             .map_err(credential_error)?;
-        let uri = upstream_uri(&connection, &applied, target.raw_path, query)?;
+        let uri = upstream_base(&connection, &applied)?.join(target.raw_path, query)?;
         response = send(
             state,
             &connection,
@@ -290,19 +292,17 @@ async fn send(
     }
 }
 
-/// The upstream URI: the connection's base URL, or the API base the token belongs to (a
+/// Where this request goes: the connection's base URL, or the API base the token belongs to (a
 /// Salesforce `instance_url`, which the credential layer only hands out for configured hosts).
-fn upstream_uri(
-    connection: &ConnectionRuntime,
+fn upstream_base<'a>(
+    connection: &'a ConnectionRuntime,
     applied: &crate::credentials::Applied,
-    raw_path: &str,
-    query: Option<&str>,
-) -> Result<http::Uri, GatewayError> {
+) -> Result<Cow<'a, routing::UpstreamBase>, GatewayError> {
     match applied.base_url.as_deref() {
-        None => connection.base.join(raw_path, query),
+        None => Ok(Cow::Borrowed(&connection.base)),
         Some(base) => routing::UpstreamBase::parse(base)
-            .map_err(|_| GatewayError::internal("the token's API base URL is invalid"))?
-            .join(raw_path, query),
+            .map(Cow::Owned)
+            .map_err(|_| GatewayError::internal("the token's API base URL is invalid")),
     }
 }
 

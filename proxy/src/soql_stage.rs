@@ -8,6 +8,7 @@ use crate::config::{Config, ExplainConfig};
 use crate::error::{Category, GatewayError};
 use crate::metrics::{Metrics, SoqlLabels};
 use crate::request_body::RequestBody;
+use crate::routing::UpstreamBase;
 use crate::state::ConnectionRuntime;
 use bytes::Bytes;
 use gatehouse_adapters::SoqlCarrier;
@@ -247,6 +248,7 @@ fn replace_q(query: &str, soql: &str) -> String {
 pub async fn explain(
     soql: &ConnectionSoql,
     connection: &ConnectionRuntime,
+    base: &UpstreamBase,
     headers: &HeaderMap,
     plan: &SoqlPlan,
 ) -> Result<(), GatewayError> {
@@ -254,7 +256,7 @@ pub async fn explain(
         return Ok(());
     };
     for (query, path) in &plan.queries {
-        check.check(connection, headers, query, path).await?;
+        check.check(connection, base, headers, query, path).await?;
     }
     Ok(())
 }
@@ -276,6 +278,7 @@ impl ExplainCheck {
     async fn check(
         &self,
         connection: &ConnectionRuntime,
+        base: &UpstreamBase,
         headers: &HeaderMap,
         query: &str,
         path: &str,
@@ -293,7 +296,7 @@ impl ExplainCheck {
             Some(outcome) => outcome,
             None => match tokio::time::timeout(
                 self.config.timeout,
-                self.ask(connection, headers, query, path),
+                self.ask(connection, base, headers, query, path),
             )
             .await
             {
@@ -320,9 +323,11 @@ impl ExplainCheck {
     }
 
     /// Some(None) = plan fine, Some(Some(reason)) = blocked, None = no usable answer.
+    /// Asks the planner on the same host the query itself would go to (`base`).
     async fn ask(
         &self,
         connection: &ConnectionRuntime,
+        base: &UpstreamBase,
         headers: &HeaderMap,
         query: &str,
         path: &str,
@@ -331,13 +336,11 @@ impl ExplainCheck {
             .profile
             .soql
             .explain_path_and_query(path, query)?;
-        let uri = connection
-            .base
-            .join(
-                pq.split('?').next().unwrap_or(&pq),
-                pq.split_once('?').map(|(_, q)| q),
-            )
-            .ok()?;
+        let (plan_path, plan_query) = match pq.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (pq.as_str(), None),
+        };
+        let uri = base.join(plan_path, plan_query).ok()?;
         let mut request = http::Request::builder().method(http::Method::GET).uri(uri);
         if let Some(h) = request.headers_mut() {
             for name in [http::header::AUTHORIZATION, http::header::ACCEPT] {
