@@ -5,9 +5,11 @@ Runs, in one go and side by side:
   * a fixed-rate, open-loop load (oha -q RATE --latency-correction) at several rates against
     the upstream directly, through Gatehouse (caller auth and policy on, credential injected)
     and, where nginx is installed, through nginx as a reverse proxy;
-  * a closed-loop maximum-throughput run through Gatehouse and nginx;
-and prints p50/p99/p99.9 added latency per path and rate, the max throughput ratio
-Gatehouse/nginx, and Gatehouse's peak RSS (VmHWM).
+  * a closed-loop maximum-throughput run through Gatehouse and nginx, and through `bare`: the
+    least a hyper-based proxy can do (tests/src/bin/bench_bare_proxy.rs: same thread-per-core
+    design and HTTP stack as Gatehouse, nothing else), the floor Gatehouse's own work sits on;
+and prints p50/p99/p99.9 added latency per path and rate, the max throughput ratios
+Gatehouse/nginx and bare/nginx, and Gatehouse's peak RSS (VmHWM).
 
 Usage: python3 scripts/bench_proxy.py [--rates 500,1000,2000,4000] [--seconds 10]
 Needs: oha (cargo install oha), optionally nginx (apt-get install nginx). Builds release
@@ -26,7 +28,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-UPSTREAM_PORT, GATEHOUSE_PORT, ADMIN_PORT, NGINX_PORT = 18081, 18080, 18090, 18082
+UPSTREAM_PORT, GATEHOUSE_PORT, ADMIN_PORT, NGINX_PORT, BARE_PORT = 18081, 18080, 18090, 18082, 18083
 TOKEN = "bench-caller-token"
 PATH = "/services/data/v60.0/query"
 
@@ -71,6 +73,27 @@ def oha(url, headers, rate=None, seconds=10, connections=32):
     }
 
 
+def cpu_seconds(pids):
+    """user and system CPU seconds of the processes, from /proc/PID/stat."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / tick, system / tick
+
+
+def cpu_per_request(pids, url, headers, rate, seconds):
+    """Proxy CPU microseconds (user, system) per request at a fixed rate."""
+    u0, s0 = cpu_seconds(pids)
+    r = oha(url, headers, rate=rate, seconds=seconds)
+    u1, s1 = cpu_seconds(pids)
+    n = max(r["total"], 1)
+    return (u1 - u0) * 1e6 / n, (s1 - s0) * 1e6 / n
+
+
 def peak_rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -84,13 +107,14 @@ def main():
     ap.add_argument("--rates", default="500,1000,2000,4000")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--cpu-rate", type=int, default=4000, help="fixed rate for the CPU-per-request runs")
     ap.add_argument("--repeat", type=int, default=3, help="closed-loop rounds, interleaved; medians are reported")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     if not shutil.which("oha"):
         raise SystemExit("oha not found: cargo install oha")
     if not args.no_build:
-        sh("cargo", "build", "--release", "-p", "gatehouse", "-p", "gatehouse-e2e", "--bin", "gatehouse", "--bin", "bench_upstream", cwd=ROOT)
+        sh("cargo", "build", "--release", "-p", "gatehouse", "-p", "gatehouse-e2e", "--bin", "gatehouse", "--bin", "bench_upstream", "--bin", "bench_bare_proxy", cwd=ROOT)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     work = tempfile.mkdtemp(prefix="gatehouse-bench-")
     procs = []
@@ -157,7 +181,12 @@ http {{
             ng = subprocess.Popen([nginx, "-c", ncfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(ng)
             paths["nginx"] = (f"http://127.0.0.1:{NGINX_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
+        workers = os.cpu_count() or 2
+        bare = subprocess.Popen([os.path.join(target, "release", "bench_bare_proxy"), f"127.0.0.1:{BARE_PORT}", f"127.0.0.1:{UPSTREAM_PORT}", str(min(workers, 4))], stdout=subprocess.DEVNULL)
+        procs.append(bare)
+        bare_path = (f"http://127.0.0.1:{BARE_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
         wait_http(f"http://127.0.0.1:{UPSTREAM_PORT}/")
+        wait_http(f"http://127.0.0.1:{BARE_PORT}/")
         wait_http(f"http://127.0.0.1:{ADMIN_PORT}/readyz")
         if nginx:
             wait_http(f"http://127.0.0.1:{NGINX_PORT}/")
@@ -179,16 +208,43 @@ http {{
                 print(f"{rate:>6} {name:>10} {r['p50']:8.3f} {r['p99']:8.3f} {r['p99.9']:8.3f} "
                       f"{add['p50']:8.3f} {add['p99']:8.3f} {add['p99.9']:8.3f} {r['ok']:>6}/{r['total']:<7}")
         print(f"# closed loop, 64 connections: maximum throughput (req/s), {args.repeat} interleaved rounds, median")
-        rounds = {name: [] for name in paths}
+        closed = {**paths, "bare": bare_path}
+        rounds = {name: [] for name in closed}
         for _ in range(args.repeat):
-            for name, (url, hdrs) in paths.items():
+            for name, (url, hdrs) in closed.items():
                 rounds[name].append(oha(url, hdrs, seconds=args.seconds, connections=64)["rps"])
         peak = {name: sorted(v)[len(v) // 2] for name, v in rounds.items()}
-        for name in paths:
+        for name in closed:
             print(f"{name:>10} {peak[name]:10.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in rounds[name])})")
         if "nginx" in peak:
             ratios = [g / n for g, n in zip(rounds["gatehouse"], rounds["nginx"])]
             print(f"throughput ratio gatehouse/nginx: {peak['gatehouse'] / peak['nginx']:.2f} (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+            ratios = [b / n for b, n in zip(rounds["bare"], rounds["nginx"])]
+            print(f"throughput ratio bare hyper proxy/nginx: {peak['bare'] / peak['nginx']:.2f} (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+        ratios = [g / b for g, b in zip(rounds["gatehouse"], rounds["bare"])]
+        print(f"throughput ratio gatehouse/bare hyper proxy: {peak['gatehouse'] / peak['bare']:.2f} (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+        # CPU per request: the least noisy comparison on a shared machine (load generator and
+        # upstream CPU are left out).
+        pids = {"gatehouse": [gh.pid], "bare": [bare.pid]}
+        if nginx:
+            workers_of = subprocess.run(["pgrep", "-P", str(ng.pid)], capture_output=True, text=True).stdout.split()
+            pids["nginx"] = [int(p) for p in workers_of]
+        rate = args.cpu_rate
+        print(f"# proxy CPU per request at {rate} req/s, {args.seconds}s, {args.repeat} interleaved rounds, median (microseconds)")
+        cpu = {name: [] for name in pids}
+        for _ in range(args.repeat):
+            for name in pids:
+                url, hdrs = closed[name]
+                cpu[name].append(cpu_per_request(pids[name], url, hdrs, rate, args.seconds))
+        med = {}
+        for name, values in cpu.items():
+            total = sorted(u + s for u, s in values)[len(values) // 2]
+            user = sorted(u for u, _ in values)[len(values) // 2]
+            system = sorted(s for _, s in values)[len(values) // 2]
+            med[name] = total
+            print(f"{name:>10} {total:7.1f} total  {user:7.1f} user  {system:7.1f} system")
+        if "nginx" in med:
+            print(f"CPU per request gatehouse/nginx: {med['gatehouse'] / med['nginx']:.2f}; bare/nginx: {med['bare'] / med['nginx']:.2f}")
         print(f"gatehouse peak RSS: {peak_rss_mb(gh.pid):.1f} MB")
     finally:
         for p in reversed(procs):

@@ -6,8 +6,9 @@
 //! [`Policy::compile`] checks it once, so evaluation on the hot path is lookups and segment
 //! comparisons only.
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// One caller as written in the policy.
@@ -164,9 +165,9 @@ impl PathPattern {
 
 #[derive(Debug, Clone)]
 struct Grant {
-    connections: HashSet<String>,
+    connections: FxHashSet<String>,
     any_method: bool,
-    methods: HashSet<String>,
+    methods: FxHashSet<String>,
     paths: Vec<PathPattern>,
     max_body_bytes: Option<u64>,
 }
@@ -180,10 +181,10 @@ struct Caller {
 /// A checked, ready-to-evaluate policy.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    callers: HashMap<String, Caller>,
+    callers: FxHashMap<String, Caller>,
     /// Caller ids are shared (`Arc<str>`) so a request can carry its caller without allocating.
-    by_token_hash: HashMap<[u8; 32], Arc<str>>,
-    by_san: HashMap<String, Arc<str>>,
+    by_token_hash: FxHashMap<[u8; 32], Arc<str>>,
+    by_san: FxHashMap<String, Arc<str>>,
 }
 
 /// The grant that allowed a request.

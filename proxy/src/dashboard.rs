@@ -5,50 +5,9 @@
 use crate::body::{full, ProxyBody};
 use crate::state::AppState;
 use http::{header, HeaderValue, Response};
-use parking_lot::Mutex;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
-/// Request outcomes per connection, kept beside the Prometheus metrics so the page can show
-/// them without a Prometheus server.
-#[derive(Default)]
-pub struct Tally {
-    by_connection: Mutex<BTreeMap<String, ConnectionTally>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ConnectionTally {
-    pub requests: u64,
-    /// Responses by status class (`2xx`, `4xx`, ...).
-    pub status_classes: BTreeMap<&'static str, u64>,
-    /// Requests Gatehouse ended itself, by error category.
-    pub errors: BTreeMap<&'static str, u64>,
-}
-
-impl Tally {
-    pub fn record(
-        &self,
-        connection: &str,
-        status: http::StatusCode,
-        category: Option<&'static str>,
-    ) {
-        let class = crate::metrics::StatusClass::from(status).as_str();
-        let mut all = self.by_connection.lock();
-        let tally = match all.get_mut(connection) {
-            Some(t) => t,
-            None => all.entry(connection.to_owned()).or_default(),
-        };
-        tally.requests += 1;
-        *tally.status_classes.entry(class).or_default() += 1;
-        if let Some(category) = category {
-            *tally.errors.entry(category).or_default() += 1;
-        }
-    }
-
-    fn snapshot(&self) -> BTreeMap<String, ConnectionTally> {
-        self.by_connection.lock().clone()
-    }
-}
+pub use crate::request_stats::ConnectionTally;
 
 #[derive(Serialize)]
 struct ConnectionView {
@@ -60,7 +19,7 @@ struct ConnectionView {
 }
 
 fn views(state: &AppState) -> Vec<ConnectionView> {
-    let tallies = state.tally.snapshot();
+    let tallies = state.metrics.requests.by_connection();
     let statuses = state.credentials.status();
     let mut out: Vec<ConnectionView> = state
         .connections
@@ -155,15 +114,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tally_counts_classes_and_categories() {
-        let tally = Tally::default();
-        tally.record("crm", http::StatusCode::OK, None);
-        tally.record("crm", http::StatusCode::FORBIDDEN, Some("guard_blocked"));
-        let snap = tally.snapshot();
-        let crm = &snap["crm"];
-        assert_eq!(crm.requests, 2);
-        assert_eq!(crm.status_classes.get("2xx"), Some(&1));
-        assert_eq!(crm.errors.get("guard_blocked"), Some(&1));
+    fn escapes_html() {
         assert_eq!(escape("<a&\">"), "&lt;a&amp;&quot;&gt;");
     }
 }

@@ -11,53 +11,60 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+/// Hop-by-hop headers (RFC 9110 §7.6.1), plus the legacy `Proxy-Connection`.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+/// Removes hop-by-hop headers, headers named in `Connection`, and those `also` picks: one scan
+/// over the (few) names present instead of a lookup for every name that might be.
+fn strip(headers: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_hop_by_hop(name) || also(name))
+        .cloned()
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    doomed.extend(
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+    );
+    for name in doomed {
         headers.remove(name);
     }
-    headers.remove(HeaderName::from_static("proxy-connection"));
 }
 
 /// Prepares caller headers for the provider. `Host` is removed: the client sets it from the
 /// upstream URI, which is always the connection's configured authority.
 pub fn sanitize_request(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
-    headers.remove(header::AUTHORIZATION);
-    headers.remove(header::COOKIE);
-    headers.remove(header::HOST);
-    // Gatehouse has already taken the body (hyper answered any `100-continue` to the caller);
-    // asking the provider again would only add a round trip.
-    headers.remove(header::EXPECT);
-    // With a body re-framed by hyper, a stale length would be wrong; hyper derives it again.
-    if headers.contains_key(header::CONTENT_LENGTH)
-        && headers.contains_key(header::TRANSFER_ENCODING)
-    {
-        headers.remove(header::CONTENT_LENGTH);
-    }
+    // A body re-framed by hyper must not keep a stale length beside chunked framing; hyper
+    // derives the length again.
+    let reframed = headers.contains_key(header::TRANSFER_ENCODING);
+    strip(headers, |name| {
+        name == header::AUTHORIZATION
+            || name == header::COOKIE
+            || name == header::HOST
+            // Gatehouse has already taken the body (hyper answered any `100-continue` to the
+            // caller); asking the provider again would only add a round trip.
+            || name == header::EXPECT
+            || (reframed && name == header::CONTENT_LENGTH)
+    });
 }
 
 /// Prepares provider headers for the caller. Provider session cookies stay with Gatehouse.
 pub fn sanitize_response(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
-    headers.remove(header::SET_COOKIE);
+    strip(headers, |name| name == header::SET_COOKIE);
 }
 
 /// The caller's `x-request-id` if it is sane, else a new one.
@@ -70,9 +77,12 @@ pub fn request_id(headers: &HeaderMap) -> String {
         // A v4 id from the thread's CSPRNG: `Uuid::new_v4` would ask the kernel for
         // randomness on every request.
         .unwrap_or_else(|| {
+            let mut text = uuid::Uuid::encode_buffer();
             uuid::Builder::from_random_bytes(rand::random())
                 .into_uuid()
-                .to_string()
+                .hyphenated()
+                .encode_lower(&mut text)
+                .to_owned()
         })
 }
 
@@ -83,14 +93,28 @@ pub fn traceparent(headers: &HeaderMap) -> HeaderValue {
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_traceparent);
-    let span_id = format!("{:016x}", rand::random::<u64>() | 1);
-    let value = match incoming {
-        Some((trace_id, flags)) => format!("00-{trace_id}-{span_id}-{flags}"),
-        None => format!("00-{:032x}-{span_id}-01", rand::random::<u128>() | 1),
-    };
-    HeaderValue::from_str(&value).unwrap_or_else(|_| {
+    // version "00" - 32 hex trace id - 16 hex parent id - 2 hex flags
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    match incoming {
+        Some((trace_id, flags)) => {
+            out[3..35].copy_from_slice(trace_id.as_bytes());
+            out[53..55].copy_from_slice(flags.as_bytes());
+        }
+        None => hex_into(&mut out[3..35], &(rand::random::<u128>() | 1).to_be_bytes()),
+    }
+    hex_into(&mut out[36..52], &(rand::random::<u64>() | 1).to_be_bytes());
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| {
         HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-00")
     })
+}
+
+/// Lower-case hex of `bytes` into `out` (twice as long).
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[(b >> 4) as usize];
+        pair[1] = HEX[(b & 0xf) as usize];
+    }
 }
 
 /// (trace-id, flags) of a valid version-00 traceparent.
@@ -137,6 +161,25 @@ mod tests {
         sanitize_request(&mut h);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, vec!["accept"]);
+
+        // Chunked framing beside a length: both go, hyper frames the body again.
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("transfer-encoding", "chunked"),
+            ("content-length", "10"),
+            ("proxy-connection", "keep-alive"),
+            ("content-type", "application/json"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        sanitize_request(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["content-type"]);
+        // A length alone stays.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+        sanitize_request(&mut h);
+        assert!(h.contains_key(header::CONTENT_LENGTH));
     }
 
     #[test]
@@ -155,7 +198,10 @@ mod tests {
     #[test]
     fn request_id_kept_or_made() {
         let mut h = HeaderMap::new();
-        assert_eq!(request_id(&h).len(), 36);
+        let fresh = request_id(&h);
+        let parsed = uuid::Uuid::parse_str(&fresh).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(fresh, parsed.hyphenated().to_string());
         h.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
         assert_eq!(request_id(&h), "abc-123");
         h.insert(X_REQUEST_ID, HeaderValue::from_static("has space"));
@@ -174,7 +220,20 @@ mod tests {
         assert!(out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert!(out.ends_with("-01"));
         assert!(!out.contains("00f067aa0ba902b7"));
+        // Sampling flags are the caller's.
+        h.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+        );
+        assert!(traceparent(&h).to_str().unwrap().ends_with("-00"));
         h.insert(TRACEPARENT, HeaderValue::from_static("garbage"));
-        assert!(parse_traceparent(traceparent(&h).to_str().unwrap()).is_some());
+        let fresh = traceparent(&h);
+        let (trace_id, flags) = parse_traceparent(fresh.to_str().unwrap()).unwrap();
+        assert_eq!(flags, "01");
+        let other = traceparent(&h);
+        assert_ne!(
+            parse_traceparent(other.to_str().unwrap()).unwrap().0,
+            trace_id
+        );
     }
 }

@@ -1,7 +1,23 @@
 //! JSON log lines on stderr. The level comes from `GATEHOUSE_LOG` (or `RUST_LOG`), default
 //! `info`. Nothing logged anywhere carries a header value or a token: stages log ids.
+//!
+//! Data-plane workers buffer their lines and write them in batches: when the worker's event
+//! loop goes idle (it has nothing left to run), when the buffer passes [`FLUSH_AT`] bytes, and
+//! when the worker stops. A line therefore reaches stderr within one busy stretch of its worker,
+//! with one `write` per batch instead of one per line and no lock shared between workers. Other
+//! threads write each line straight away.
+//!
+//! The access line (one per request, target `gatehouse::access`) is formatted here by hand in
+//! the same shape the `tracing` JSON formatter gives every other line: it runs for every
+//! request, and the generic formatter cost more than the rest of the request's own work.
 
+use std::cell::RefCell;
+use std::io::Write;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::{fmt, EnvFilter};
+
+/// A worker writes its buffered lines once they reach this many bytes.
+pub const FLUSH_AT: usize = 16 * 1024;
 
 pub fn init() {
     let filter = std::env::var("GATEHOUSE_LOG")
@@ -15,6 +31,295 @@ pub fn init() {
         .with_current_span(false)
         .with_span_list(false)
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(Sink)
         .try_init();
+}
+
+/// The pending lines of a buffering thread; written out when the thread ends.
+struct ThreadBuffer(Vec<u8>);
+
+impl Drop for ThreadBuffer {
+    fn drop(&mut self) {
+        write_stderr(&self.0);
+    }
+}
+
+thread_local! {
+    static BUFFER: RefCell<Option<ThreadBuffer>> = const { RefCell::new(None) };
+    static CLOCK: RefCell<SecondCache> = const { RefCell::new(SecondCache { second: u64::MAX, prefix: [0; 20] }) };
+}
+
+/// From now on this thread's log lines are buffered (see the module docs).
+pub fn buffer_this_thread() {
+    BUFFER.with(|b| {
+        let mut slot = b.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(ThreadBuffer(Vec::with_capacity(FLUSH_AT + 1024)));
+        }
+    });
+}
+
+/// Writes this thread's buffered lines now.
+pub fn flush_this_thread() {
+    BUFFER.with(|b| {
+        if let Ok(mut slot) = b.try_borrow_mut() {
+            if let Some(buffer) = slot.as_mut() {
+                write_stderr(&buffer.0);
+                buffer.0.clear();
+            }
+        }
+    });
+}
+
+fn write_stderr(bytes: &[u8]) {
+    if !bytes.is_empty() {
+        // Nowhere to report a failing stderr; the line is dropped rather than the request.
+        let _ = std::io::stderr().lock().write_all(bytes);
+    }
+}
+
+/// Runs `write` on this thread's buffer, or on a scratch line that is written at once.
+fn with_sink(write: impl FnOnce(&mut Vec<u8>)) {
+    let mut write = Some(write);
+    BUFFER.with(|b| {
+        if let Ok(mut slot) = b.try_borrow_mut() {
+            if let Some(buffer) = slot.as_mut() {
+                if let Some(write) = write.take() {
+                    write(&mut buffer.0);
+                }
+                if buffer.0.len() >= FLUSH_AT {
+                    write_stderr(&buffer.0);
+                    buffer.0.clear();
+                }
+            }
+        }
+    });
+    if let Some(write) = write {
+        let mut line = Vec::with_capacity(256);
+        write(&mut line);
+        write_stderr(&line);
+    }
+}
+
+/// The `tracing` formatter's writer: each event arrives as one complete line.
+struct Sink;
+
+impl<'a> MakeWriter<'a> for Sink {
+    type Writer = SinkWriter;
+
+    fn make_writer(&'a self) -> SinkWriter {
+        SinkWriter
+    }
+}
+
+struct SinkWriter;
+
+impl Write for SinkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        with_sink(|out| out.extend_from_slice(bytes));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One request's access line.
+pub struct AccessRecord<'a> {
+    pub request_id: &'a str,
+    pub connection: &'a str,
+    pub caller: &'a str,
+    pub method: &'a str,
+    pub status: u16,
+    pub category: &'a str,
+    pub duration: std::time::Duration,
+}
+
+/// Logs `record` at INFO under the target `gatehouse::access`, if that is enabled.
+pub fn access(record: &AccessRecord<'_>) {
+    if !tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO) {
+        return;
+    }
+    with_sink(|out| format_access(out, record, std::time::SystemTime::now()));
+}
+
+/// `{"timestamp":…,"level":"INFO","message":"request",<fields>,"target":"gatehouse::access"}`.
+fn format_access(out: &mut Vec<u8>, r: &AccessRecord<'_>, now: std::time::SystemTime) {
+    out.extend_from_slice(b"{\"timestamp\":\"");
+    timestamp(out, now);
+    out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\",\"request_id\":\"");
+    json_str(out, r.request_id);
+    out.extend_from_slice(b"\",\"connection\":\"");
+    json_str(out, r.connection);
+    out.extend_from_slice(b"\",\"caller\":\"");
+    json_str(out, r.caller);
+    out.extend_from_slice(b"\",\"method\":\"");
+    json_str(out, r.method);
+    out.extend_from_slice(b"\",\"status\":");
+    out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
+    out.extend_from_slice(b",\"category\":\"");
+    json_str(out, r.category);
+    // Milliseconds with microsecond resolution, without float formatting.
+    let micros = r.duration.as_micros();
+    out.extend_from_slice(b"\",\"duration_ms\":");
+    out.extend_from_slice(itoa::Buffer::new().format(micros / 1000).as_bytes());
+    let frac = (micros % 1000) as u16;
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+    out.extend_from_slice(b",\"target\":\"gatehouse::access\"}\n");
+}
+
+/// The UTC date and time up to the second (`2026-11-25T21:40:12.`), kept per thread.
+struct SecondCache {
+    second: u64,
+    prefix: [u8; 20],
+}
+
+/// RFC 3339 UTC with microseconds, as the `tracing` formatter writes it.
+fn timestamp(out: &mut Vec<u8>, now: std::time::SystemTime) {
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let second = since.as_secs();
+    CLOCK.with(|c| {
+        let mut cache = c.borrow_mut();
+        if cache.second != second {
+            let t = time::OffsetDateTime::from_unix_timestamp(second as i64)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let mut prefix = [0u8; 20];
+            let mut cursor = std::io::Cursor::new(&mut prefix[..]);
+            let _ = write!(
+                cursor,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            cache.second = second;
+            cache.prefix = prefix;
+        }
+        out.extend_from_slice(&cache.prefix);
+    });
+    let micros = since.subsec_micros();
+    let mut digits = [b'0'; 6];
+    let mut rest = micros;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.extend_from_slice(&digits);
+    out.push(b'Z');
+}
+
+/// Appends `s` as the inside of a JSON string.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    let needs = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    if !s.bytes().any(needs) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    for b in s.bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b if b < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+            b => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn record<'a>(request_id: &'a str, duration: Duration) -> AccessRecord<'a> {
+        AccessRecord {
+            request_id,
+            connection: "acme-sf",
+            caller: "crm-sync",
+            method: "GET",
+            status: 403,
+            category: "forbidden",
+            duration,
+        }
+    }
+
+    #[test]
+    fn access_line_is_the_json_the_tracing_formatter_writes() {
+        let mut out = Vec::new();
+        // 2026-11-25T21:40:12.000042Z
+        let now = UNIX_EPOCH + Duration::new(1_795_642_812, 42_999);
+        format_access(
+            &mut out,
+            &record("r-1", Duration::from_micros(1_234_567)),
+            now,
+        );
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.ends_with('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["timestamp"], "2026-11-25T21:40:12.000042Z");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["message"], "request");
+        assert_eq!(v["target"], "gatehouse::access");
+        assert_eq!(v["request_id"], "r-1");
+        assert_eq!(v["connection"], "acme-sf");
+        assert_eq!(v["caller"], "crm-sync");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["status"], 403);
+        assert_eq!(v["category"], "forbidden");
+        assert_eq!(v["duration_ms"].as_f64(), Some(1234.567));
+        // The same second again reuses the cached date; a new second recomputes it.
+        let mut out = Vec::new();
+        format_access(
+            &mut out,
+            &record("r", Duration::ZERO),
+            now + Duration::from_secs(1),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["timestamp"], "2026-11-25T21:40:13.000042Z");
+        assert_eq!(v["duration_ms"].as_f64(), Some(0.0));
+    }
+
+    #[test]
+    fn caller_supplied_text_cannot_break_the_line() {
+        let mut out = Vec::new();
+        let hostile = "a\"b\\c\n\u{1}}{";
+        format_access(&mut out, &record(hostile, Duration::ZERO), UNIX_EPOCH);
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(line.matches('\n').count(), 1, "one line: {line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["request_id"], hostile);
+    }
+
+    #[test]
+    fn buffered_lines_wait_for_a_flush() {
+        std::thread::spawn(|| {
+            buffer_this_thread();
+            with_sink(|out| out.extend_from_slice(b"{}\n"));
+            let pending = BUFFER.with(|b| b.borrow().as_ref().map(|t| t.0.len()));
+            assert_eq!(pending, Some(3));
+            flush_this_thread();
+            let pending = BUFFER.with(|b| b.borrow().as_ref().map(|t| t.0.len()));
+            assert_eq!(pending, Some(0));
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -7,10 +7,12 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+use crate::request_stats::RequestStats;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct RequestLabels {
     pub connection: Label,
     pub provider: Label,
@@ -22,7 +24,7 @@ pub struct RequestLabels {
 }
 
 /// A label value shared by reference count: building a request's label set copies no string.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Label(pub std::sync::Arc<str>);
 
 impl Label {
@@ -48,7 +50,7 @@ impl EncodeLabelValue for Label {
 }
 
 /// Methods as a closed set so a caller cannot create label values at will.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelValue)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Method {
     GET,
@@ -76,7 +78,7 @@ impl From<&http::Method> for Method {
     }
 }
 
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StatusClass {
     C1xx,
     C2xx,
@@ -136,35 +138,20 @@ pub struct SoqlLabels {
 
 #[derive(Clone)]
 pub struct Metrics {
-    pub requests: Family<RequestLabels, Counter>,
-    pub duration: Family<RequestLabels, Histogram>,
+    /// `gatehouse_requests_total` and `gatehouse_request_duration_seconds`, per worker.
+    pub requests: Arc<RequestStats>,
     pub in_flight: Gauge,
     pub policy_reloads: Family<OutcomeLabels, Counter>,
     pub soql_verdicts: Family<SoqlLabels, Counter>,
 }
 
 impl Metrics {
-    pub fn register(registry: &mut Registry) -> Self {
-        let requests = Family::<RequestLabels, Counter>::default();
-        // Buckets from 1 ms to 30 s: the proxy's own overhead sits in the lowest ones,
-        // provider latency in the rest.
-        let duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ])
-        });
+    /// `workers`: data-plane worker threads, each of which gets its own request statistics.
+    pub fn register(registry: &mut Registry, workers: usize) -> Self {
+        let requests = Arc::new(RequestStats::new(workers));
+        requests.register(registry);
         let in_flight = Gauge::default();
         let policy_reloads = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "gatehouse_requests",
-            "Requests handled, by outcome",
-            requests.clone(),
-        );
-        registry.register(
-            "gatehouse_request_duration_seconds",
-            "Time from request received to response headers sent",
-            duration.clone(),
-        );
         registry.register(
             "gatehouse_requests_in_flight",
             "Requests being handled now",
@@ -183,7 +170,6 @@ impl Metrics {
         );
         Self {
             requests,
-            duration,
             in_flight,
             policy_reloads,
             soql_verdicts,

@@ -242,7 +242,7 @@ async fn send(
     uri: &http::Uri,
     headers: &HeaderMap,
     body: &mut RequestBody,
-) -> Result<Response<Incoming>, GatewayError> {
+) -> Result<Response<crate::upstream::UpstreamBody>, GatewayError> {
     let mut request = Request::builder().method(method.clone()).uri(uri.clone());
     if let Some(h) = request.headers_mut() {
         h.clone_from(headers);
@@ -258,7 +258,7 @@ async fn send(
         .body(body.take())
         .map_err(|_| GatewayError::internal("could not build the upstream request"))?;
     let timeout = state.config.server.request_timeout;
-    match tokio::time::timeout(timeout, connection.clients.get().request(request)).await {
+    match tokio::time::timeout(timeout, connection.clients.request(request)).await {
         Err(_) => Err(GatewayError::new(
             Category::UpstreamTimeout,
             "upstream_timeout",
@@ -369,26 +369,14 @@ fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: I
         status_class: StatusClass::from(status),
         category,
     };
-    state
-        .metrics
-        .duration
-        .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
-    state.metrics.requests.get_or_create(&labels).inc();
-    if let Some(c) = ctx.connection.as_deref() {
-        state
-            .tally
-            .record(&c.id, status, ctx.category.map(Category::as_str));
-    }
-    tracing::info!(
-        target: "gatehouse::access",
-        request_id = %ctx.request_id,
-        connection = %labels.connection,
-        caller = %labels.caller,
-        method = %ctx.method,
-        status = status.as_u16(),
+    crate::logging::access(&crate::logging::AccessRecord {
+        request_id: &ctx.request_id,
+        connection: &labels.connection.0,
+        caller: &labels.caller.0,
+        method: ctx.method.as_str(),
+        status: status.as_u16(),
         category,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+        duration: elapsed,
+    });
+    state.metrics.requests.record(labels, elapsed.as_secs_f64());
 }

@@ -93,7 +93,7 @@ pub struct Target<'a> {
     /// Provider path as the caller encoded it (forwarded as-is), starting with '/'.
     pub raw_path: &'a str,
     /// The same path percent-decoded, for policy matching.
-    pub decoded_path: String,
+    pub decoded_path: std::borrow::Cow<'a, str>,
     pub query: Option<&'a str>,
 }
 
@@ -134,7 +134,18 @@ pub fn parse_target(uri: &Uri, version: http::Version) -> Result<Target<'_>, Gat
 
 /// Rejects paths that could climb out of the base path or smuggle a separator, and returns
 /// the decoded form.
-fn check_provider_path(raw: &str) -> Result<String, GatewayError> {
+fn check_provider_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, GatewayError> {
+    // The common case, nothing encoded: the decoded path is the path itself once it is known
+    // to hold no dot segment and no empty one. (`http::Uri` has already refused control
+    // characters and anything else outside the URI grammar.)
+    if !raw.bytes().any(|b| b == b'%' || b == b'\\') {
+        let plain = raw.split('/').skip(1).all(|segment| {
+            segment != "." && segment != ".." && segment.bytes().all(|b| !b.is_ascii_control())
+        });
+        if plain && !raw.contains("//") && raw.starts_with('/') {
+            return Ok(std::borrow::Cow::Borrowed(raw));
+        }
+    }
     let traversal = || {
         GatewayError::bad_request(
             "path_traversal",
@@ -179,7 +190,7 @@ fn check_provider_path(raw: &str) -> Result<String, GatewayError> {
     if decoded.is_empty() {
         decoded.push('/');
     }
-    Ok(decoded)
+    Ok(std::borrow::Cow::Owned(decoded))
 }
 
 #[cfg(test)]
@@ -200,6 +211,13 @@ mod tests {
         assert_eq!(t.query, Some("q=SELECT+Id+FROM+Account"));
         assert_eq!(target("/crm").unwrap().raw_path, "/");
         assert_eq!(target("/crm/a/").unwrap().decoded_path, "/a/");
+        // Nothing encoded: the decoded path is the raw one, not a copy.
+        assert!(matches!(
+            target("/crm/services/data/v60.0/query")
+                .unwrap()
+                .decoded_path,
+            std::borrow::Cow::Borrowed("/services/data/v60.0/query")
+        ));
     }
 
     #[test]
@@ -213,6 +231,8 @@ mod tests {
             "/crm/a%5Cb",
             "/crm/a//b",
             "/crm/.",
+            "/crm/a/./b",
+            "/crm/a/../b",
             "/crm/a%00b",
         ] {
             assert!(target(bad).is_err(), "{bad} must be rejected");

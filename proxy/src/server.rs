@@ -121,11 +121,18 @@ fn spawn_worker(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     let spawned = std::thread::Builder::new().name(format!("gatehouse-worker-{index}")).spawn(move || {
-        crate::upstream::set_worker(index);
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        crate::worker::enter(index);
+        crate::logging::buffer_this_thread();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            // Idle: nothing to run until the next event, so write the batch of log lines now.
+            .on_thread_park(crate::logging::flush_this_thread)
+            .build();
+        match runtime {
             Ok(runtime) => runtime.block_on(worker_loop(listener, state, tls, stop)),
             Err(err) => tracing::error!(error = %err, worker = index, "cannot start a worker event loop"),
         }
+        crate::logging::flush_this_thread();
     });
     match spawned {
         Ok(handle) => Some(handle),
@@ -151,8 +158,18 @@ async fn worker_loop(
     };
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(http_builder(&state));
+    // Idle provider connections of this worker that expired or were closed are let go.
+    let sweep_every = (state.config.server.pool_idle_timeout / 2)
+        .clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let mut sweep = tokio::time::interval(sweep_every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = sweep.tick() => {
+                for connection in state.connections.values() {
+                    connection.clients.sweep();
+                }
+            }
             accepted = listener.accept() => {
                 let (stream, _peer) = match accepted {
                     Ok(pair) => pair,

@@ -30,8 +30,10 @@ pub struct ConnectionSoql {
 
 impl ConnectionSoql {
     /// Builds the guards of every connection whose provider speaks SOQL.
-    pub fn build_all(config: &Config) -> Result<HashMap<String, ConnectionSoql>, String> {
-        let mut out = HashMap::new();
+    pub fn build_all(
+        config: &Config,
+    ) -> Result<rustc_hash::FxHashMap<String, ConnectionSoql>, String> {
+        let mut out = rustc_hash::FxHashMap::default();
         for conn in &config.connections {
             let speaks_soql = conn
                 .resolve_profile()
@@ -350,7 +352,7 @@ impl ExplainCheck {
             }
         }
         let request = request.body(crate::body::empty()).ok()?;
-        let response = connection.clients.get().request(request).await.ok()?;
+        let response = connection.clients.request(request).await.ok()?;
         if !response.status().is_success() {
             return None;
         }

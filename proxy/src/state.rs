@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use gatehouse_adapters::ProviderProfile;
 use gatehouse_guards::policy::Policy;
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -27,14 +27,13 @@ pub struct ConnectionRuntime {
 
 pub struct AppState {
     pub config: Arc<Config>,
-    pub connections: HashMap<String, Arc<ConnectionRuntime>>,
+    pub connections: FxHashMap<String, Arc<ConnectionRuntime>>,
     pub policy: ArcSwap<Policy>,
     pub credentials: Credentials,
     /// SOQL guards of the connections whose provider speaks SOQL.
-    pub soql: HashMap<String, crate::soql_stage::ConnectionSoql>,
+    pub soql: FxHashMap<String, crate::soql_stage::ConnectionSoql>,
     pub metrics: Metrics,
     /// Per-connection outcomes for the admin dashboard.
-    pub tally: crate::dashboard::Tally,
     pub registry: Registry,
     /// False once shutdown has begun, so `/readyz` takes the instance out of rotation.
     pub accepting: AtomicBool,
@@ -60,9 +59,9 @@ pub enum StartError {
 impl AppState {
     pub async fn build(config: Config) -> Result<Arc<AppState>, StartError> {
         let mut registry = Registry::default();
-        let metrics = Metrics::register(&mut registry);
+        let metrics = Metrics::register(&mut registry, config.server.worker_count());
         let policy = config.load_policy()?;
-        let mut connections = HashMap::new();
+        let mut connections = FxHashMap::default();
         for conn in &config.connections {
             let err = |message: String| StartError::Connection {
                 connection: conn.id.clone(),
@@ -99,7 +98,6 @@ impl AppState {
             credentials,
             soql,
             metrics,
-            tally: Default::default(),
             registry,
             accepting: AtomicBool::new(true),
         }))

@@ -1,31 +1,119 @@
-//! Pooled HTTP clients to providers: HTTP/1.1 and HTTP/2 by ALPN over rustls with verified
-//! certificates (the public web roots plus an optional per-connection CA bundle for private or
-//! test CAs). One client per connection, because trust roots are per connection.
+//! Clients to providers: HTTP/1.1 and HTTP/2 by ALPN over rustls with verified certificates
+//! (the public web roots plus an optional per-connection CA bundle for private or test CAs).
+//! Trust roots are per connection, so clients are too.
+//!
+//! The data plane uses [`UpstreamClients`]: one small connection pool per data-plane worker,
+//! so a worker's requests travel on connections its own event loop drives (no cross-thread
+//! wake-ups), and checking a connection out is a pop from a short list rather than a lookup in
+//! a shared, hashed, locked pool. Token-endpoint calls are rare and use the general pooled
+//! client from [`build_client`].
+//!
+//! Pool rules:
+//! - HTTP/1.1 connections are kept per (scheme, authority), most recently used first. A
+//!   connection goes back to the pool when its response body has been read to the end; a
+//!   response abandoned half-read takes its connection with it (it cannot be reused).
+//! - An HTTP/2 connection (when the provider's TLS ALPN picks h2) is shared by all of the
+//!   worker's requests to that authority.
+//! - Idle connections older than `pool_idle_timeout`, or closed by the provider, are dropped at
+//!   checkout and by [`UpstreamClients::sweep`], which each worker runs periodically.
+//! - A request that a reused connection refuses before any byte was written (the provider
+//!   closed it while idle) is retried on another connection; nothing else is retried here.
 
 use crate::body::ProxyBody;
 use crate::config::{ConnectionConfig, ServerConfig};
-use hyper_util::client::legacy::connect::HttpConnector;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use parking_lot::Mutex;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tower_service::Service;
 
-pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-thread_local! {
-    /// The data-plane worker this thread runs (see `server`), to pick its connection pool.
-    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+/// The general pooled client, for token endpoints.
+pub type UpstreamClient = Client<Connector, ProxyBody>;
+
+/// At most this many idle HTTP/1.1 connections per authority and worker.
+const MAX_IDLE_PER_HOST: usize = 256;
+
+/// The data plane's clients for one connection: a pool per worker, plus one for other threads.
+pub struct UpstreamClients {
+    connector: Connector,
+    idle_timeout: Duration,
+    max_header_bytes: usize,
+    /// Index 0 serves threads that are not data-plane workers; worker `i` uses `i + 1`.
+    pools: Box<[Arc<Pool>]>,
 }
 
-/// Marks the current thread as data-plane worker `index`.
-pub fn set_worker(index: usize) {
-    WORKER.with(|w| w.set(index));
+#[derive(Default)]
+struct Pool {
+    hosts: Mutex<Vec<HostPool>>,
 }
 
-/// One pooled client per data-plane worker: a worker's requests use connections that its own
-/// event loop drives, so forwarding never wakes another thread.
-pub struct UpstreamClients(Vec<UpstreamClient>);
+/// Where pooled connections go: a scheme and an authority.
+#[derive(PartialEq, Eq)]
+struct HostKey {
+    scheme: String,
+    authority: String,
+}
+
+impl HostKey {
+    fn is(&self, scheme: &str, authority: &str) -> bool {
+        self.authority == authority && self.scheme == scheme
+    }
+}
+
+struct HostPool {
+    key: Arc<HostKey>,
+    /// `Host` for HTTP/1.1 requests to this authority.
+    host: HeaderValue,
+    idle: VecDeque<Idle>,
+    h2: Option<http2::SendRequest<ProxyBody>>,
+}
+
+struct Idle {
+    sender: http1::SendRequest<ProxyBody>,
+    since: Instant,
+}
+
+/// What went wrong before a response arrived.
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// No connection could be made (DNS, TCP, TLS).
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    /// The exchange failed on an established connection.
+    Request(hyper::Error),
+    /// The request URI has no scheme or authority (a bug, not input).
+    Uri,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Connect(e) => write!(f, "connect failed: {e}"),
+            UpstreamError::Request(e) => write!(f, "request failed: {e}"),
+            UpstreamError::Uri => f.write_str("the upstream URI is not absolute"),
+        }
+    }
+}
+
+impl std::error::Error for UpstreamError {}
+
+enum Checkout {
+    H1(http1::SendRequest<ProxyBody>, HeaderValue, Arc<HostKey>),
+    H2(http2::SendRequest<ProxyBody>),
+}
 
 impl UpstreamClients {
     pub fn build(
@@ -33,23 +121,255 @@ impl UpstreamClients {
         connection: &ConnectionConfig,
         workers: usize,
     ) -> Result<Self, String> {
-        (0..workers.max(1))
-            .map(|_| build_client(server, connection))
-            .collect::<Result<Vec<_>, _>>()
-            .map(UpstreamClients)
+        Ok(UpstreamClients {
+            connector: connector(server, connection)?,
+            idle_timeout: server.pool_idle_timeout,
+            max_header_bytes: server.max_header_bytes,
+            pools: (0..=workers).map(|_| Arc::new(Pool::default())).collect(),
+        })
     }
 
-    /// The calling worker's client.
-    pub fn get(&self) -> &UpstreamClient {
-        let index = WORKER.with(|w| w.get());
-        &self.0[index % self.0.len()]
+    fn pool(&self) -> &Arc<Pool> {
+        let index = crate::worker::current().map_or(0, |i| i + 1);
+        &self.pools[index % self.pools.len()]
+    }
+
+    /// Sends `request` (an absolute URI) on a pooled or new connection.
+    pub async fn request(
+        &self,
+        mut request: Request<ProxyBody>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let uri = request.uri().clone();
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(UpstreamError::Uri);
+        };
+        let pool = self.pool();
+        loop {
+            let (checkout, reused) = match self.checkout(pool, scheme, authority.as_str()) {
+                Some(c) => (c, true),
+                None => (self.connect(pool, &uri).await?, false),
+            };
+            match checkout {
+                Checkout::H2(mut sender) => {
+                    return match sender.send_request(request).await {
+                        Ok(response) => Ok(response.map(|body| UpstreamBody::new(body, None))),
+                        Err(e) => Err(UpstreamError::Request(e)),
+                    };
+                }
+                Checkout::H1(mut sender, host, key) => {
+                    if sender.ready().await.is_err() {
+                        // Closed while idle; this one is gone, try the next.
+                        continue;
+                    }
+                    // HTTP/1.1 sends origin-form with Host; the authority is the configured one.
+                    request.headers_mut().insert(http::header::HOST, host);
+                    *request.uri_mut() = origin_form(&uri);
+                    match sender.try_send_request(request).await {
+                        Ok(response) => {
+                            let back = Return {
+                                sender,
+                                pool: pool.clone(),
+                                key,
+                            };
+                            return Ok(response.map(|body| UpstreamBody::new(body, Some(back))));
+                        }
+                        Err(mut failed) => match failed.take_message() {
+                            // Refused before a byte was written: safe to send elsewhere.
+                            Some(unsent) if reused => {
+                                request = unsent;
+                                *request.uri_mut() = uri.clone();
+                            }
+                            _ => return Err(UpstreamError::Request(failed.into_error())),
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    fn checkout(&self, pool: &Pool, scheme: &str, authority: &str) -> Option<Checkout> {
+        let mut hosts = pool.hosts.lock();
+        let host = hosts.iter_mut().find(|h| h.key.is(scheme, authority))?;
+        if let Some(h2) = &host.h2 {
+            if !h2.is_closed() {
+                return Some(Checkout::H2(h2.clone()));
+            }
+            host.h2 = None;
+        }
+        let now = Instant::now();
+        while let Some(idle) = host.idle.pop_back() {
+            if !idle.sender.is_closed() && now.duration_since(idle.since) < self.idle_timeout {
+                return Some(Checkout::H1(
+                    idle.sender,
+                    host.host.clone(),
+                    host.key.clone(),
+                ));
+            }
+        }
+        None
+    }
+
+    async fn connect(&self, pool: &Pool, uri: &Uri) -> Result<Checkout, UpstreamError> {
+        let mut connector = self.connector.clone();
+        let stream = connector
+            .call(uri.clone())
+            .await
+            .map_err(UpstreamError::Connect)?;
+        let scheme = uri.scheme_str().unwrap_or("https");
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        if stream.connected().is_negotiated_h2() {
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(stream)
+                .await
+                .map_err(UpstreamError::Request)?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            let mut hosts = pool.hosts.lock();
+            host_entry(&mut hosts, scheme, authority).h2 = Some(sender.clone());
+            return Ok(Checkout::H2(sender));
+        }
+        let (sender, connection) = http1::Builder::new()
+            .max_buf_size(self.max_header_bytes.max(8192))
+            .handshake(stream)
+            .await
+            .map_err(UpstreamError::Request)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let mut hosts = pool.hosts.lock();
+        let entry = host_entry(&mut hosts, scheme, authority);
+        Ok(Checkout::H1(sender, entry.host.clone(), entry.key.clone()))
+    }
+
+    /// Drops this worker's idle connections that have expired or were closed by the provider.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut hosts = self.pool().hosts.lock();
+        for host in hosts.iter_mut() {
+            host.idle.retain(|idle| {
+                !idle.sender.is_closed() && now.duration_since(idle.since) < self.idle_timeout
+            });
+            if host.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
+                host.h2 = None;
+            }
+        }
+        hosts.retain(|h| !h.idle.is_empty() || h.h2.is_some());
+    }
+
+    /// Idle HTTP/1.1 connections this thread's pool holds (for tests and the dashboard).
+    pub fn idle_count(&self) -> usize {
+        self.pool().hosts.lock().iter().map(|h| h.idle.len()).sum()
     }
 }
 
-pub fn build_client(
-    server: &ServerConfig,
-    connection: &ConnectionConfig,
-) -> Result<UpstreamClient, String> {
+fn host_entry<'a>(hosts: &'a mut Vec<HostPool>, scheme: &str, authority: &str) -> &'a mut HostPool {
+    match hosts.iter().position(|h| h.key.is(scheme, authority)) {
+        Some(i) => &mut hosts[i],
+        None => {
+            hosts.push(HostPool {
+                key: Arc::new(HostKey {
+                    scheme: scheme.to_owned(),
+                    authority: authority.to_owned(),
+                }),
+                host: host_header(authority, scheme),
+                idle: VecDeque::new(),
+                h2: None,
+            });
+            let last = hosts.len() - 1;
+            &mut hosts[last]
+        }
+    }
+}
+
+/// `Host` for HTTP/1.1: the authority without the scheme's default port.
+fn host_header(authority: &str, scheme: &str) -> HeaderValue {
+    let host = match (scheme, authority.rsplit_once(':')) {
+        ("https", Some((h, "443"))) | ("http", Some((h, "80"))) => h,
+        _ => authority,
+    };
+    HeaderValue::from_str(host).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
+/// An HTTP/1.1 connection waiting for its response body to end before going back to the pool.
+struct Return {
+    sender: http1::SendRequest<ProxyBody>,
+    pool: Arc<Pool>,
+    key: Arc<HostKey>,
+}
+
+impl Return {
+    fn give_back(self) {
+        let mut hosts = self.pool.hosts.lock();
+        let host = host_entry(&mut hosts, &self.key.scheme, &self.key.authority);
+        if host.idle.len() < MAX_IDLE_PER_HOST {
+            host.idle.push_back(Idle {
+                sender: self.sender,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// A provider response body. Reading it to the end returns an HTTP/1.1 connection to the pool.
+pub struct UpstreamBody {
+    inner: Incoming,
+    back: Option<Return>,
+}
+
+impl UpstreamBody {
+    fn new(inner: Incoming, back: Option<Return>) -> Self {
+        let mut body = UpstreamBody { inner, back };
+        if body.inner.is_end_stream() {
+            body.release();
+        }
+        body
+    }
+
+    fn release(&mut self) {
+        if let Some(back) = self.back.take() {
+            back.give_back();
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.release(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
+            // An error leaves the connection unusable: it is dropped with this body.
+            Poll::Ready(Some(Err(_))) => self.back = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn tls_config(connection: &ConnectionConfig) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &connection.ca_file {
@@ -68,28 +388,38 @@ pub fn build_client(
             return Err(format!("ca_file {} holds no certificate", path.display()));
         }
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| format!("TLS setup failed: {e}"))?
     .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_no_client_auth())
+}
+
+fn connector(server: &ServerConfig, connection: &ConnectionConfig) -> Result<Connector, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(server.connect_timeout));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config(connection)?)
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(http);
+        .wrap_connector(http))
+}
+
+/// The general pooled client (token endpoints).
+pub fn build_client(
+    server: &ServerConfig,
+    connection: &ConnectionConfig,
+) -> Result<UpstreamClient, String> {
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(server.pool_idle_timeout)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
-        .build(connector))
+        .build(connector(server, connection)?))
 }
 
 /// What went wrong talking to the provider, for the error taxonomy.
@@ -99,11 +429,14 @@ pub enum UpstreamFailure {
     Other,
 }
 
-pub fn classify(err: &hyper_util::client::legacy::Error) -> UpstreamFailure {
-    if err.is_connect() {
-        return UpstreamFailure::Connect;
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+pub fn classify(err: &UpstreamError) -> UpstreamFailure {
+    let hyper_error = match err {
+        UpstreamError::Connect(_) => return UpstreamFailure::Connect,
+        UpstreamError::Uri => return UpstreamFailure::Other,
+        UpstreamError::Request(e) => e,
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        std::error::Error::source(hyper_error);
     while let Some(e) = source {
         if e.is::<http_body_util::LengthLimitError>() {
             return UpstreamFailure::BodyTooLarge;
@@ -111,4 +444,172 @@ pub fn classify(err: &hyper_util::client::legacy::Error) -> UpstreamFailure {
         source = e.source();
     }
     UpstreamFailure::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A loopback HTTP/1.1 provider that counts the connections it accepts. `/close` answers
+    /// with `Connection: close`; `/big` streams 64 KiB; everything else echoes `Host` and the
+    /// request target.
+    async fn provider() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                        let mut response = match req.uri().path() {
+                            "/big" => Response::new(crate::body::full(vec![b'x'; 64 * 1024])),
+                            path => {
+                                let host = req
+                                    .headers()
+                                    .get("host")
+                                    .and_then(|h| h.to_str().ok())
+                                    .unwrap_or("-");
+                                let target = req.uri().to_string();
+                                let mut r =
+                                    Response::new(crate::body::full(format!("{host} {target}")));
+                                if path == "/close" {
+                                    r.headers_mut()
+                                        .insert("connection", HeaderValue::from_static("close"));
+                                }
+                                r
+                            }
+                        };
+                        response
+                            .headers_mut()
+                            .insert("x-served", HeaderValue::from_static("1"));
+                        Ok::<_, std::convert::Infallible>(response)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (format!("http://{addr}"), accepted)
+    }
+
+    fn clients(base: &str, idle: Duration) -> UpstreamClients {
+        let connection: ConnectionConfig = toml::from_str(&format!(
+            "id = 'p'\nprovider = 'custom'\nbase_url = '{base}'\n"
+        ))
+        .unwrap();
+        let server = ServerConfig {
+            pool_idle_timeout: idle,
+            ..ServerConfig::default()
+        };
+        UpstreamClients::build(&server, &connection, 1).unwrap()
+    }
+
+    async fn get(clients: &UpstreamClients, uri: &str) -> Response<UpstreamBody> {
+        let request = Request::get(uri).body(crate::body::empty()).unwrap();
+        clients.request(request).await.unwrap()
+    }
+
+    async fn text(response: Response<UpstreamBody>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sequential_requests_share_one_connection_with_origin_form_and_host() {
+        let (base, accepted) = provider().await;
+        let clients = clients(&base, Duration::from_secs(90));
+        let authority = base.trim_start_matches("http://");
+        for _ in 0..3 {
+            let body = text(get(&clients, &format!("{base}/a/b?c=d")).await).await;
+            assert_eq!(body, format!("{authority} /a/b?c=d"));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(clients.idle_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_body_left_unread_takes_its_connection_along() {
+        let (base, accepted) = provider().await;
+        let clients = clients(&base, Duration::from_secs(90));
+        let response = get(&clients, &format!("{base}/big")).await;
+        drop(response);
+        assert_eq!(clients.idle_count(), 0);
+        text(get(&clients, &format!("{base}/x")).await).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        // Read to the end, a big body gives its connection back.
+        let big = text(get(&clients, &format!("{base}/big")).await).await;
+        assert_eq!(big.len(), 64 * 1024);
+        assert_eq!(clients.idle_count(), 1);
+        text(get(&clients, &format!("{base}/x")).await).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_provider_closed_is_replaced() {
+        let (base, accepted) = provider().await;
+        let clients = clients(&base, Duration::from_secs(90));
+        text(get(&clients, &format!("{base}/close")).await).await;
+        for _ in 0..2 {
+            text(get(&clients, &format!("{base}/x")).await).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn expired_idle_connections_are_swept_and_not_reused() {
+        let (base, accepted) = provider().await;
+        let clients = clients(&base, Duration::from_millis(20));
+        text(get(&clients, &format!("{base}/x")).await).await;
+        assert_eq!(clients.idle_count(), 1);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        clients.sweep();
+        assert_eq!(clients.idle_count(), 0);
+        text(get(&clients, &format!("{base}/x")).await).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_is_a_connect_failure() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let clients = clients(&base, Duration::from_secs(90));
+        let request = Request::get(format!("{base}/x"))
+            .body(crate::body::empty())
+            .unwrap();
+        let Err(err) = clients.request(request).await else {
+            panic!("a closed port answered")
+        };
+        assert!(matches!(classify(&err), UpstreamFailure::Connect), "{err}");
+    }
+
+    #[test]
+    fn host_header_drops_default_ports_only() {
+        assert_eq!(
+            host_header("api.example.com:443", "https"),
+            "api.example.com"
+        );
+        assert_eq!(
+            host_header("api.example.com:8443", "https"),
+            "api.example.com:8443"
+        );
+        assert_eq!(host_header("127.0.0.1:80", "http"), "127.0.0.1");
+        assert_eq!(host_header("127.0.0.1:443", "http"), "127.0.0.1:443");
+        assert_eq!(host_header("[::1]:8080", "http"), "[::1]:8080");
+        assert_eq!(host_header("api.example.com", "https"), "api.example.com");
+    }
+
+    #[test]
+    fn origin_form_keeps_path_and_query() {
+        let uri: Uri = "https://h.example/a/b?c=d".parse().unwrap();
+        assert_eq!(origin_form(&uri), "/a/b?c=d");
+    }
 }

@@ -28,7 +28,6 @@ use gatehouse_adapters::ProviderProfile;
 use http::{HeaderMap, HeaderValue};
 use parking_lot::Mutex;
 use rand::Rng;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -110,7 +109,7 @@ pub(crate) struct OAuthConnection {
 
 pub(crate) struct TokenManager {
     pub store: Arc<Store>,
-    pub connections: HashMap<String, Arc<OAuthConnection>>,
+    pub connections: rustc_hash::FxHashMap<String, Arc<OAuthConnection>>,
 }
 
 impl TokenManager {
@@ -134,7 +133,7 @@ impl TokenManager {
                 .map_err(|e| e.into_credential_error("[store]"))?,
         );
         let metrics = CredentialMetrics::register(registry);
-        let mut connections = HashMap::new();
+        let mut connections = rustc_hash::FxHashMap::default();
         for (connection, spec) in specs {
             let bad = |reason: String| CredentialError::Misconfigured {
                 connection: connection.id.clone(),

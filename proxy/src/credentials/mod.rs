@@ -25,7 +25,6 @@ use gatehouse_adapters::oauth::ClientAuth;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use manager::TokenManager;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -280,7 +279,7 @@ type StaticCredential = (&'static str, Vec<(HeaderName, HeaderValue)>);
 /// The credential state of every connection.
 #[derive(Clone, Default)]
 pub struct Credentials {
-    statics: Arc<HashMap<String, StaticCredential>>,
+    statics: Arc<rustc_hash::FxHashMap<String, StaticCredential>>,
     manager: Option<Arc<TokenManager>>,
 }
 
@@ -356,7 +355,7 @@ impl Credentials {
     pub fn from_config<'a>(
         connections: impl IntoIterator<Item = (&'a str, &'a CredentialsConfig)>,
     ) -> Result<Self, CredentialError> {
-        let mut statics = HashMap::new();
+        let mut statics = rustc_hash::FxHashMap::default();
         for (id, config) in connections {
             if spec::is_oauth(config) {
                 spec::OAuthSpec::from_config(id, config)?;

@@ -1,0 +1,274 @@
+//! `gatehouse_requests_total` and `gatehouse_request_duration_seconds`, kept per worker thread
+//! and merged when scraped.
+//!
+//! A Prometheus `Family` is one map behind one lock shared by every thread, and each of its
+//! histograms takes a write lock per observation. On the request path of several workers that
+//! meant lock contention (futex calls) and cache lines bouncing between cores. Here each worker
+//! adds to its own shard, behind a lock only a scrape ever competes for; `/metrics` and the
+//! dashboard merge the shards. Label sets are bounded (config ids and closed enums), so a fast
+//! non-keyed hash is safe.
+
+use crate::metrics::{RequestLabels, StatusClass};
+use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Upper bounds from 1 ms to 30 s: the proxy's own overhead sits in the lowest ones, provider
+/// latency in the rest. A last, implicit bucket is `+Inf`.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// One label set's requests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    pub count: u64,
+    pub sum_seconds: f64,
+    /// Observations per bucket (not cumulative); the last is `+Inf`.
+    pub buckets: [u64; DURATION_BUCKETS.len() + 1],
+}
+
+impl Series {
+    fn observe(&mut self, seconds: f64) {
+        self.count += 1;
+        self.sum_seconds += seconds;
+        let bucket = DURATION_BUCKETS
+            .iter()
+            .position(|&upper| seconds <= upper)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[bucket] += 1;
+    }
+
+    fn merge(&mut self, other: &Series) {
+        self.count += other.count;
+        self.sum_seconds += other.sum_seconds;
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Keeps each shard on its own cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<FxHashMap<RequestLabels, Series>>);
+
+pub struct RequestStats {
+    /// Shard 0 serves threads that are not data-plane workers; worker `i` owns shard `i + 1`.
+    shards: Box<[Shard]>,
+}
+
+impl RequestStats {
+    pub fn new(workers: usize) -> Self {
+        RequestStats {
+            shards: (0..=workers).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    pub fn record(&self, labels: RequestLabels, seconds: f64) {
+        let index = crate::worker::current().map_or(0, |i| i + 1) % self.shards.len();
+        let mut series = self.shards[index].0.lock();
+        match series.get_mut(&labels) {
+            Some(s) => s.observe(seconds),
+            None => series.entry(labels).or_default().observe(seconds),
+        }
+    }
+
+    /// Every label set's totals, all shards merged, in a stable order.
+    pub fn snapshot(&self) -> BTreeMap<RequestLabels, Series> {
+        let mut merged: BTreeMap<RequestLabels, Series> = BTreeMap::new();
+        for shard in self.shards.iter() {
+            for (labels, series) in shard.0.lock().iter() {
+                match merged.get_mut(labels) {
+                    Some(m) => m.merge(series),
+                    None => {
+                        merged.insert(labels.clone(), series.clone());
+                    }
+                }
+            }
+        }
+        merged
+    }
+
+    /// Per connection id: requests, by status class and by error category (the dashboard).
+    pub fn by_connection(&self) -> BTreeMap<String, ConnectionTally> {
+        let mut out: BTreeMap<String, ConnectionTally> = BTreeMap::new();
+        for (labels, series) in self.snapshot() {
+            let tally = out.entry(labels.connection.to_string()).or_default();
+            tally.requests += series.count;
+            *tally
+                .status_classes
+                .entry(StatusClass::as_str(labels.status_class))
+                .or_default() += series.count;
+            if labels.category != "none" {
+                *tally.errors.entry(labels.category).or_default() += series.count;
+            }
+        }
+        out
+    }
+
+    /// Registers the two families with `registry`.
+    pub fn register(self: &Arc<Self>, registry: &mut prometheus_client::registry::Registry) {
+        registry.register_collector(Box::new(StatsCollector(self.clone())));
+    }
+}
+
+/// What the requests through one connection came to.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ConnectionTally {
+    pub requests: u64,
+    /// Responses by status class (`2xx`, `4xx`, ...).
+    pub status_classes: BTreeMap<&'static str, u64>,
+    /// Requests Gatehouse ended itself, by error category.
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+struct StatsCollector(Arc<RequestStats>);
+
+impl std::fmt::Debug for StatsCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatsCollector")
+    }
+}
+
+impl Collector for StatsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snapshot = self.0.snapshot();
+        {
+            let mut family = encoder.encode_descriptor(
+                "gatehouse_requests",
+                "Requests handled, by outcome",
+                None,
+                MetricType::Counter,
+            )?;
+            for (labels, series) in &snapshot {
+                family
+                    .encode_family(labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&series.count, None)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "gatehouse_request_duration_seconds",
+            "Time from request received to response headers sent",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (labels, series) in &snapshot {
+            let buckets: Vec<(f64, u64)> = DURATION_BUCKETS
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::MAX))
+                .zip(series.buckets.iter().copied())
+                .collect();
+            family
+                .encode_family(labels)?
+                .encode_histogram::<NoLabelSet>(series.sum_seconds, series.count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Label, Method};
+
+    fn labels(connection: &str, status: StatusClass, category: &'static str) -> RequestLabels {
+        RequestLabels {
+            connection: Label::new(connection),
+            provider: Label::new("salesforce"),
+            caller: Label::new("svc"),
+            method: Method::GET,
+            status_class: status,
+            category,
+        }
+    }
+
+    #[test]
+    fn shards_merge_into_one_series_per_label_set() {
+        let stats = Arc::new(RequestStats::new(2));
+        stats.record(labels("crm", StatusClass::C2xx, "none"), 0.0005);
+        std::thread::scope(|s| {
+            for worker in 0..2 {
+                let stats = &stats;
+                s.spawn(move || {
+                    crate::worker::enter(worker);
+                    stats.record(labels("crm", StatusClass::C2xx, "none"), 0.2);
+                    stats.record(labels("crm", StatusClass::C4xx, "forbidden"), 40.0);
+                });
+            }
+        });
+        let snap = stats.snapshot();
+        let ok = &snap[&labels("crm", StatusClass::C2xx, "none")];
+        assert_eq!(ok.count, 3);
+        assert!((ok.sum_seconds - 0.4005).abs() < 1e-9);
+        assert_eq!(ok.buckets[0], 1, "0.5 ms lands in the 1 ms bucket");
+        assert_eq!(ok.buckets[7], 2, "200 ms lands in the 250 ms bucket");
+        let denied = &snap[&labels("crm", StatusClass::C4xx, "forbidden")];
+        assert_eq!(
+            denied.buckets[DURATION_BUCKETS.len()],
+            2,
+            "40 s lands in +Inf"
+        );
+
+        let tally = &stats.by_connection()["crm"];
+        assert_eq!(tally.requests, 5);
+        assert_eq!(tally.status_classes.get("2xx"), Some(&3));
+        assert_eq!(tally.errors.get("forbidden"), Some(&2));
+    }
+
+    #[test]
+    fn scrape_text_has_counter_and_cumulative_histogram() {
+        let stats = Arc::new(RequestStats::new(1));
+        let mut registry = prometheus_client::registry::Registry::default();
+        stats.register(&mut registry);
+        stats.record(labels("crm", StatusClass::C2xx, "none"), 0.003);
+        stats.record(labels("crm", StatusClass::C2xx, "none"), 0.02);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let series = r#"connection="crm",provider="salesforce",caller="svc",method="GET",status_class="2xx",category="none""#;
+        assert!(text.contains("# TYPE gatehouse_requests counter"), "{text}");
+        assert!(
+            text.contains(&format!("gatehouse_requests_total{{{series}}} 2")),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE gatehouse_request_duration_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "gatehouse_request_duration_seconds_count{{{series}}} 2"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "gatehouse_request_duration_seconds_bucket{{le=\"0.0025\",{series}}} 0"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "gatehouse_request_duration_seconds_bucket{{le=\"0.005\",{series}}} 1"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "gatehouse_request_duration_seconds_bucket{{le=\"0.025\",{series}}} 2"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "gatehouse_request_duration_seconds_bucket{{le=\"+Inf\",{series}}} 2"
+            )),
+            "{text}"
+        );
+    }
+}
