@@ -131,6 +131,26 @@ impl PathPattern {
     /// Dynamic programming over (pattern, path) segments: linear in their product however
     /// many `**` a pattern has, so no path can make matching blow up.
     fn matches(&self, path: &str) -> bool {
+        if self.0.iter().any(|s| matches!(s, Segment::Any)) {
+            self.matches_dp(path)
+        } else {
+            self.matches_in_step(path)
+        }
+    }
+
+    /// Without `**`: one pattern segment per path segment, compared in step, allocating nothing.
+    fn matches_in_step(&self, path: &str) -> bool {
+        let trimmed = path.strip_prefix('/').unwrap_or(path);
+        let mut parts = trimmed.split('/').filter(|_| !trimmed.is_empty());
+        let fits = self.0.iter().all(|segment| match (segment, parts.next()) {
+            (_, None) => false,
+            (Segment::Literal(lit), Some(part)) => part == lit.as_str(),
+            (_, Some(_)) => true,
+        });
+        fits && parts.next().is_none()
+    }
+
+    fn matches_dp(&self, path: &str) -> bool {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         let segs: Vec<&str> = if trimmed.is_empty() {
             Vec::new()

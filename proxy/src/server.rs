@@ -158,6 +158,7 @@ async fn worker_loop(
     };
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(http_builder(&state));
+    let http1 = Arc::new(http1_builder(&state));
     // Idle provider connections of this worker that expired or were closed are let go.
     let sweep_every = (state.config.server.pool_idle_timeout / 2)
         .clamp(Duration::from_secs(1), Duration::from_secs(30));
@@ -183,14 +184,27 @@ async fn worker_loop(
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let builder = builder.clone();
+                let http1 = http1.clone();
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     match tls {
                         None => {
                             let service = service(state, PeerIdentity::default());
-                            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                            let _ = watcher.watch(conn).await;
+                            // Plain text is HTTP/1.1 unless the client opens with the HTTP/2
+                            // preface (h2c prior knowledge). Telling them apart up front, by
+                            // peeking, spares every HTTP/1.1 read the auto-detecting wrapper.
+                            match opening(&stream).await {
+                                Opening::Http1 => {
+                                    let conn = http1.serve_connection(TokioIo::new(stream), service);
+                                    let _ = watcher.watch(conn).await;
+                                }
+                                Opening::MaybeHttp2 => {
+                                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                                    let _ = watcher.watch(conn).await;
+                                }
+                                Opening::Silent => {}
+                            }
                         }
                         Some(acceptor) => {
                             let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
@@ -219,12 +233,45 @@ async fn worker_loop(
     }
 }
 
+enum Opening {
+    /// The first bytes rule out the HTTP/2 preface (`PRI * HTTP/2.0`).
+    Http1,
+    /// The preface, or too few bytes to tell: the auto-detecting server decides.
+    MaybeHttp2,
+    /// Closed, failed, or silent for the whole header timeout: the connection is dropped.
+    Silent,
+}
+
+/// Looks at a plain-text connection's first bytes without consuming them.
+async fn opening(stream: &tokio::net::TcpStream) -> Opening {
+    let mut first = [0u8; 4];
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(n)) if n > 0 && !b"PRI ".starts_with(&first[..n]) => Opening::Http1,
+        Ok(Ok(n)) if n > 0 => Opening::MaybeHttp2,
+        _ => Opening::Silent,
+    }
+}
+
+/// How long a caller has to send a request head (also the idle limit between keep-alive
+/// requests).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn http1_builder(state: &AppState) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(state.config.server.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+}
+
 fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(state.config.server.max_header_bytes.max(8192))
         .keep_alive(true);
     builder

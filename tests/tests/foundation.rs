@@ -150,6 +150,22 @@ async fn forwards_with_clean_headers_and_injected_credential() {
     assert!(
         got[2].header("content-length").is_none() || got[2].header("transfer-encoding").is_none()
     );
+
+    // Plain-text HTTP/2 (prior knowledge) is served as well as HTTP/1.1.
+    let h2c = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .expect("h2c client");
+    let response = h2c
+        .get(format!("{}/up/echo/h2c", gh.data_url()))
+        .header("proxy-authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .expect("h2c request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(upstream.received()[3].target, "/base/echo/h2c");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,5 @@
 use super::*;
+use proptest::strategy::Strategy;
 
 fn conns() -> HashSet<String> {
     ["crm", "ats"].iter().map(|s| s.to_string()).collect()
@@ -222,4 +223,20 @@ fn many_double_stars_stay_linear() {
     assert!(p
         .authorize("all", "ats", "GET", "/a/b/c/never", None)
         .is_err());
+}
+
+proptest::proptest! {
+    /// Patterns without `**` take the in-step path; it must agree with the general matcher.
+    #[test]
+    fn in_step_matching_agrees_with_the_general_matcher(
+        pattern in proptest::collection::vec(proptest::prop_oneof![
+            proptest::strategy::Just(Segment::One),
+            "[ab]{1,2}".prop_map(Segment::Literal),
+        ], 0..5),
+        path in proptest::collection::vec("[ab]{0,2}", 0..6),
+    ) {
+        let pattern = PathPattern(pattern);
+        let path = format!("/{}", path.join("/"));
+        proptest::prop_assert_eq!(pattern.matches_in_step(&path), pattern.matches_dp(&path));
+    }
 }
