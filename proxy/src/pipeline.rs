@@ -180,16 +180,23 @@ async fn run(
     if let Some(guard) = soql {
         soql_stage::explain(guard, &connection, &base, &outbound, &soql_plan).await?;
     }
+    // The headers are kept for a replay only where a 401 can be cured by a fresh credential.
+    let may_replay = connection.profile.replay_on_401 && credentials.refreshable(&connection.id);
+    let first_headers = if may_replay {
+        outbound.clone()
+    } else {
+        std::mem::take(&mut outbound)
+    };
     let mut response = send(
         state,
         &connection,
         &parts.method,
-        &uri,
-        &outbound,
+        uri,
+        first_headers,
         &mut body,
     )
     .await?;
-    let replay = response.status() == StatusCode::UNAUTHORIZED && connection.profile.replay_on_401;
+    let replay = may_replay && response.status() == StatusCode::UNAUTHORIZED;
     if replay
         && credentials
             .on_unauthorized(&connection.id, &applied)
@@ -213,15 +220,7 @@ async fn run(
             .await
             .map_err(credential_error)?;
         let uri = upstream_base(&connection, &applied)?.join(target.raw_path, query)?;
-        response = send(
-            state,
-            &connection,
-            &parts.method,
-            &uri,
-            &outbound,
-            &mut body,
-        )
-        .await?;
+        response = send(state, &connection, &parts.method, uri, outbound, &mut body).await?;
     }
 
     // Response: provider headers cleaned, our request id added.
@@ -239,24 +238,23 @@ async fn send(
     state: &AppState,
     connection: &ConnectionRuntime,
     method: &http::Method,
-    uri: &http::Uri,
-    headers: &HeaderMap,
+    uri: http::Uri,
+    mut headers: HeaderMap,
     body: &mut RequestBody,
 ) -> Result<Response<crate::upstream::UpstreamBody>, GatewayError> {
-    let mut request = Request::builder().method(method.clone()).uri(uri.clone());
-    if let Some(h) = request.headers_mut() {
-        h.clone_from(headers);
-        if let Some(len) = body.len_hint() {
-            if len > 0 || method_has_body(method) {
-                h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            }
-        } else {
-            h.remove(header::CONTENT_LENGTH);
+    match body.len_hint() {
+        Some(len) if len > 0 || method_has_body(method) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        Some(_) => {}
+        None => {
+            headers.remove(header::CONTENT_LENGTH);
         }
     }
-    let request = request
-        .body(body.take())
-        .map_err(|_| GatewayError::internal("could not build the upstream request"))?;
+    let mut request = Request::new(body.take());
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
     let timeout = state.config.server.request_timeout;
     match tokio::time::timeout(timeout, connection.clients.request(request)).await {
         Err(_) => Err(GatewayError::new(

@@ -132,19 +132,39 @@ pub fn parse_target(uri: &Uri, version: http::Version) -> Result<Target<'_>, Gat
     })
 }
 
+/// One pass over the bytes: starts with '/', nothing percent-encoded, no backslash or control
+/// character, no `.` or `..` segment, no empty segment before another '/' (a trailing '/' is fine).
+fn is_plain(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    let mut start = 1;
+    for i in 1..=bytes.len() {
+        match bytes.get(i) {
+            Some(b'%' | b'\\') => return false,
+            Some(c) if c.is_ascii_control() => return false,
+            Some(b'/') | None => {
+                let segment = &bytes[start..i];
+                if segment == b"." || segment == b".." || (segment.is_empty() && i < bytes.len()) {
+                    return false;
+                }
+                start = i + 1;
+            }
+            Some(_) => {}
+        }
+    }
+    true
+}
+
 /// Rejects paths that could climb out of the base path or smuggle a separator, and returns
 /// the decoded form.
 fn check_provider_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, GatewayError> {
     // The common case, nothing encoded: the decoded path is the path itself once it is known
     // to hold no dot segment and no empty one. (`http::Uri` has already refused control
     // characters and anything else outside the URI grammar.)
-    if !raw.bytes().any(|b| b == b'%' || b == b'\\') {
-        let plain = raw.split('/').skip(1).all(|segment| {
-            segment != "." && segment != ".." && segment.bytes().all(|b| !b.is_ascii_control())
-        });
-        if plain && !raw.contains("//") && raw.starts_with('/') {
-            return Ok(std::borrow::Cow::Borrowed(raw));
-        }
+    if is_plain(raw) {
+        return Ok(std::borrow::Cow::Borrowed(raw));
     }
     let traversal = || {
         GatewayError::bad_request(
@@ -212,6 +232,14 @@ mod tests {
         assert_eq!(target("/crm").unwrap().raw_path, "/");
         assert_eq!(target("/crm/a/").unwrap().decoded_path, "/a/");
         // Nothing encoded: the decoded path is the raw one, not a copy.
+        for plain in ["/", "/a", "/a/", "/a/b.c/..d/.e"] {
+            assert!(is_plain(plain), "{plain}");
+        }
+        for other in [
+            "", "a", "//", "/a//b", "/.", "/a/..", "/a/./b", "/a%20", "/a\\b",
+        ] {
+            assert!(!is_plain(other), "{other}");
+        }
         assert!(matches!(
             target("/crm/services/data/v60.0/query")
                 .unwrap()

@@ -390,6 +390,12 @@ impl Credentials {
         }
     }
 
+    /// Whether a rejected credential of this connection can be replaced (OAuth), so that a
+    /// request is worth keeping for one replay after a 401.
+    pub fn refreshable(&self, connection: &str) -> bool {
+        self.manager.is_some() && !self.statics.contains_key(connection)
+    }
+
     /// The provider rejected the credential that `applied` describes. Returns `Ok(true)` when
     /// a fresh credential is now in place and one replay is worthwhile.
     pub async fn on_unauthorized(
