@@ -6,13 +6,12 @@
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
 use crate::request_stats::RequestStats;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+#[derive(Clone, Debug, PartialOrd, Ord, EncodeLabelSet)]
 pub struct RequestLabels {
     pub connection: Label,
     pub provider: Label,
@@ -21,6 +20,112 @@ pub struct RequestLabels {
     pub status_class: StatusClass,
     /// Error category, or `none` for a request that reached the provider and came back.
     pub category: &'static str,
+}
+
+/// A request's labels by reference: what the request path looks series up with, so that a
+/// label set is only copied (its shared strings' counts touched) when a series is new.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLabelRefs<'a> {
+    pub connection: &'a str,
+    pub provider: &'a str,
+    pub caller: &'a str,
+    pub method: Method,
+    pub status_class: StatusClass,
+    pub category: &'static str,
+}
+
+type LabelKeyTuple<'a> = (&'a str, &'a str, &'a str, Method, StatusClass, &'static str);
+
+/// What hashing and equality of a label set are defined on, owned or borrowed alike (the
+/// `Borrow` contract: both hash and compare the same way).
+pub trait LabelKey {
+    fn key(&self) -> LabelKeyTuple<'_>;
+}
+
+impl LabelKey for RequestLabels {
+    fn key(&self) -> LabelKeyTuple<'_> {
+        (
+            &self.connection.0,
+            &self.provider.0,
+            &self.caller.0,
+            self.method,
+            self.status_class,
+            self.category,
+        )
+    }
+}
+
+impl LabelKey for RequestLabelRefs<'_> {
+    fn key(&self) -> LabelKeyTuple<'_> {
+        (
+            self.connection,
+            self.provider,
+            self.caller,
+            self.method,
+            self.status_class,
+            self.category,
+        )
+    }
+}
+
+impl std::hash::Hash for dyn LabelKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state)
+    }
+}
+
+impl PartialEq for dyn LabelKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn LabelKey + '_ {}
+
+impl std::hash::Hash for RequestLabels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state)
+    }
+}
+
+impl PartialEq for RequestLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for RequestLabels {}
+
+impl<'a> std::borrow::Borrow<dyn LabelKey + 'a> for RequestLabels {
+    fn borrow(&self) -> &(dyn LabelKey + 'a) {
+        self
+    }
+}
+
+impl RequestLabels {
+    pub fn as_refs(&self) -> RequestLabelRefs<'_> {
+        RequestLabelRefs {
+            connection: &self.connection.0,
+            provider: &self.provider.0,
+            caller: &self.caller.0,
+            method: self.method,
+            status_class: self.status_class,
+            category: self.category,
+        }
+    }
+}
+
+impl RequestLabelRefs<'_> {
+    pub fn to_owned(&self) -> RequestLabels {
+        RequestLabels {
+            connection: Label::new(self.connection),
+            provider: Label::new(self.provider),
+            caller: Label::new(self.caller),
+            method: self.method,
+            status_class: self.status_class,
+            category: self.category,
+        }
+    }
 }
 
 /// A label value shared by reference count: building a request's label set copies no string.
@@ -138,9 +243,9 @@ pub struct SoqlLabels {
 
 #[derive(Clone)]
 pub struct Metrics {
-    /// `gatehouse_requests_total` and `gatehouse_request_duration_seconds`, per worker.
+    /// `gatehouse_requests_total`, `gatehouse_request_duration_seconds` and
+    /// `gatehouse_requests_in_flight`, kept per worker.
     pub requests: Arc<RequestStats>,
-    pub in_flight: Gauge,
     pub policy_reloads: Family<OutcomeLabels, Counter>,
     pub soql_verdicts: Family<SoqlLabels, Counter>,
 }
@@ -150,13 +255,7 @@ impl Metrics {
     pub fn register(registry: &mut Registry, workers: usize) -> Self {
         let requests = Arc::new(RequestStats::new(workers));
         requests.register(registry);
-        let in_flight = Gauge::default();
         let policy_reloads = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "gatehouse_requests_in_flight",
-            "Requests being handled now",
-            in_flight.clone(),
-        );
         registry.register(
             "gatehouse_policy_reloads",
             "Policy reload attempts by outcome (ok, error)",
@@ -170,7 +269,6 @@ impl Metrics {
         );
         Self {
             requests,
-            in_flight,
             policy_reloads,
             soql_verdicts,
         }

@@ -10,7 +10,7 @@ use crate::body::ProxyBody;
 use crate::error::{Category, ErrorContext, GatewayError};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::identity::{self, PeerIdentity};
-use crate::metrics::{Label, Method, RequestLabels, StatusClass};
+use crate::metrics::{Method, RequestLabelRefs, StatusClass};
 use crate::request_body::RequestBody;
 use crate::routing;
 use crate::soql_stage;
@@ -21,37 +21,36 @@ use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// What the pipeline learns about a request as it goes, for errors, metrics and logs.
-struct RequestContext {
+struct RequestContext<'s> {
     request_id: String,
     method: http::Method,
-    connection: Option<Arc<ConnectionRuntime>>,
+    connection: Option<&'s ConnectionRuntime>,
     caller: Option<std::sync::Arc<str>>,
     category: Option<Category>,
 }
 
-impl RequestContext {
+impl RequestContext<'_> {
     fn error_context(&self) -> ErrorContext<'_> {
         ErrorContext {
             request_id: &self.request_id,
-            connection: self.connection.as_deref().map(|c| c.id.as_str()),
-            provider: self.connection.as_deref().map(|c| c.profile.name.as_str()),
+            connection: self.connection.map(|c| c.id.as_str()),
+            provider: self.connection.map(|c| c.profile.name.as_str()),
         }
     }
 }
 
 pub async fn handle(
-    state: Arc<AppState>,
+    state: &AppState,
     peer: PeerIdentity,
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     // Decremented on drop, so a request abandoned by its caller (the future is dropped
     // mid-flight) does not leave the gauge counting it.
-    let _in_flight = InFlight::enter(&state.metrics.in_flight);
+    let _in_flight = state.metrics.requests.enter();
     let mut ctx = RequestContext {
         request_id: headers::request_id(request.headers()),
         method: request.method().clone(),
@@ -59,7 +58,7 @@ pub async fn handle(
         caller: None,
         category: None,
     };
-    let response = match run(&state, &peer, &mut ctx, request).await {
+    let response = match run(state, &peer, &mut ctx, request).await {
         Ok(response) => response,
         Err(error) => {
             ctx.category = Some(error.category);
@@ -69,58 +68,41 @@ pub async fn handle(
             error.into_response(&ctx.error_context())
         }
     };
-    record(&state, &ctx, response.status(), started);
+    record(state, &ctx, response.status(), started);
     response
 }
 
-struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
-
-impl<'a> InFlight<'a> {
-    fn enter(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
-        gauge.inc();
-        InFlight(gauge)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
-async fn run(
-    state: &AppState,
+async fn run<'s>(
+    state: &'s AppState,
     peer: &PeerIdentity,
-    ctx: &mut RequestContext,
+    ctx: &mut RequestContext<'s>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, GatewayError> {
     let (parts, body) = request.into_parts();
 
     // Route: which connection, which provider path.
     let target = routing::parse_target(&parts.uri, parts.version)?;
-    let connection = state
-        .connections
-        .get(target.connection)
-        .cloned()
-        .ok_or_else(|| {
+    let connection: &ConnectionRuntime =
+        state.connections.get(target.connection).ok_or_else(|| {
             GatewayError::new(
                 Category::NotFound,
                 "unknown_connection",
                 format!("no connection named {:?}", target.connection),
             )
         })?;
-    ctx.connection = Some(connection.clone());
+    ctx.connection = Some(connection);
 
     // Caller: who is calling.
     let policy = state.policy.load();
-    let caller = identity::identify(&policy, &parts.headers, peer)?;
-    ctx.caller = Some(caller.clone());
+    let caller: &str = ctx
+        .caller
+        .insert(identity::identify(&policy, &parts.headers, peer)?);
 
     // Policy: may this caller do this?
     let content_length = content_length(&parts.headers)?;
     let allowed = policy
         .authorize(
-            &caller,
+            caller,
             &connection.id,
             parts.method.as_str(),
             &target.decoded_path,
@@ -149,9 +131,9 @@ async fn run(
     let soql_plan = match soql {
         Some(guard) => {
             let request = soql_stage::Request {
-                connection: &connection,
-                caller: &caller,
-                caller_policy: policy.caller_soql(&caller),
+                connection,
+                caller,
+                caller_policy: policy.caller_soql(caller),
                 method: &parts.method,
                 path: &target.decoded_path,
                 query: target.query,
@@ -175,10 +157,10 @@ async fn run(
         .apply(&connection.id, &mut outbound)
         .await
         .map_err(credential_error)?;
-    let base = upstream_base(&connection, &applied)?;
+    let base = upstream_base(connection, &applied)?;
     let uri = base.join(target.raw_path, query)?;
     if let Some(guard) = soql {
-        soql_stage::explain(guard, &connection, &base, &outbound, &soql_plan).await?;
+        soql_stage::explain(guard, connection, &base, &outbound, &soql_plan).await?;
     }
     // The headers are kept for a replay only where a 401 can be cured by a fresh credential.
     let may_replay = connection.profile.replay_on_401 && credentials.refreshable(&connection.id);
@@ -189,7 +171,7 @@ async fn run(
     };
     let mut response = send(
         state,
-        &connection,
+        connection,
         &parts.method,
         uri,
         first_headers,
@@ -219,8 +201,8 @@ async fn run(
             .apply(&connection.id, &mut outbound)
             .await
             .map_err(credential_error)?;
-        let uri = upstream_base(&connection, &applied)?.join(target.raw_path, query)?;
-        response = send(state, &connection, &parts.method, uri, outbound, &mut body).await?;
+        let uri = upstream_base(connection, &applied)?.join(target.raw_path, query)?;
+        response = send(state, connection, &parts.method, uri, outbound, &mut body).await?;
     }
 
     // Response: provider headers cleaned, our request id added.
@@ -351,30 +333,30 @@ fn header_value(text: &str) -> HeaderValue {
 
 fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: Instant) {
     let elapsed = started.elapsed();
-    static NONE: std::sync::OnceLock<Label> = std::sync::OnceLock::new();
-    let none = || NONE.get_or_init(|| Label::new("none")).clone();
-    let (connection, provider) = match ctx.connection.as_deref() {
-        Some(c) => (c.id_label.clone(), c.provider_label.clone()),
-        None => (none(), none()),
+    let (connection, provider) = match ctx.connection {
+        Some(c) => (c.id.as_str(), c.profile.name.as_str()),
+        None => ("none", "none"),
     };
-    let caller = ctx.caller.clone().map_or_else(none, Label);
     let category = ctx.category.map_or("none", Category::as_str);
-    let labels = RequestLabels {
+    let labels = RequestLabelRefs {
         connection,
         provider,
-        caller,
+        caller: ctx.caller.as_deref().unwrap_or("none"),
         method: Method::from(&ctx.method),
         status_class: StatusClass::from(status),
         category,
     };
     crate::logging::access(&crate::logging::AccessRecord {
         request_id: &ctx.request_id,
-        connection: &labels.connection.0,
-        caller: &labels.caller.0,
+        connection: labels.connection,
+        caller: labels.caller,
         method: ctx.method.as_str(),
         status: status.as_u16(),
         category,
         duration: elapsed,
     });
-    state.metrics.requests.record(labels, elapsed.as_secs_f64());
+    state
+        .metrics
+        .requests
+        .record(&labels, elapsed.as_secs_f64());
 }

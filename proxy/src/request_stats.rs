@@ -8,7 +8,7 @@
 //! dashboard merge the shards. Label sets are bounded (config ids and closed enums), so a fast
 //! non-keyed hash is safe.
 
-use crate::metrics::{RequestLabels, StatusClass};
+use crate::metrics::{LabelKey, RequestLabelRefs, RequestLabels, StatusClass};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -55,7 +55,20 @@ impl Series {
 /// Keeps each shard on its own cache lines.
 #[repr(align(128))]
 #[derive(Default)]
-struct Shard(Mutex<FxHashMap<RequestLabels, Series>>);
+struct Shard {
+    series: Mutex<FxHashMap<RequestLabels, Series>>,
+    /// Requests this shard's thread is handling now.
+    in_flight: std::sync::atomic::AtomicI64,
+}
+
+/// Counts a request as in flight until dropped (also when the caller abandons it).
+pub struct InFlight<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 pub struct RequestStats {
     /// Shard 0 serves threads that are not data-plane workers; worker `i` owns shard `i + 1`.
@@ -69,12 +82,34 @@ impl RequestStats {
         }
     }
 
-    pub fn record(&self, labels: RequestLabels, seconds: f64) {
+    fn shard(&self) -> &Shard {
         let index = crate::worker::current().map_or(0, |i| i + 1) % self.shards.len();
-        let mut series = self.shards[index].0.lock();
-        match series.get_mut(&labels) {
+        &self.shards[index]
+    }
+
+    /// A request starts; it stops counting as in flight when the guard is dropped.
+    pub fn enter(&self) -> InFlight<'_> {
+        let counter = &self.shard().in_flight;
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(counter)
+    }
+
+    /// Requests being handled now, all threads.
+    pub fn in_flight(&self) -> i64 {
+        self.shards
+            .iter()
+            .map(|s| s.in_flight.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn record(&self, labels: &RequestLabelRefs<'_>, seconds: f64) {
+        let mut series = self.shard().series.lock();
+        match series.get_mut(labels as &dyn LabelKey) {
             Some(s) => s.observe(seconds),
-            None => series.entry(labels).or_default().observe(seconds),
+            None => series
+                .entry(labels.to_owned())
+                .or_default()
+                .observe(seconds),
         }
     }
 
@@ -82,7 +117,7 @@ impl RequestStats {
     pub fn snapshot(&self) -> BTreeMap<RequestLabels, Series> {
         let mut merged: BTreeMap<RequestLabels, Series> = BTreeMap::new();
         for shard in self.shards.iter() {
-            for (labels, series) in shard.0.lock().iter() {
+            for (labels, series) in shard.series.lock().iter() {
                 match merged.get_mut(labels) {
                     Some(m) => m.merge(series),
                     None => {
@@ -138,6 +173,14 @@ impl std::fmt::Debug for StatsCollector {
 impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let snapshot = self.0.snapshot();
+        encoder
+            .encode_descriptor(
+                "gatehouse_requests_in_flight",
+                "Requests being handled now",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&self.0.in_flight())?;
         {
             let mut family = encoder.encode_descriptor(
                 "gatehouse_requests",
@@ -191,14 +234,17 @@ mod tests {
     #[test]
     fn shards_merge_into_one_series_per_label_set() {
         let stats = Arc::new(RequestStats::new(2));
-        stats.record(labels("crm", StatusClass::C2xx, "none"), 0.0005);
+        stats.record(&labels("crm", StatusClass::C2xx, "none").as_refs(), 0.0005);
         std::thread::scope(|s| {
             for worker in 0..2 {
                 let stats = &stats;
                 s.spawn(move || {
                     crate::worker::enter(worker);
-                    stats.record(labels("crm", StatusClass::C2xx, "none"), 0.2);
-                    stats.record(labels("crm", StatusClass::C4xx, "forbidden"), 40.0);
+                    stats.record(&labels("crm", StatusClass::C2xx, "none").as_refs(), 0.2);
+                    stats.record(
+                        &labels("crm", StatusClass::C4xx, "forbidden").as_refs(),
+                        40.0,
+                    );
                 });
             }
         });
@@ -222,16 +268,38 @@ mod tests {
     }
 
     #[test]
+    fn borrowed_labels_find_the_owned_series() {
+        let owned = labels("crm", StatusClass::C2xx, "none");
+        let mut map: FxHashMap<RequestLabels, u32> = FxHashMap::default();
+        map.insert(owned.clone(), 7);
+        let refs = owned.as_refs();
+        assert_eq!(map.get(&refs as &dyn LabelKey), Some(&7));
+        let other = labels("crm", StatusClass::C5xx, "none");
+        assert_eq!(map.get(&other.as_refs() as &dyn LabelKey), None);
+        assert_eq!(refs.to_owned(), owned);
+    }
+
+    #[test]
     fn scrape_text_has_counter_and_cumulative_histogram() {
         let stats = Arc::new(RequestStats::new(1));
         let mut registry = prometheus_client::registry::Registry::default();
         stats.register(&mut registry);
-        stats.record(labels("crm", StatusClass::C2xx, "none"), 0.003);
-        stats.record(labels("crm", StatusClass::C2xx, "none"), 0.02);
+        stats.record(&labels("crm", StatusClass::C2xx, "none").as_refs(), 0.003);
+        stats.record(&labels("crm", StatusClass::C2xx, "none").as_refs(), 0.02);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         let series = r#"connection="crm",provider="salesforce",caller="svc",method="GET",status_class="2xx",category="none""#;
         assert!(text.contains("# TYPE gatehouse_requests counter"), "{text}");
+        assert!(text.contains("gatehouse_requests_in_flight 0\n"), "{text}");
+        let held = stats.enter();
+        let mut text_during = String::new();
+        prometheus_client::encoding::text::encode(&mut text_during, &registry).unwrap();
+        assert!(
+            text_during.contains("gatehouse_requests_in_flight 1\n"),
+            "{text_during}"
+        );
+        drop(held);
+        assert_eq!(stats.in_flight(), 0);
         assert!(
             text.contains(&format!("gatehouse_requests_total{{{series}}} 2")),
             "{text}"

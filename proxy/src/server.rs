@@ -159,6 +159,7 @@ async fn worker_loop(
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(http_builder(&state));
     let http1 = Arc::new(http1_builder(&state));
+    let local = Arc::new(WorkerHandle(state.clone()));
     // Idle provider connections of this worker that expired or were closed are let go.
     let sweep_every = (state.config.server.pool_idle_timeout / 2)
         .clamp(Duration::from_secs(1), Duration::from_secs(30));
@@ -182,7 +183,7 @@ async fn worker_loop(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let state = state.clone();
+                let state = local.clone();
                 let builder = builder.clone();
                 let http1 = http1.clone();
                 let watcher = graceful.watcher();
@@ -281,8 +282,13 @@ fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// One worker's own handle on the shared state. Requests clone the handle, whose reference
+/// count no other worker touches, rather than the state's, which every worker would bounce
+/// between cores.
+struct WorkerHandle(Arc<AppState>);
+
 fn service(
-    state: Arc<AppState>,
+    state: Arc<WorkerHandle>,
     peer: PeerIdentity,
 ) -> impl hyper::service::Service<
     http::Request<hyper::body::Incoming>,
@@ -295,7 +301,7 @@ fn service(
     service_fn(move |request| {
         let state = state.clone();
         let peer = peer.clone();
-        async move { Ok::<_, std::convert::Infallible>(pipeline::handle(state, peer, request).await) }
+        async move { Ok::<_, std::convert::Infallible>(pipeline::handle(&state.0, peer, request).await) }
     })
 }
 

@@ -16,9 +16,6 @@ use std::sync::Arc;
 
 pub struct ConnectionRuntime {
     pub id: String,
-    /// `id` and the provider name as metric label values (shared, not copied per request).
-    pub id_label: crate::metrics::Label,
-    pub provider_label: crate::metrics::Label,
     pub profile: ProviderProfile,
     pub base: UpstreamBase,
     /// Pooled clients to the provider, one per data-plane worker.
@@ -76,8 +73,6 @@ impl AppState {
                 conn.id.clone(),
                 Arc::new(ConnectionRuntime {
                     id: conn.id.clone(),
-                    id_label: crate::metrics::Label::new(&conn.id),
-                    provider_label: crate::metrics::Label::new(&profile.name),
                     profile,
                     base,
                     clients,
