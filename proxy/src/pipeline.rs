@@ -20,7 +20,6 @@ use gatehouse_guards::policy::Denial;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use std::borrow::Cow;
 use std::time::Instant;
 
 /// What the pipeline learns about a request as it goes, for errors, metrics and logs.
@@ -157,10 +156,10 @@ async fn run<'s>(
         .apply(&connection.id, &mut outbound)
         .await
         .map_err(credential_error)?;
-    let base = upstream_base(connection, &applied)?;
+    let base = upstream_base(connection, &applied);
     let uri = base.join(target.raw_path, query)?;
     if let Some(guard) = soql {
-        soql_stage::explain(guard, connection, &base, &outbound, &soql_plan).await?;
+        soql_stage::explain(guard, connection, base, &outbound, &soql_plan).await?;
     }
     // The headers are kept for a replay only where a 401 can be cured by a fresh credential.
     let may_replay = connection.profile.replay_on_401 && credentials.refreshable(&connection.id);
@@ -201,7 +200,7 @@ async fn run<'s>(
             .apply(&connection.id, &mut outbound)
             .await
             .map_err(credential_error)?;
-        let uri = upstream_base(connection, &applied)?.join(target.raw_path, query)?;
+        let uri = upstream_base(connection, &applied).join(target.raw_path, query)?;
         response = send(state, connection, &parts.method, uri, outbound, &mut body).await?;
     }
 
@@ -273,17 +272,13 @@ async fn send(
 }
 
 /// Where this request goes: the connection's base URL, or the API base the token belongs to (a
-/// Salesforce `instance_url`, which the credential layer only hands out for configured hosts).
+/// Salesforce `instance_url`, which the credential layer only hands out for configured hosts,
+/// parsed once when the token arrived).
 fn upstream_base<'a>(
     connection: &'a ConnectionRuntime,
-    applied: &crate::credentials::Applied,
-) -> Result<Cow<'a, routing::UpstreamBase>, GatewayError> {
-    match applied.base_url.as_deref() {
-        None => Ok(Cow::Borrowed(&connection.base)),
-        Some(base) => routing::UpstreamBase::parse(base)
-            .map(Cow::Owned)
-            .map_err(|_| GatewayError::internal("the token's API base URL is invalid")),
-    }
+    applied: &'a crate::credentials::Applied,
+) -> &'a routing::UpstreamBase {
+    applied.base_url.as_deref().unwrap_or(&connection.base)
 }
 
 fn credential_error(error: crate::credentials::CredentialError) -> GatewayError {

@@ -61,6 +61,11 @@ impl UpstreamBase {
         })
     }
 
+    /// `scheme://authority/base-path`, for messages and tests.
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
+
     /// The upstream URI for a checked provider path and query.
     pub fn join(&self, raw_path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
         let mut pq = String::with_capacity(

@@ -50,7 +50,8 @@ pub(crate) struct Active {
     fresh_until_ms: i64,
     /// When this process starts refreshing (fresh_until − jitter).
     due_at_ms: i64,
-    base_url: Option<String>,
+    /// The token's API base (`instance_url`), checked and parsed once when the token arrives.
+    base_url: Option<Arc<crate::routing::UpstreamBase>>,
 }
 
 #[derive(Clone)]
@@ -363,7 +364,7 @@ impl OAuthConnection {
     }
 
     /// An `instance_url` is used only if its host is one this connection may contact.
-    fn checked_base_url(&self, url: &str) -> Option<String> {
+    fn checked_base_url(&self, url: &str) -> Option<Arc<crate::routing::UpstreamBase>> {
         if !self.profile.token_sets_instance_url {
             return None;
         }
@@ -375,7 +376,13 @@ impl OAuthConnection {
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(host))
         {
-            Some(url.trim_end_matches('/').to_owned())
+            match crate::routing::UpstreamBase::parse(url.trim_end_matches('/')) {
+                Ok(base) => Some(Arc::new(base)),
+                Err(error) => {
+                    tracing::warn!(connection = %self.id, error, "token endpoint named an unusable instance_url; ignored");
+                    None
+                }
+            }
         } else {
             tracing::warn!(connection = %self.id, host, "token endpoint named an instance_url host outside allowed_hosts; ignored");
             None

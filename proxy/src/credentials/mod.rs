@@ -252,7 +252,7 @@ pub struct Applied {
     /// The API base URL the token belongs to, when the token endpoint named one (Salesforce
     /// `instance_url`). Only ever a URL whose host is the connection's `base_url` host or one of
     /// its `allowed_hosts`; otherwise it is dropped (and logged) here.
-    pub base_url: Option<String>,
+    pub base_url: Option<std::sync::Arc<crate::routing::UpstreamBase>>,
 }
 
 /// One connection's credential state, for the health page and the admin JSON. No secrets.

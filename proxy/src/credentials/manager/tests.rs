@@ -190,8 +190,8 @@ async fn rotated_refresh_token_is_stored_and_401_refreshes_once() {
         sim.current_refresh_token(DEMO_CLIENT_ID)
     );
     assert_eq!(
-        applied1.base_url.as_deref(),
-        Some(sim.http_base_url().trim_end_matches('/')),
+        applied1.base_url.as_ref().map(|b| b.url()),
+        Some(sim.http_base_url().trim_end_matches('/').to_owned()),
         "instance_url on an allowed host"
     );
     // A 401 forces one refresh; the token and the stored refresh token both move on.
