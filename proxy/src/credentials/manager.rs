@@ -100,6 +100,8 @@ pub(crate) struct OAuthConnection {
     metrics: CredentialMetrics,
     active: ArcSwapOption<Active>,
     view: Mutex<View>,
+    /// Mirrors `view.reauth.is_some()`, so the request path asks without taking the lock.
+    reauth_flag: std::sync::atomic::AtomicBool,
     backoff: Mutex<Backoff>,
     refresh_lock: tokio::sync::Mutex<()>,
     /// Tokens the provider issued that are not yet durable (see `pending`).
@@ -159,6 +161,7 @@ impl TokenManager {
                 metrics: metrics.clone(),
                 active: ArcSwapOption::empty(),
                 view: Mutex::new(View::default()),
+                reauth_flag: std::sync::atomic::AtomicBool::new(false),
                 backoff: Mutex::new(Backoff::default()),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 pending: Mutex::new(None),
@@ -306,6 +309,8 @@ impl OAuthConnection {
                 ),
                 RecordState::Ok => None,
             };
+            self.reauth_flag
+                .store(view.reauth.is_some(), Ordering::Release);
         }
         let active = match (
             record.state,
@@ -390,7 +395,16 @@ impl OAuthConnection {
     }
 
     fn reauth_code(&self) -> Option<String> {
+        if !self.reauth_flag.load(Ordering::Acquire) {
+            return None;
+        }
         self.view.lock().reauth.clone()
+    }
+
+    /// Puts the connection in `reauth_required` with `code`.
+    fn mark_reauth(&self, code: String) {
+        self.view.lock().reauth = Some(code);
+        self.reauth_flag.store(true, Ordering::Release);
     }
 
     fn state(&self) -> &'static str {

@@ -186,7 +186,7 @@ impl OAuthConnection {
             Ok(Some(request)) => request,
             Ok(None) => {
                 lock.release().await;
-                self.view.lock().reauth = Some("no_refresh_token".to_owned());
+                self.mark_reauth("no_refresh_token".to_owned());
                 self.metrics.set_state(&self.id, "reauth_required");
                 return Err(CredentialError::ReauthRequired {
                     connection: self.id.clone(),
@@ -314,7 +314,7 @@ impl OAuthConnection {
                     // Client credentials / JWT bearer: fixed on the provider side (user
                     // pre-authorisation) or in config, so try again, rarely.
                     lock.release().await;
-                    self.view.lock().reauth = Some(code.clone());
+                    self.mark_reauth(code.clone());
                     self.active.store(None);
                     self.record_failure(SharedFailure::Reauth(code.clone()));
                 }
