@@ -223,7 +223,7 @@ mod tests {
     fn labels(connection: &str, status: StatusClass, category: &'static str) -> RequestLabels {
         RequestLabels {
             connection: Label::new(connection),
-            provider: Label::new("salesforce"),
+            provider: Label::new("testapi"),
             caller: Label::new("svc"),
             method: Method::GET,
             status_class: status,
@@ -288,7 +288,7 @@ mod tests {
         stats.record(&labels("crm", StatusClass::C2xx, "none").as_refs(), 0.02);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        let series = r#"connection="crm",provider="salesforce",caller="svc",method="GET",status_class="2xx",category="none""#;
+        let series = r#"connection="crm",provider="testapi",caller="svc",method="GET",status_class="2xx",category="none""#;
         assert!(text.contains("# TYPE gatehouse_requests counter"), "{text}");
         assert!(text.contains("gatehouse_requests_in_flight 0\n"), "{text}");
         let held = stats.enter();

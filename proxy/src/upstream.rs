@@ -258,8 +258,9 @@ impl UpstreamClients {
         hosts.retain(|h| !h.idle.is_empty() || h.h2.is_some());
     }
 
-    /// Idle HTTP/1.1 connections this thread's pool holds (for tests and the dashboard).
-    pub fn idle_count(&self) -> usize {
+    /// Idle HTTP/1.1 connections this thread's pool holds.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
         self.pool().hosts.lock().iter().map(|h| h.idle.len()).sum()
     }
 }

@@ -405,7 +405,7 @@ impl Credentials {
     ) -> Result<bool, CredentialError> {
         match &self.manager {
             // Static credentials cannot be refreshed: replaying would only repeat the 401.
-            Some(manager) if !self.statics.contains_key(connection) => {
+            Some(manager) if self.refreshable(connection) => {
                 manager
                     .on_unauthorized(connection, applied.generation)
                     .await
