@@ -1,5 +1,7 @@
 # Untested here (no Docker engine on the build machines); kept minimal on purpose.
 FROM rust:1.95-slim-bookworm AS build
+# make: jemalloc, the binary's allocator, is built from C.
+RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release -p gatehouse --bin gatehouse

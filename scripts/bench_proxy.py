@@ -30,6 +30,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPSTREAM_PORT, GATEHOUSE_PORT, ADMIN_PORT, NGINX_PORT, BARE_PORT = 18081, 18080, 18090, 18082, 18083
 TOKEN = "bench-caller-token"
+STORE_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 PATH = "/services/data/v60.0/query"
 
 
@@ -50,8 +51,8 @@ def wait_http(url, timeout=30):
     raise SystemExit(f"{url} did not come up")
 
 
-def oha(url, headers, rate=None, seconds=10, connections=32):
-    cmd = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections)]
+def oha(url, headers, rate=None, seconds=10, connections=32, cpus=None):
+    cmd = (["taskset", "-c", cpus] if cpus else []) + ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections)]
     if rate:
         cmd += ["-q", str(rate), "--latency-correction"]
     for h in headers:
@@ -102,6 +103,89 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
+def same_cores(args, target, work, nginx, cfg_text, nginx_text, upstream_pid):
+    """Each proxy alone on the last CPU with one worker; the load generator and the upstream on
+    the others. Closed loop: the proxy's core is the bottleneck, so requests/s is what one core
+    of that proxy can carry, and its CPU per request (from /proc) is the same figure without the
+    noise of whatever else the shared machine runs. Interleaved rounds, medians."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or not shutil.which("taskset"):
+        print("# same cores: skipped (needs two CPUs and taskset)")
+        return
+    proxy_cpu, rest = str(cpus - 1), f"0-{cpus - 2}"
+    # The upstream (all its threads) keeps off the proxies' core.
+    subprocess.run(["taskset", "-a", "-p", "-c", rest, str(upstream_pid)], check=True, stdout=subprocess.DEVNULL)
+    ports = {"gatehouse": GATEHOUSE_PORT + 100, "nginx": NGINX_PORT + 100, "bare": BARE_PORT + 100}
+    procs, pids, urls = [], {}, {}
+    try:
+        cfg = os.path.join(work, "pinned.toml")
+        with open(cfg, "w") as f:
+            f.write(cfg_text.replace(f"127.0.0.1:{GATEHOUSE_PORT}", f"127.0.0.1:{ports['gatehouse']}")
+                    .replace(f"127.0.0.1:{ADMIN_PORT}", f"127.0.0.1:{ADMIN_PORT + 100}")
+                    .replace("[store]", "workers = 1\n\n[store]")
+                    .replace(f"{work}/data", f"{work}/data-pinned"))
+        gh = subprocess.Popen(["taskset", "-c", proxy_cpu, os.path.join(target, "release", "gatehouse"), "run", "--config", cfg],
+                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "pinned.log"), "w"),
+                              env={**os.environ, "GATEHOUSE_STORE_KEY": STORE_KEY})
+        procs.append(gh)
+        pids["gatehouse"] = [gh.pid]
+        urls["gatehouse"] = (f"http://127.0.0.1:{ports['gatehouse']}/bench{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [f"Proxy-Authorization: Bearer {TOKEN}"])
+        if nginx:
+            ncfg = os.path.join(work, "nginx-pinned.conf")
+            with open(ncfg, "w") as f:
+                f.write(nginx_text.replace(f"worker_processes {cpus};", "worker_processes 1;")
+                        .replace(f"127.0.0.1:{NGINX_PORT};", f"127.0.0.1:{ports['nginx']};")
+                        .replace("nginx.pid", "nginx-pinned.pid"))
+            ng = subprocess.Popen(["taskset", "-c", proxy_cpu, nginx, "-c", ncfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(ng)
+        bare = subprocess.Popen(["taskset", "-c", proxy_cpu, os.path.join(target, "release", "bench_bare_proxy"), f"127.0.0.1:{ports['bare']}", f"127.0.0.1:{UPSTREAM_PORT}", "1"], stdout=subprocess.DEVNULL)
+        procs.append(bare)
+        pids["bare"] = [bare.pid]
+        urls["bare"] = (f"http://127.0.0.1:{ports['bare']}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
+        wait_http(f"http://127.0.0.1:{ADMIN_PORT + 100}/readyz")
+        wait_http(f"http://127.0.0.1:{ports['bare']}/")
+        if nginx:
+            wait_http(f"http://127.0.0.1:{ports['nginx']}/")
+            workers_of = subprocess.run(["pgrep", "-P", str(ng.pid)], capture_output=True, text=True).stdout.split()
+            pids["nginx"] = [int(p) for p in workers_of]
+            urls["nginx"] = (f"http://127.0.0.1:{ports['nginx']}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
+        order = [n for n in ("gatehouse", "nginx", "bare") if n in urls]
+        for name in order:  # warm-up
+            oha(*urls[name], seconds=2, connections=64, cpus=rest)
+        rounds = {n: [] for n in order}
+        for _ in range(args.repeat):
+            for name in order:
+                u0, s0 = cpu_seconds(pids[name])
+                r = oha(*urls[name], seconds=args.seconds, connections=64, cpus=rest)
+                u1, s1 = cpu_seconds(pids[name])
+                rounds[name].append((r["rps"], (u1 - u0 + s1 - s0) * 1e6 / max(r["total"], 1)))
+        print(f"# same cores: each proxy alone on CPU {proxy_cpu} with one worker, load generator and upstream on CPUs {rest};")
+        print(f"# closed loop, 64 connections, {args.repeat} interleaved rounds, medians")
+        med = {}
+        for name in order:
+            rps = sorted(x for x, _ in rounds[name])[len(rounds[name]) // 2]
+            cpu = sorted(c for _, c in rounds[name])[len(rounds[name]) // 2]
+            med[name] = (rps, cpu)
+            print(f"{name:>10} {rps:10.0f} req/s on one core   {cpu:6.2f} µs CPU/request  "
+                  f"(rounds: {', '.join(f'{x:.0f}/{c:.1f}' for x, c in rounds[name])})")
+        if "nginx" in med:
+            g, n, b = med["gatehouse"], med["nginx"], med["bare"]
+            print(f"same cores, gatehouse/nginx: throughput {g[0] / n[0]:.2f}, capacity by CPU/request {n[1] / g[1]:.2f}")
+            print(f"same cores, bare/nginx: throughput {b[0] / n[0]:.2f}, capacity by CPU/request {n[1] / b[1]:.2f}")
+    finally:
+        stop(procs)
+
+
+def stop(procs):
+    for p in reversed(procs):
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rates", default="500,1000,2000,4000")
@@ -109,6 +193,7 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--cpu-rate", type=int, default=4000, help="fixed rate for the CPU-per-request runs")
     ap.add_argument("--repeat", type=int, default=3, help="closed-loop rounds, interleaved; medians are reported")
+    ap.add_argument("--no-same-cores", action="store_true", help="skip the one-core-per-proxy section")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     if not shutil.which("oha"):
@@ -122,8 +207,7 @@ def main():
         up = subprocess.Popen([os.path.join(target, "release", "bench_upstream"), f"127.0.0.1:{UPSTREAM_PORT}"], stdout=subprocess.DEVNULL)
         procs.append(up)
         cfg = os.path.join(work, "gatehouse.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""
+        cfg_text = f"""
 [server]
 listen = "127.0.0.1:{GATEHOUSE_PORT}"
 admin_listen = "127.0.0.1:{ADMIN_PORT}"
@@ -146,9 +230,11 @@ token_sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"
 connections = ["bench"]
 methods = ["GET"]
 paths = ["/services/data/*/query"]
-""")
+"""
+        with open(cfg, "w") as f:
+            f.write(cfg_text)
         log = open(os.path.join(work, "gatehouse.log"), "w")
-        gh = subprocess.Popen([os.path.join(target, "release", "gatehouse"), "run", "--config", cfg], stderr=log, stdout=log, env={**os.environ, "GATEHOUSE_STORE_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="})
+        gh = subprocess.Popen([os.path.join(target, "release", "gatehouse"), "run", "--config", cfg], stderr=log, stdout=log, env={**os.environ, "GATEHOUSE_STORE_KEY": STORE_KEY})
         procs.append(gh)
         paths = {
             "direct": (f"http://127.0.0.1:{UPSTREAM_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", []),
@@ -157,8 +243,7 @@ paths = ["/services/data/*/query"]
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         if nginx:
             ncfg = os.path.join(work, "nginx.conf")
-            with open(ncfg, "w") as f:
-                f.write(f"""
+            nginx_text = f"""
 worker_processes {os.cpu_count() or 2};
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
@@ -177,7 +262,9 @@ http {{
     }}
   }}
 }}
-""")
+"""
+            with open(ncfg, "w") as f:
+                f.write(nginx_text)
             ng = subprocess.Popen([nginx, "-c", ncfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(ng)
             paths["nginx"] = (f"http://127.0.0.1:{NGINX_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
@@ -246,14 +333,10 @@ http {{
         if "nginx" in med:
             print(f"CPU per request gatehouse/nginx: {med['gatehouse'] / med['nginx']:.2f}; bare/nginx: {med['bare'] / med['nginx']:.2f}")
         print(f"gatehouse peak RSS: {peak_rss_mb(gh.pid):.1f} MB")
+        if not args.no_same_cores:
+            same_cores(args, target, work, nginx, cfg_text, nginx_text if nginx else "", up.pid)
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

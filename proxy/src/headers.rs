@@ -25,23 +25,44 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Removes hop-by-hop headers, headers named in `Connection`, and those `also` picks: one scan
-/// over the (few) names present instead of a lookup for every name that might be.
+/// over the (few) names present instead of a lookup for every name that might be. The names to
+/// remove are gathered on the stack; a request with more than a handful is rare and still
+/// handled, by scanning again.
 fn strip(headers: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
-    let mut doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_hop_by_hop(name) || also(name))
-        .cloned()
-        .collect();
-    doomed.extend(
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
-    );
-    for name in doomed {
-        headers.remove(name);
+    const BATCH: usize = 8;
+    loop {
+        let mut doomed: [Option<HeaderName>; BATCH] = Default::default();
+        let mut count = 0;
+        let mut connection = false;
+        for name in headers.keys() {
+            connection |= name == header::CONNECTION;
+            if is_hop_by_hop(name) || also(name) {
+                if count == BATCH {
+                    break;
+                }
+                doomed[count] = Some(name.clone());
+                count += 1;
+            }
+        }
+        if connection {
+            // The names `Connection` lists go too (before `Connection` itself is removed).
+            let listed: Vec<HeaderName> = headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+                .collect();
+            for name in listed {
+                headers.remove(name);
+            }
+        }
+        for name in doomed.into_iter().flatten() {
+            headers.remove(name);
+        }
+        if count < BATCH {
+            return;
+        }
     }
 }
 
@@ -67,23 +88,49 @@ pub fn sanitize_response(headers: &mut HeaderMap) {
     strip(headers, |name| name == header::SET_COOKIE);
 }
 
-/// The caller's `x-request-id` if it is sane, else a new one.
-pub fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        // A v4 id from the thread's CSPRNG: `Uuid::new_v4` would ask the kernel for
-        // randomness on every request.
-        .unwrap_or_else(|| {
-            let mut text = uuid::Uuid::encode_buffer();
-            uuid::Builder::from_random_bytes(rand::random())
-                .into_uuid()
-                .hyphenated()
-                .encode_lower(&mut text)
-                .to_owned()
-        })
+/// A request's id, kept as the header value it travels as: each use (provider request,
+/// response, error body, log line) shares it instead of copying text.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// Visible ASCII by construction (checked, or generated).
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+
+    pub fn header(&self) -> HeaderValue {
+        self.0.clone()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The caller's `x-request-id` if it is sane (1 to 128 visible ASCII characters), else a new
+/// v4 UUID.
+pub fn request_id(headers: &HeaderMap) -> RequestId {
+    if let Some(v) = headers.get(X_REQUEST_ID) {
+        let bytes = v.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(u8::is_ascii_graphic) {
+            return RequestId(v.clone());
+        }
+    }
+    // A v4 id from the thread's CSPRNG: `Uuid::new_v4` would ask the kernel for randomness on
+    // every request.
+    let mut text = uuid::Uuid::encode_buffer();
+    let id = uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .as_bytes();
+    RequestId(
+        HeaderValue::from_bytes(id)
+            .unwrap_or_else(|_| HeaderValue::from_static("00000000-0000-4000-8000-000000000000")),
+    )
 }
 
 /// A W3C trace context for the outbound request: the caller's trace continues with a new
@@ -183,6 +230,35 @@ mod tests {
     }
 
     #[test]
+    fn more_doomed_names_than_one_batch_all_go() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("accept", "application/json"),
+            ("authorization", "Bearer caller-held"),
+            ("proxy-authorization", "Bearer gatehouse-token"),
+            ("cookie", "sid=1"),
+            ("host", "evil.example"),
+            ("expect", "100-continue"),
+            ("te", "trailers"),
+            ("trailer", "x-t"),
+            ("upgrade", "websocket"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "10"),
+            ("x-hop-a", "1"),
+            ("x-hop-b", "1"),
+            ("connection", "x-hop-a, x-hop-b"),
+            ("content-type", "application/json"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        sanitize_request(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["accept", "content-type"]);
+    }
+
+    #[test]
     fn response_loses_set_cookie() {
         let mut h = HeaderMap::new();
         h.insert(header::SET_COOKIE, HeaderValue::from_static("sid=provider"));
@@ -199,13 +275,19 @@ mod tests {
     fn request_id_kept_or_made() {
         let mut h = HeaderMap::new();
         let fresh = request_id(&h);
-        let parsed = uuid::Uuid::parse_str(&fresh).unwrap();
+        let parsed = uuid::Uuid::parse_str(fresh.as_str()).unwrap();
         assert_eq!(parsed.get_version_num(), 4);
-        assert_eq!(fresh, parsed.hyphenated().to_string());
+        assert_eq!(fresh.as_str(), parsed.hyphenated().to_string());
+        assert_eq!(fresh.header(), fresh.as_str());
+        assert_ne!(request_id(&h).as_str(), fresh.as_str());
         h.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
-        assert_eq!(request_id(&h), "abc-123");
+        assert_eq!(request_id(&h).as_str(), "abc-123");
         h.insert(X_REQUEST_ID, HeaderValue::from_static("has space"));
-        assert_ne!(request_id(&h), "has space");
+        assert_ne!(request_id(&h).as_str(), "has space");
+        h.insert(X_REQUEST_ID, HeaderValue::from_static(""));
+        assert_eq!(request_id(&h).as_str().len(), 36);
+        h.insert(X_REQUEST_ID, HeaderValue::from_bytes(&[b'a'; 129]).unwrap());
+        assert_eq!(request_id(&h).as_str().len(), 36);
     }
 
     #[test]

@@ -18,13 +18,14 @@ use crate::state::{AppState, ConnectionRuntime};
 use crate::upstream::{classify, UpstreamFailure};
 use gatehouse_guards::policy::Denial;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::time::Instant;
 
 /// What the pipeline learns about a request as it goes, for errors, metrics and logs.
 struct RequestContext<'s> {
-    request_id: String,
+    request_id: headers::RequestId,
     method: http::Method,
     connection: Option<&'s ConnectionRuntime>,
     caller: Option<std::sync::Arc<str>>,
@@ -34,7 +35,7 @@ struct RequestContext<'s> {
 impl RequestContext<'_> {
     fn error_context(&self) -> ErrorContext<'_> {
         ErrorContext {
-            request_id: &self.request_id,
+            request_id: self.request_id.as_str(),
             connection: self.connection.map(|c| c.id.as_str()),
             provider: self.connection.map(|c| c.profile.name.as_str()),
         }
@@ -113,17 +114,22 @@ async fn run<'s>(
         .max_body_bytes
         .map_or(server.max_body_bytes, |l| l.min(server.max_body_bytes));
 
-    // A caller that trickles its body must not hold the request open for ever.
-    let prepare =
-        RequestBody::prepare(body, content_length, body_limit, server.replay_buffer_bytes);
-    let mut body = tokio::time::timeout(server.request_timeout, prepare)
-        .await
-        .map_err(|_| {
-            GatewayError::bad_request(
-                "body_read_timeout",
-                "the request body did not arrive in time",
-            )
-        })??;
+    // A caller that trickles its body must not hold the request open for ever. (Most requests
+    // have no body at all, and need no timer.)
+    let mut body = if body.is_end_stream() {
+        RequestBody::Empty
+    } else {
+        let prepare =
+            RequestBody::prepare(body, content_length, body_limit, server.replay_buffer_bytes);
+        tokio::time::timeout(server.request_timeout, prepare)
+            .await
+            .map_err(|_| {
+                GatewayError::bad_request(
+                    "body_read_timeout",
+                    "the request body did not arrive in time",
+                )
+            })??
+    };
 
     // Request guards: SOQL (rate limits and circuits join here).
     let soql = state.soql.get(&connection.id);
@@ -147,7 +153,7 @@ async fn run<'s>(
     let query = soql_plan.query_string.as_deref().or(target.query);
     let mut outbound = parts.headers;
     headers::sanitize_request(&mut outbound);
-    outbound.insert(X_REQUEST_ID, header_value(&ctx.request_id));
+    outbound.insert(X_REQUEST_ID, ctx.request_id.header());
     outbound.insert(headers::TRACEPARENT, headers::traceparent(&outbound));
 
     // Credentials, upstream, and one refresh-and-replay on a 401.
@@ -207,8 +213,7 @@ async fn run<'s>(
     // Response: provider headers cleaned, our request id added.
     let (mut head, incoming) = response.into_parts();
     headers::sanitize_response(&mut head.headers);
-    head.headers
-        .insert(X_REQUEST_ID, header_value(&ctx.request_id));
+    head.headers.insert(X_REQUEST_ID, ctx.request_id.header());
     Ok(Response::from_parts(
         head,
         incoming.map_err(Into::into).boxed_unsync(),
@@ -322,10 +327,6 @@ fn denial(d: Denial) -> GatewayError {
     }
 }
 
-fn header_value(text: &str) -> HeaderValue {
-    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-}
-
 fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: Instant) {
     let elapsed = started.elapsed();
     let (connection, provider) = match ctx.connection {
@@ -342,7 +343,7 @@ fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: I
         category,
     };
     crate::logging::access(&crate::logging::AccessRecord {
-        request_id: &ctx.request_id,
+        request_id: ctx.request_id.as_str(),
         connection: labels.connection,
         caller: labels.caller,
         method: ctx.method.as_str(),

@@ -80,14 +80,13 @@ impl UpstreamBase {
         let path_and_query = PathAndQuery::try_from(pq).map_err(|_| {
             GatewayError::bad_request("invalid_path", "request path is not a valid URI path")
         })?;
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| {
-                GatewayError::bad_request("invalid_path", "request path is not a valid URI path")
-            })
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).map_err(|_| {
+            GatewayError::bad_request("invalid_path", "request path is not a valid URI path")
+        })
     }
 }
 

@@ -22,6 +22,7 @@
 use crate::body::ProxyBody;
 use crate::config::{ConnectionConfig, ServerConfig};
 use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -137,20 +138,32 @@ impl UpstreamClients {
     /// Sends `request` (an absolute URI) on a pooled or new connection.
     pub async fn request(
         &self,
-        mut request: Request<ProxyBody>,
+        request: Request<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let uri = request.uri().clone();
-        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        // The target is taken apart once: HTTP/1.1 sends origin-form with `Host` (the
+        // configured authority); HTTP/2 gets the absolute form back.
+        let (mut head, body) = request.into_parts();
+        let http::uri::Parts {
+            scheme,
+            authority,
+            path_and_query,
+            ..
+        } = std::mem::take(&mut head.uri).into_parts();
+        let (Some(scheme), Some(authority)) = (scheme, authority) else {
             return Err(UpstreamError::Uri);
         };
+        head.uri = Uri::from(path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/")));
+        let mut request = Request::from_parts(head, body);
         let pool = self.pool();
         loop {
-            let (checkout, reused) = match self.checkout(pool, scheme, authority.as_str()) {
+            let (checkout, reused) = match self.checkout(pool, scheme.as_str(), authority.as_str())
+            {
                 Some(c) => (c, true),
-                None => (self.connect(pool, &uri).await?, false),
+                None => (self.connect(pool, &scheme, &authority).await?, false),
             };
             match checkout {
                 Checkout::H2(mut sender) => {
+                    *request.uri_mut() = absolute(&scheme, &authority, request.uri())?;
                     return match sender.send_request(request).await {
                         Ok(response) => Ok(response.map(|body| UpstreamBody::new(body, None))),
                         Err(e) => Err(UpstreamError::Request(e)),
@@ -161,9 +174,7 @@ impl UpstreamClients {
                         // Closed while idle; this one is gone, try the next.
                         continue;
                     }
-                    // HTTP/1.1 sends origin-form with Host; the authority is the configured one.
                     request.headers_mut().insert(http::header::HOST, host);
-                    *request.uri_mut() = origin_form(&uri);
                     match sender.try_send_request(request).await {
                         Ok(response) => {
                             let back = Return {
@@ -175,10 +186,7 @@ impl UpstreamClients {
                         }
                         Err(mut failed) => match failed.take_message() {
                             // Refused before a byte was written: safe to send elsewhere.
-                            Some(unsent) if reused => {
-                                request = unsent;
-                                *request.uri_mut() = uri.clone();
-                            }
+                            Some(unsent) if reused => request = unsent,
                             _ => return Err(UpstreamError::Request(failed.into_error())),
                         },
                     }
@@ -209,14 +217,19 @@ impl UpstreamClients {
         None
     }
 
-    async fn connect(&self, pool: &Pool, uri: &Uri) -> Result<Checkout, UpstreamError> {
+    async fn connect(
+        &self,
+        pool: &Pool,
+        scheme: &Scheme,
+        authority: &Authority,
+    ) -> Result<Checkout, UpstreamError> {
         let mut connector = self.connector.clone();
+        let target = absolute(scheme, authority, &Uri::from_static("/"))?;
         let stream = connector
-            .call(uri.clone())
+            .call(target)
             .await
             .map_err(UpstreamError::Connect)?;
-        let scheme = uri.scheme_str().unwrap_or("https");
-        let authority = uri.authority().map_or("", |a| a.as_str());
+        let (scheme, authority) = (scheme.as_str(), authority.as_str());
         if stream.connected().is_negotiated_h2() {
             let (sender, connection) = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
@@ -293,11 +306,17 @@ fn host_header(authority: &str, scheme: &str) -> HeaderValue {
     HeaderValue::from_str(host).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-fn origin_form(uri: &Uri) -> Uri {
-    match uri.path_and_query() {
-        Some(pq) => Uri::from(pq.clone()),
-        None => Uri::from_static("/"),
-    }
+/// `scheme://authority` + the path and query of an origin-form `uri`.
+fn absolute(scheme: &Scheme, authority: &Authority, uri: &Uri) -> Result<Uri, UpstreamError> {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(scheme.clone());
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = Some(
+        uri.path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts).map_err(|_| UpstreamError::Uri)
 }
 
 /// An HTTP/1.1 connection waiting for its response body to end before going back to the pool.
@@ -609,8 +628,12 @@ mod tests {
     }
 
     #[test]
-    fn origin_form_keeps_path_and_query() {
-        let uri: Uri = "https://h.example/a/b?c=d".parse().unwrap();
-        assert_eq!(origin_form(&uri), "/a/b?c=d");
+    fn absolute_form_is_rebuilt_from_origin_form() {
+        let scheme = Scheme::HTTPS;
+        let authority = Authority::from_static("h.example:8443");
+        let uri = absolute(&scheme, &authority, &Uri::from_static("/a/b?c=d")).unwrap();
+        assert_eq!(uri, "https://h.example:8443/a/b?c=d");
+        let root = absolute(&scheme, &authority, &Uri::from_static("/")).unwrap();
+        assert_eq!(root, "https://h.example:8443/");
     }
 }
