@@ -4,6 +4,7 @@
 //! the module that owns it.
 
 pub mod admin;
+pub mod balance;
 pub mod body;
 pub mod cli;
 pub mod config;

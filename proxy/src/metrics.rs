@@ -246,6 +246,9 @@ pub struct Metrics {
     /// `gatehouse_requests_total`, `gatehouse_request_duration_seconds` and
     /// `gatehouse_requests_in_flight`, kept per worker.
     pub requests: Arc<RequestStats>,
+    /// Open caller connections per worker (`gatehouse_worker_connections`), which also steer
+    /// which worker accepts the next one.
+    pub connections: Arc<crate::balance::Balance>,
     pub policy_reloads: Family<OutcomeLabels, Counter>,
     pub soql_verdicts: Family<SoqlLabels, Counter>,
 }
@@ -255,6 +258,7 @@ impl Metrics {
     pub fn register(registry: &mut Registry, workers: usize) -> Self {
         let requests = Arc::new(RequestStats::new(workers));
         requests.register(registry);
+        let connections = crate::balance::Balance::register(registry, workers);
         let policy_reloads = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "gatehouse_policy_reloads",
@@ -269,6 +273,7 @@ impl Metrics {
         );
         Self {
             requests,
+            connections,
             policy_reloads,
             soql_verdicts,
         }

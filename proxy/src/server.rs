@@ -61,7 +61,8 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains.
     ///
     /// The data plane runs on `server.workers` threads, each with its own single-threaded event
-    /// loop accepting from the shared listening socket and its own provider connection pool:
+    /// loop accepting from the shared listening socket (while it is not ahead of the other
+    /// workers in open connections, see [`crate::balance`]) and its own provider connection pool:
     /// a request is parsed, checked, forwarded and answered on one thread, with no cross-thread
     /// wake-ups. The admin port, policy reload and credential refreshes run on the calling
     /// runtime.
@@ -79,9 +80,12 @@ impl Server {
         match data.into_std() {
             Ok(listener) => {
                 for index in 0..state.config.server.worker_count() {
+                    // Counted by the accept balance until it stops, or fails to start.
+                    let presence = state.metrics.connections.present(index);
                     match listener.try_clone() {
                         Ok(clone) => workers.push(spawn_worker(
                             index,
+                            presence,
                             clone,
                             state.clone(),
                             tls.clone(),
@@ -115,6 +119,7 @@ impl Server {
 
 fn spawn_worker(
     index: usize,
+    presence: crate::balance::Presence,
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
@@ -129,7 +134,7 @@ fn spawn_worker(
             .on_thread_park(crate::logging::flush_this_thread)
             .build();
         match runtime {
-            Ok(runtime) => runtime.block_on(worker_loop(listener, state, tls, stop)),
+            Ok(runtime) => runtime.block_on(worker_loop(index, presence, listener, state, tls, stop)),
             Err(err) => tracing::error!(error = %err, worker = index, "cannot start a worker event loop"),
         }
         crate::logging::flush_this_thread();
@@ -144,6 +149,8 @@ fn spawn_worker(
 }
 
 async fn worker_loop(
+    index: usize,
+    presence: crate::balance::Presence,
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
@@ -165,14 +172,23 @@ async fn worker_loop(
         .clamp(Duration::from_secs(1), Duration::from_secs(30));
     let mut sweep = tokio::time::interval(sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let balance = state.metrics.connections.clone();
     loop {
+        // Take the next connection only if this worker is not ahead of the others (see
+        // `balance`); otherwise wait for the counts to change. The wait is registered before the
+        // counts are read, so a change in between still wakes it.
+        let changed = balance.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let may_accept = balance.may_accept(index);
         tokio::select! {
             _ = sweep.tick() => {
                 for connection in state.connections.values() {
                     connection.clients.sweep();
                 }
             }
-            accepted = listener.accept() => {
+            _ = &mut changed, if !may_accept => {}
+            accepted = listener.accept(), if may_accept => {
                 let (stream, _peer) = match accepted {
                     Ok(pair) => pair,
                     Err(err) => {
@@ -183,12 +199,14 @@ async fn worker_loop(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let slot = balance.opened(index);
                 let state = local.clone();
                 let builder = builder.clone();
                 let http1 = http1.clone();
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tls {
                         None => {
                             let service = service(state, PeerIdentity::default());
@@ -225,6 +243,7 @@ async fn worker_loop(
             }
         }
     }
+    drop(presence);
     drop(listener);
     if tokio::time::timeout(state.config.server.shutdown_grace, graceful.shutdown())
         .await

@@ -623,3 +623,47 @@ base_url = "https://x.example"
     assert_eq!(code, 1);
     assert!(out.contains("gatehouse.toml:2:"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_alive_connections_are_spread_over_the_workers() {
+    let upstream = Upstream::start().await;
+    let gh = Gatehouse::start(&config(&upstream.http_url(), "workers = 2"));
+    // Twelve callers connecting at once (a pool warming up), each then holding its keep-alive
+    // connection (a client per connection): left to the kernel, a burst like this tends to land
+    // on whichever worker wakes first.
+    let url = format!("{}/up/echo/x", gh.data_url());
+    let mut connecting = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let url = url.clone();
+        connecting.spawn(async move {
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let response = client
+                .get(url)
+                .header("proxy-authorization", format!("Bearer {TOKEN}"))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+            client
+        });
+    }
+    let clients = connecting.join_all().await;
+    let metrics = gh.metrics().await;
+    let open = |worker: &str| -> i64 {
+        let prefix = format!("gatehouse_worker_connections{{worker=\"{worker}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no gauge for worker {worker}:\n{metrics}"))
+    };
+    let (a, b) = (open("0"), open("1"));
+    assert_eq!(a + b, 12, "{metrics}");
+    assert!((a - b).abs() <= 2, "worker 0 holds {a}, worker 1 holds {b}");
+    drop(clients);
+}
