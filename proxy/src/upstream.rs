@@ -584,6 +584,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_the_provider_closes_while_idle_is_not_reused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A provider that answers one request per connection with a keep-alive response, then
+        // closes the connection a moment later (as an idle timeout on its side would).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                });
+            }
+        });
+        let clients = clients(&base, Duration::from_secs(90));
+        for round in 1..=3 {
+            let response = get(&clients, &format!("{base}/x")).await;
+            assert_eq!(text(response).await, "ok");
+            assert_eq!(clients.idle_count(), 1, "round {round}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Each request found the previous connection closed and opened a new one.
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        clients.sweep();
+        assert_eq!(
+            clients.idle_count(),
+            0,
+            "the sweep noticed the last close too"
+        );
+    }
+
+    #[tokio::test]
     async fn expired_idle_connections_are_swept_and_not_reused() {
         let (base, accepted) = provider().await;
         let clients = clients(&base, Duration::from_millis(20));
