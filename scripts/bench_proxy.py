@@ -103,7 +103,60 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
-def same_cores(args, target, work, nginx, cfg_text, nginx_text, upstream_pid):
+def gatehouse_config(port, admin_port, upstream_port, data_dir, workers=None):
+    """The benchmark's Gatehouse: caller auth and policy on, a bearer credential injected."""
+    workers_line = f"workers = {workers}\n" if workers else ""
+    return f"""
+[server]
+listen = "127.0.0.1:{port}"
+admin_listen = "127.0.0.1:{admin_port}"
+{workers_line}
+[store]
+data_dir = "{data_dir}"
+
+[[connections]]
+id = "bench"
+provider = "custom"
+base_url = "http://127.0.0.1:{upstream_port}"
+credentials = {{ type = "bearer", token = "provider-token" }}
+[connections.profile]
+name = "bench"
+
+[[callers]]
+id = "svc"
+token_sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"
+[[callers.grants]]
+connections = ["bench"]
+methods = ["GET"]
+paths = ["/services/data/*/query"]
+"""
+
+
+def nginx_config(work, port, upstream_port, workers, pid_file):
+    """nginx as the same reverse proxy: upstream keepalive, the credential header set, access log on."""
+    return f"""
+worker_processes {workers};
+pid {work}/{pid_file};
+error_log {work}/nginx-error.log warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {work}/nginx-access.log;
+  upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer provider-token";
+    }}
+  }}
+}}
+"""
+
+
+def same_cores(args, target, work, nginx, upstream_pid):
     """Each proxy alone on the last CPU with one worker; the load generator and the upstream on
     the others. Closed loop: the proxy's core is the bottleneck, so requests/s is what one core
     of that proxy can carry, and its CPU per request (from /proc) is the same figure without the
@@ -120,10 +173,7 @@ def same_cores(args, target, work, nginx, cfg_text, nginx_text, upstream_pid):
     try:
         cfg = os.path.join(work, "pinned.toml")
         with open(cfg, "w") as f:
-            f.write(cfg_text.replace(f"127.0.0.1:{GATEHOUSE_PORT}", f"127.0.0.1:{ports['gatehouse']}")
-                    .replace(f"127.0.0.1:{ADMIN_PORT}", f"127.0.0.1:{ADMIN_PORT + 100}")
-                    .replace("[store]", "workers = 1\n\n[store]")
-                    .replace(f"{work}/data", f"{work}/data-pinned"))
+            f.write(gatehouse_config(ports["gatehouse"], ADMIN_PORT + 100, UPSTREAM_PORT, f"{work}/data-pinned", workers=1))
         gh = subprocess.Popen(["taskset", "-c", proxy_cpu, os.path.join(target, "release", "gatehouse"), "run", "--config", cfg],
                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "pinned.log"), "w"),
                               env={**os.environ, "GATEHOUSE_STORE_KEY": STORE_KEY})
@@ -133,9 +183,7 @@ def same_cores(args, target, work, nginx, cfg_text, nginx_text, upstream_pid):
         if nginx:
             ncfg = os.path.join(work, "nginx-pinned.conf")
             with open(ncfg, "w") as f:
-                f.write(nginx_text.replace(f"worker_processes {cpus};", "worker_processes 1;")
-                        .replace(f"127.0.0.1:{NGINX_PORT};", f"127.0.0.1:{ports['nginx']};")
-                        .replace("nginx.pid", "nginx-pinned.pid"))
+                f.write(nginx_config(work, ports["nginx"], UPSTREAM_PORT, 1, "nginx-pinned.pid"))
             ng = subprocess.Popen(["taskset", "-c", proxy_cpu, nginx, "-c", ncfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(ng)
         bare = subprocess.Popen(["taskset", "-c", proxy_cpu, os.path.join(target, "release", "bench_bare_proxy"), f"127.0.0.1:{ports['bare']}", f"127.0.0.1:{UPSTREAM_PORT}", "1"], stdout=subprocess.DEVNULL)
@@ -207,32 +255,8 @@ def main():
         up = subprocess.Popen([os.path.join(target, "release", "bench_upstream"), f"127.0.0.1:{UPSTREAM_PORT}"], stdout=subprocess.DEVNULL)
         procs.append(up)
         cfg = os.path.join(work, "gatehouse.toml")
-        cfg_text = f"""
-[server]
-listen = "127.0.0.1:{GATEHOUSE_PORT}"
-admin_listen = "127.0.0.1:{ADMIN_PORT}"
-
-[store]
-data_dir = "{work}/data"
-
-[[connections]]
-id = "bench"
-provider = "custom"
-base_url = "http://127.0.0.1:{UPSTREAM_PORT}"
-credentials = {{ type = "bearer", token = "provider-token" }}
-[connections.profile]
-name = "bench"
-
-[[callers]]
-id = "svc"
-token_sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"
-[[callers.grants]]
-connections = ["bench"]
-methods = ["GET"]
-paths = ["/services/data/*/query"]
-"""
         with open(cfg, "w") as f:
-            f.write(cfg_text)
+            f.write(gatehouse_config(GATEHOUSE_PORT, ADMIN_PORT, UPSTREAM_PORT, f"{work}/data"))
         log = open(os.path.join(work, "gatehouse.log"), "w")
         gh = subprocess.Popen([os.path.join(target, "release", "gatehouse"), "run", "--config", cfg], stderr=log, stdout=log, env={**os.environ, "GATEHOUSE_STORE_KEY": STORE_KEY})
         procs.append(gh)
@@ -243,28 +267,8 @@ paths = ["/services/data/*/query"]
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         if nginx:
             ncfg = os.path.join(work, "nginx.conf")
-            nginx_text = f"""
-worker_processes {os.cpu_count() or 2};
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log warn;
-daemon off;
-events {{ worker_connections 4096; }}
-http {{
-  access_log {work}/nginx-access.log;
-  upstream backend {{ server 127.0.0.1:{UPSTREAM_PORT}; keepalive 128; }}
-  server {{
-    listen 127.0.0.1:{NGINX_PORT};
-    location / {{
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer provider-token";
-    }}
-  }}
-}}
-"""
             with open(ncfg, "w") as f:
-                f.write(nginx_text)
+                f.write(nginx_config(work, NGINX_PORT, UPSTREAM_PORT, os.cpu_count() or 2, "nginx.pid"))
             ng = subprocess.Popen([nginx, "-c", ncfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(ng)
             paths["nginx"] = (f"http://127.0.0.1:{NGINX_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
@@ -334,7 +338,7 @@ http {{
             print(f"CPU per request gatehouse/nginx: {med['gatehouse'] / med['nginx']:.2f}; bare/nginx: {med['bare'] / med['nginx']:.2f}")
         print(f"gatehouse peak RSS: {peak_rss_mb(gh.pid):.1f} MB")
         if not args.no_same_cores:
-            same_cores(args, target, work, nginx, cfg_text, nginx_text if nginx else "", up.pid)
+            same_cores(args, target, work, nginx, up.pid)
     finally:
         stop(procs)
         shutil.rmtree(work, ignore_errors=True)

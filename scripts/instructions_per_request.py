@@ -15,7 +15,6 @@ Usage: python3 scripts/instructions_per_request.py [--requests 10000] [--no-buil
 Needs: valgrind (apt-get install valgrind).
 """
 import argparse
-import hashlib
 import http.client
 import os
 import re
@@ -26,9 +25,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_proxy import STORE_KEY, TOKEN, gatehouse_config  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPSTREAM, PROXY, ADMIN = 19181, 19180, 19190
-TOKEN = "bench-caller-token"
 TARGET = "/services/data/v60.0/query?q=SELECT+Id+FROM+Account+LIMIT+1"
 
 
@@ -89,32 +90,8 @@ def main():
     try:
         cfg = os.path.join(work, "gatehouse.toml")
         with open(cfg, "w") as f:
-            f.write(f"""
-[server]
-listen = "127.0.0.1:{PROXY}"
-admin_listen = "127.0.0.1:{ADMIN}"
-workers = 1
-
-[store]
-data_dir = "{work}/data"
-
-[[connections]]
-id = "bench"
-provider = "custom"
-base_url = "http://127.0.0.1:{UPSTREAM}"
-credentials = {{ type = "bearer", token = "provider-token" }}
-[connections.profile]
-name = "bench"
-
-[[callers]]
-id = "svc"
-token_sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"
-[[callers.grants]]
-connections = ["bench"]
-methods = ["GET"]
-paths = ["/services/data/*/query"]
-""")
-        env = {**os.environ, "GATEHOUSE_STORE_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+            f.write(gatehouse_config(PROXY, ADMIN, UPSTREAM, f"{work}/data", workers=1))
+        env = {**os.environ, "GATEHOUSE_STORE_KEY": STORE_KEY}
         gh = measure([os.path.join(release, "gatehouse"), "run", "--config", cfg], "/bench", args.requests,
                      {"Proxy-Authorization": f"Bearer {TOKEN}"}, os.path.join(work, "cg.gatehouse"), env)
         bare = measure([os.path.join(release, "bench_bare_proxy"), f"127.0.0.1:{PROXY}", f"127.0.0.1:{UPSTREAM}", "1"],
