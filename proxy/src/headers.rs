@@ -3,7 +3,8 @@
 //! Callers never hold provider credentials, so whatever `Authorization`, `Cookie` or
 //! `Proxy-Authorization` they send is removed before the connection's own credential is set.
 //! Hop-by-hop headers (RFC 9110 §7.6.1) and any header named in `Connection` are dropped in
-//! both directions; framing is left to hyper, which never sends both `Content-Length` and
+//! both directions. Framing is set by whoever writes the message (hyper towards callers,
+//! [`crate::h1`] or hyper towards providers), and never carries both `Content-Length` and
 //! `Transfer-Encoding`.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};

@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod h1;
 pub mod headers;
 pub mod identity;
 pub mod logging;

@@ -214,10 +214,7 @@ async fn run<'s>(
     let (mut head, incoming) = response.into_parts();
     headers::sanitize_response(&mut head.headers);
     head.headers.insert(X_REQUEST_ID, ctx.request_id.header());
-    Ok(Response::from_parts(
-        head,
-        incoming.map_err(Into::into).boxed_unsync(),
-    ))
+    Ok(Response::from_parts(head, incoming.boxed_unsync()))
 }
 
 async fn send(

@@ -16,20 +16,24 @@
 //!   worker's requests to that authority.
 //! - Idle connections older than `pool_idle_timeout`, or closed by the provider, are dropped at
 //!   checkout and by [`UpstreamClients::sweep`], which each worker runs periodically.
-//! - A request that a reused connection refuses before any byte was written (the provider
-//!   closed it while idle) is retried on another connection; nothing else is retried here.
+//! - HTTP/1.1 exchanges are driven by the request's own task ([`crate::h1`]); a pooled
+//!   connection is probed at checkout, without waiting, for a close or unasked bytes.
+//! - A request on a reused connection that got no byte of response (the provider closed the
+//!   connection as the request went out) is sent again on another connection when that is
+//!   safe: an idempotent method (RFC 9110 §9.2.2) with no body. Nothing else is retried here.
 
-use crate::body::ProxyBody;
+use crate::body::{BoxError, ProxyBody};
 use crate::config::{ConnectionConfig, ServerConfig};
+use crate::h1;
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -84,7 +88,7 @@ struct HostPool {
 }
 
 struct Idle {
-    sender: http1::SendRequest<ProxyBody>,
+    conn: h1::Conn,
     since: Instant,
 }
 
@@ -94,7 +98,7 @@ pub enum UpstreamError {
     /// No connection could be made (DNS, TCP, TLS).
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The exchange failed on an established connection.
-    Request(hyper::Error),
+    Request(BoxError),
     /// The request URI has no scheme or authority (a bug, not input).
     Uri,
 }
@@ -112,7 +116,7 @@ impl std::fmt::Display for UpstreamError {
 impl std::error::Error for UpstreamError {}
 
 enum Checkout {
-    H1(http1::SendRequest<ProxyBody>, HeaderValue, Arc<HostKey>),
+    H1(h1::Conn, HeaderValue, Arc<HostKey>),
     H2(http2::SendRequest<ProxyBody>),
 }
 
@@ -153,42 +157,50 @@ impl UpstreamClients {
             return Err(UpstreamError::Uri);
         };
         head.uri = Uri::from(path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/")));
-        let mut request = Request::from_parts(head, body);
         let pool = self.pool();
+        let mut body = Some(body);
         loop {
             let (checkout, reused) = match self.checkout(pool, scheme.as_str(), authority.as_str())
             {
                 Some(c) => (c, true),
                 None => (self.connect(pool, &scheme, &authority).await?, false),
             };
+            let Some(this_body) = body.take() else {
+                return Err(UpstreamError::Uri);
+            };
             match checkout {
                 Checkout::H2(mut sender) => {
+                    let mut request = Request::from_parts(head, this_body);
                     *request.uri_mut() = absolute(&scheme, &authority, request.uri())?;
                     return match sender.send_request(request).await {
-                        Ok(response) => Ok(response.map(|body| UpstreamBody::new(body, None))),
-                        Err(e) => Err(UpstreamError::Request(e)),
+                        Ok(response) => Ok(response.map(|b| UpstreamBody(Received::H2(b)))),
+                        Err(e) => Err(UpstreamError::Request(e.into())),
                     };
                 }
-                Checkout::H1(mut sender, host, key) => {
-                    if sender.ready().await.is_err() {
-                        // Closed while idle; this one is gone, try the next.
-                        continue;
-                    }
-                    request.headers_mut().insert(http::header::HOST, host);
-                    match sender.try_send_request(request).await {
-                        Ok(response) => {
-                            let back = Return {
-                                sender,
-                                pool: pool.clone(),
-                                key,
-                            };
-                            return Ok(response.map(|body| UpstreamBody::new(body, Some(back))));
+                Checkout::H1(conn, host, key) => {
+                    head.headers.insert(http::header::HOST, host);
+                    let empty = this_body.is_end_stream();
+                    let back = Return {
+                        pool: pool.clone(),
+                        key,
+                    };
+                    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                    match conn
+                        .send(&head.method, target, &head.headers, this_body, back)
+                        .await
+                    {
+                        Ok(response) => return Ok(response.map(|b| UpstreamBody(Received::H1(b)))),
+                        // The provider closed a reused connection as this went out; sending
+                        // again is safe only for what may be repeated and can be rebuilt.
+                        Err(failed)
+                            if reused
+                                && failed.nothing_received
+                                && empty
+                                && head.method.is_idempotent() =>
+                        {
+                            body = Some(crate::body::empty());
                         }
-                        Err(mut failed) => match failed.take_message() {
-                            // Refused before a byte was written: safe to send elsewhere.
-                            Some(unsent) if reused => request = unsent,
-                            _ => return Err(UpstreamError::Request(failed.into_error())),
-                        },
+                        Err(failed) => return Err(UpstreamError::Request(Box::new(failed.error))),
                     }
                 }
             }
@@ -205,13 +217,9 @@ impl UpstreamClients {
             host.h2 = None;
         }
         let now = Instant::now();
-        while let Some(idle) = host.idle.pop_back() {
-            if !idle.sender.is_closed() && now.duration_since(idle.since) < self.idle_timeout {
-                return Some(Checkout::H1(
-                    idle.sender,
-                    host.host.clone(),
-                    host.key.clone(),
-                ));
+        while let Some(mut idle) = host.idle.pop_back() {
+            if now.duration_since(idle.since) < self.idle_timeout && idle.conn.is_open() {
+                return Some(Checkout::H1(idle.conn, host.host.clone(), host.key.clone()));
             }
         }
         None
@@ -235,7 +243,7 @@ impl UpstreamClients {
                 .timer(TokioTimer::new())
                 .handshake(stream)
                 .await
-                .map_err(UpstreamError::Request)?;
+                .map_err(|e| UpstreamError::Request(e.into()))?;
             tokio::spawn(async move {
                 let _ = connection.await;
             });
@@ -243,17 +251,10 @@ impl UpstreamClients {
             host_entry(&mut hosts, scheme, authority).h2 = Some(sender.clone());
             return Ok(Checkout::H2(sender));
         }
-        let (sender, connection) = http1::Builder::new()
-            .max_buf_size(self.max_header_bytes.max(8192))
-            .handshake(stream)
-            .await
-            .map_err(UpstreamError::Request)?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let conn = h1::Conn::new(TokioIo::new(stream), self.max_header_bytes.max(8192));
         let mut hosts = pool.hosts.lock();
         let entry = host_entry(&mut hosts, scheme, authority);
-        Ok(Checkout::H1(sender, entry.host.clone(), entry.key.clone()))
+        Ok(Checkout::H1(conn, entry.host.clone(), entry.key.clone()))
     }
 
     /// Drops this worker's idle connections that have expired or were closed by the provider.
@@ -261,8 +262,8 @@ impl UpstreamClients {
         let now = Instant::now();
         let mut hosts = self.pool().hosts.lock();
         for host in hosts.iter_mut() {
-            host.idle.retain(|idle| {
-                !idle.sender.is_closed() && now.duration_since(idle.since) < self.idle_timeout
+            host.idle.retain_mut(|idle| {
+                now.duration_since(idle.since) < self.idle_timeout && idle.conn.is_open()
             });
             if host.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
                 host.h2 = None;
@@ -319,73 +320,60 @@ fn absolute(scheme: &Scheme, authority: &Authority, uri: &Uri) -> Result<Uri, Up
     Uri::from_parts(parts).map_err(|_| UpstreamError::Uri)
 }
 
-/// An HTTP/1.1 connection waiting for its response body to end before going back to the pool.
+/// Where an HTTP/1.1 connection goes back to once its response body has been read.
 struct Return {
-    sender: http1::SendRequest<ProxyBody>,
     pool: Arc<Pool>,
     key: Arc<HostKey>,
 }
 
-impl Return {
-    fn give_back(self) {
+impl h1::Recycle<h1::Io> for Return {
+    fn recycle(self, conn: h1::Conn) {
         let mut hosts = self.pool.hosts.lock();
         let host = host_entry(&mut hosts, &self.key.scheme, &self.key.authority);
         if host.idle.len() < MAX_IDLE_PER_HOST {
             host.idle.push_back(Idle {
-                sender: self.sender,
+                conn,
                 since: Instant::now(),
             });
         }
     }
 }
 
-/// A provider response body. Reading it to the end returns an HTTP/1.1 connection to the pool.
-pub struct UpstreamBody {
-    inner: Incoming,
-    back: Option<Return>,
-}
+/// A provider response body. Reading an HTTP/1.1 body to the end returns its connection to
+/// the pool.
+pub struct UpstreamBody(Received);
 
-impl UpstreamBody {
-    fn new(inner: Incoming, back: Option<Return>) -> Self {
-        let mut body = UpstreamBody { inner, back };
-        if body.inner.is_end_stream() {
-            body.release();
-        }
-        body
-    }
-
-    fn release(&mut self) {
-        if let Some(back) = self.back.take() {
-            back.give_back();
-        }
-    }
+enum Received {
+    H1(h1::ResponseBody<h1::Io, Return>),
+    H2(Incoming),
 }
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.release(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),
-            // An error leaves the connection unusable: it is dropped with this body.
-            Poll::Ready(Some(Err(_))) => self.back = None,
-            _ => {}
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().0 {
+            Received::H1(body) => Pin::new(body).poll_frame(cx),
+            Received::H2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.0 {
+            Received::H1(body) => body.is_end_stream(),
+            Received::H2(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.0 {
+            Received::H1(body) => body.size_hint(),
+            Received::H2(body) => body.size_hint(),
+        }
     }
 }
 
@@ -450,13 +438,12 @@ pub enum UpstreamFailure {
 }
 
 pub fn classify(err: &UpstreamError) -> UpstreamFailure {
-    let hyper_error = match err {
+    let error = match err {
         UpstreamError::Connect(_) => return UpstreamFailure::Connect,
         UpstreamError::Uri => return UpstreamFailure::Other,
         UpstreamError::Request(e) => e,
     };
-    let mut source: Option<&(dyn std::error::Error + 'static)> =
-        std::error::Error::source(hyper_error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     while let Some(e) = source {
         if e.is::<http_body_util::LengthLimitError>() {
             return UpstreamFailure::BodyTooLarge;
@@ -583,11 +570,20 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
-    async fn a_connection_the_provider_closes_while_idle_is_not_reused() {
+    /// What a one-shot provider does after answering the first request on a connection.
+    #[derive(Clone, Copy)]
+    enum ThenClose {
+        /// Closes a moment later, as an idle timeout on its side would.
+        Soon,
+        /// Reads the next request and closes without answering it (its idle timeout fired just
+        /// as a reused connection's request arrived).
+        OnNextRequest,
+    }
+
+    /// A provider that answers one request per connection with a keep-alive response, then
+    /// closes the connection as `then` says.
+    async fn one_shot_provider(then: ThenClose) -> (String, Arc<AtomicUsize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        // A provider that answers one request per connection with a keep-alive response, then
-        // closes the connection a moment later (as an idle timeout on its side would).
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -601,10 +597,21 @@ mod tests {
                     let _ = stream
                         .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                         .await;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    match then {
+                        ThenClose::Soon => tokio::time::sleep(Duration::from_millis(20)).await,
+                        ThenClose::OnNextRequest => {
+                            let _ = stream.read(&mut buf).await;
+                        }
+                    }
                 });
             }
         });
+        (base, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_provider_closes_while_idle_is_not_reused() {
+        let (base, accepted) = one_shot_provider(ThenClose::Soon).await;
         let clients = clients(&base, Duration::from_secs(90));
         for round in 1..=3 {
             let response = get(&clients, &format!("{base}/x")).await;
@@ -620,6 +627,93 @@ mod tests {
             0,
             "the sweep noticed the last close too"
         );
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_request_the_provider_drops_on_a_reused_connection_is_sent_again() {
+        let (base, accepted) = one_shot_provider(ThenClose::OnNextRequest).await;
+        let clients = clients(&base, Duration::from_secs(90));
+        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
+        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_post_the_provider_drops_is_not_sent_again() {
+        let (base, accepted) = one_shot_provider(ThenClose::OnNextRequest).await;
+        let clients = clients(&base, Duration::from_secs(90));
+        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
+        let request = Request::post(format!("{base}/x"))
+            .header("content-length", "2")
+            .body(crate::body::full("hi"))
+            .unwrap();
+        let Err(err) = clients.request(request).await else {
+            panic!("a dropped POST was answered")
+        };
+        assert!(matches!(classify(&err), UpstreamFailure::Other), "{err}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "not resent");
+    }
+
+    #[tokio::test]
+    async fn http1_over_tls_reuses_its_connection_and_sees_the_provider_close_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A provider without HTTP/2: ALPN offers only http/1.1. It answers two requests per
+        // connection with keep-alive responses, then closes the connection (close_notify).
+        let ca = gatehouse_sim::TestCa::generate().unwrap();
+        let config = ca
+            .server_config_with_alpn(vec![b"http/1.1".to_vec()])
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!(
+            "https://localhost:{}",
+            listener.local_addr().unwrap().port()
+        );
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    for _ in 0..2 {
+                        let mut buf = [0u8; 4096];
+                        if tls.read(&mut buf).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let _ = tls
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntls")
+                            .await;
+                    }
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        let connection: ConnectionConfig = toml::from_str(&format!(
+            "id = 'p'\nprovider = 'custom'\nbase_url = '{base}'\nca_file = '{}'\n",
+            ca_file.display()
+        ))
+        .unwrap();
+        let clients = UpstreamClients::build(&ServerConfig::default(), &connection, 1).unwrap();
+        for round in 1..=2 {
+            assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "tls");
+            assert_eq!(clients.idle_count(), 1, "round {round}");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one TLS connection for both"
+        );
+        // The provider has closed it by now: the next request finds out at checkout.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "tls");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -54,8 +54,18 @@ impl TestCa {
         self.inner.cert.pem()
     }
 
-    /// Issues a leaf for `localhost` and `127.0.0.1` and builds a rustls server config.
+    /// Issues a leaf for `localhost` and `127.0.0.1` and builds a rustls server config that
+    /// offers HTTP/2 and HTTP/1.1 by ALPN.
     pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, SimError> {
+        self.server_config_with_alpn(vec![b"h2".to_vec(), b"http/1.1".to_vec()])
+    }
+
+    /// As [`Self::server_config`], offering only the given ALPN protocols (for example only
+    /// `http/1.1`, as a provider without HTTP/2 would).
+    pub fn server_config_with_alpn(
+        &self,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Arc<rustls::ServerConfig>, SimError> {
         let leaf_key = KeyPair::generate().map_err(tls_err)?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
         params.subject_alt_names = vec![
@@ -86,7 +96,7 @@ impl TestCa {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(tls_err)?;
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        cfg.alpn_protocols = alpn;
         Ok(Arc::new(cfg))
     }
 }
