@@ -132,25 +132,54 @@ paths = ["/services/data/*/query"]
 """
 
 
-def nginx_config(work, port, upstream_port, workers, pid_file):
-    """nginx as the same reverse proxy: upstream keepalive, the credential header set, access log on."""
+def nginx_config(work, port, upstream_port, workers, pid_file, equivalent=False):
+    """nginx as the same reverse proxy: upstream keepalive, the credential header set, access log on.
+
+    With `equivalent`, nginx also does what it can of Gatehouse's per-request work: the caller's
+    bearer token checked (a plain string match: nginx has no SHA-256 without modules), the
+    method and path allow-listed, the connection prefix stripped, caller credentials and cookies
+    dropped, a request id generated, sent upstream and returned, provider cookies hidden, and a
+    JSON access line. It does not do metrics or trace context."""
+    if equivalent:
+        logging = f"""
+  log_format gatehouse escape=json '{{"time":"$time_iso8601","level":"INFO","target":"access","request_id":"$request_id","connection":"bench","caller":"$caller","method":"$request_method","status":$status,"duration_s":$request_time}}';
+  access_log {work}/{pid_file}.access.log gatehouse;
+  map $http_proxy_authorization $caller {{ "Bearer {TOKEN}" svc; default ""; }}"""
+        locations = """
+    location ~ ^/bench(/services/data/[^/]+/query)$ {
+      if ($caller = "") { return 401; }
+      limit_except GET { deny all; }
+      proxy_pass http://backend$1$is_args$args;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Proxy-Authorization "";
+      proxy_set_header Cookie "";
+      proxy_set_header X-Request-Id $request_id;
+      proxy_set_header Authorization "Bearer provider-token";
+      proxy_hide_header Set-Cookie;
+      add_header X-Request-Id $request_id always;
+    }
+    location / { return 403; }"""
+    else:
+        logging = f"""
+  access_log {work}/{pid_file}.access.log;"""
+        locations = """
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer provider-token";
+    }"""
     return f"""
 worker_processes {workers};
 pid {work}/{pid_file};
 error_log {work}/nginx-error.log warn;
 daemon off;
 events {{ worker_connections 4096; }}
-http {{
-  access_log {work}/nginx-access.log;
+http {{{logging}
   upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 128; }}
   server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Authorization "Bearer provider-token";
-    }}
+    listen 127.0.0.1:{port};{locations}
   }}
 }}
 """
@@ -168,7 +197,7 @@ def same_cores(args, target, work, nginx, upstream_pid):
     proxy_cpu, rest = str(cpus - 1), f"0-{cpus - 2}"
     # The upstream (all its threads) keeps off the proxies' core.
     subprocess.run(["taskset", "-a", "-p", "-c", rest, str(upstream_pid)], check=True, stdout=subprocess.DEVNULL)
-    ports = {"gatehouse": GATEHOUSE_PORT + 100, "nginx": NGINX_PORT + 100, "bare": BARE_PORT + 100}
+    ports = {"gatehouse": GATEHOUSE_PORT + 100, "nginx": NGINX_PORT + 100, "bare": BARE_PORT + 100, "nginx-eq": NGINX_PORT + 110}
     procs, pids, urls = [], {}, {}
     try:
         cfg = os.path.join(work, "pinned.toml")
@@ -186,6 +215,11 @@ def same_cores(args, target, work, nginx, upstream_pid):
                 f.write(nginx_config(work, ports["nginx"], UPSTREAM_PORT, 1, "nginx-pinned.pid"))
             ng = subprocess.Popen(["taskset", "-c", proxy_cpu, nginx, "-c", ncfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(ng)
+            ecfg = os.path.join(work, "nginx-eq.conf")
+            with open(ecfg, "w") as f:
+                f.write(nginx_config(work, ports["nginx-eq"], UPSTREAM_PORT, 1, "nginx-eq.pid", equivalent=True))
+            ne = subprocess.Popen(["taskset", "-c", proxy_cpu, nginx, "-c", ecfg, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(ne)
         bare = subprocess.Popen(["taskset", "-c", proxy_cpu, os.path.join(target, "release", "bench_bare_proxy"), f"127.0.0.1:{ports['bare']}", f"127.0.0.1:{UPSTREAM_PORT}", "1"], stdout=subprocess.DEVNULL)
         procs.append(bare)
         pids["bare"] = [bare.pid]
@@ -197,9 +231,17 @@ def same_cores(args, target, work, nginx, upstream_pid):
             workers_of = subprocess.run(["pgrep", "-P", str(ng.pid)], capture_output=True, text=True).stdout.split()
             pids["nginx"] = [int(p) for p in workers_of]
             urls["nginx"] = (f"http://127.0.0.1:{ports['nginx']}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [])
-        order = [n for n in ("gatehouse", "nginx", "bare") if n in urls]
-        for name in order:  # warm-up
-            oha(*urls[name], seconds=2, connections=64, cpus=rest)
+            wait_http(f"http://127.0.0.1:{ports['nginx-eq']}/")
+            workers_of = subprocess.run(["pgrep", "-P", str(ne.pid)], capture_output=True, text=True).stdout.split()
+            pids["nginx-eq"] = [int(p) for p in workers_of]
+            if not pids["nginx"] or not pids["nginx-eq"]:
+                raise SystemExit("same cores: an nginx has no worker process (see nginx-error.log)")
+            urls["nginx-eq"] = urls["gatehouse"][0].replace(f":{ports['gatehouse']}/", f":{ports['nginx-eq']}/"), urls["gatehouse"][1]
+        order = [n for n in ("gatehouse", "nginx", "nginx-eq", "bare") if n in urls]
+        for name in order:  # warm-up, and a check that every path really proxies (2xx answers)
+            r = oha(*urls[name], seconds=2, connections=64, cpus=rest)
+            if r["ok"] < r["total"]:
+                raise SystemExit(f"same cores: {name} answered {r['total'] - r['ok']} of {r['total']} requests with errors")
         rounds = {n: [] for n in order}
         for _ in range(args.repeat):
             for name in order:
@@ -220,6 +262,8 @@ def same_cores(args, target, work, nginx, upstream_pid):
             g, n, b = med["gatehouse"], med["nginx"], med["bare"]
             print(f"same cores, gatehouse/nginx: throughput {g[0] / n[0]:.2f}, capacity by CPU/request {n[1] / g[1]:.2f}")
             print(f"same cores, bare/nginx: throughput {b[0] / n[0]:.2f}, capacity by CPU/request {n[1] / b[1]:.2f}")
+            e = med["nginx-eq"]
+            print(f"same cores, gatehouse/nginx doing equivalent work: throughput {g[0] / e[0]:.2f}, capacity by CPU/request {e[1] / g[1]:.2f}")
     finally:
         stop(procs)
 
@@ -234,6 +278,11 @@ def stop(procs):
             p.kill()
 
 
+def find_nginx():
+    """nginx's path, if it is installed (Debian puts it in /usr/sbin, often off a user's PATH)."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rates", default="500,1000,2000,4000")
@@ -242,6 +291,7 @@ def main():
     ap.add_argument("--cpu-rate", type=int, default=4000, help="fixed rate for the CPU-per-request runs")
     ap.add_argument("--repeat", type=int, default=3, help="closed-loop rounds, interleaved; medians are reported")
     ap.add_argument("--no-same-cores", action="store_true", help="skip the one-core-per-proxy section")
+    ap.add_argument("--only-same-cores", action="store_true", help="run only the one-core-per-proxy section")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     if not shutil.which("oha"):
@@ -254,6 +304,11 @@ def main():
     try:
         up = subprocess.Popen([os.path.join(target, "release", "bench_upstream"), f"127.0.0.1:{UPSTREAM_PORT}"], stdout=subprocess.DEVNULL)
         procs.append(up)
+        if args.only_same_cores:
+            wait_http(f"http://127.0.0.1:{UPSTREAM_PORT}/")
+            nginx = find_nginx()
+            same_cores(args, target, work, nginx, up.pid)
+            return
         cfg = os.path.join(work, "gatehouse.toml")
         with open(cfg, "w") as f:
             f.write(gatehouse_config(GATEHOUSE_PORT, ADMIN_PORT, UPSTREAM_PORT, f"{work}/data"))
@@ -264,7 +319,7 @@ def main():
             "direct": (f"http://127.0.0.1:{UPSTREAM_PORT}{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", []),
             "gatehouse": (f"http://127.0.0.1:{GATEHOUSE_PORT}/bench{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [f"Proxy-Authorization: Bearer {TOKEN}"]),
         }
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        nginx = find_nginx()
         if nginx:
             ncfg = os.path.join(work, "nginx.conf")
             with open(ncfg, "w") as f:
