@@ -56,6 +56,9 @@ const MAX_IDLE_PER_HOST: usize = 256;
 pub struct UpstreamClients {
     connector: Connector,
     idle_timeout: Duration,
+    body_idle_timeout: Duration,
+    /// The connection's id, for the one log line a stalled body earns.
+    connection: Arc<str>,
     max_header_bytes: usize,
     /// Index 0 serves threads that are not data-plane workers; worker `i` uses `i + 1`.
     pools: Box<[Arc<Pool>]>,
@@ -129,6 +132,8 @@ impl UpstreamClients {
         Ok(UpstreamClients {
             connector: connector(server, connection)?,
             idle_timeout: server.pool_idle_timeout,
+            body_idle_timeout: server.response_body_idle_timeout,
+            connection: Arc::from(connection.id.as_str()),
             max_header_bytes: server.max_header_bytes,
             pools: (0..=workers).map(|_| Arc::new(Pool::default())).collect(),
         })
@@ -173,7 +178,7 @@ impl UpstreamClients {
                     let mut request = Request::from_parts(head, this_body);
                     *request.uri_mut() = absolute(&scheme, &authority, request.uri())?;
                     return match sender.send_request(request).await {
-                        Ok(response) => Ok(response.map(|b| UpstreamBody(Received::H2(b)))),
+                        Ok(response) => Ok(response.map(|b| self.body(Received::H2(b)))),
                         Err(e) => Err(UpstreamError::Request(e.into())),
                     };
                 }
@@ -189,7 +194,7 @@ impl UpstreamClients {
                         .send(&head.method, target, &head.headers, this_body, back)
                         .await
                     {
-                        Ok(response) => return Ok(response.map(|b| UpstreamBody(Received::H1(b)))),
+                        Ok(response) => return Ok(response.map(|b| self.body(Received::H1(b)))),
                         // The provider closed a reused connection as this went out; sending
                         // again is safe only for what may be repeated and can be rebuilt.
                         Err(failed)
@@ -204,6 +209,16 @@ impl UpstreamClients {
                     }
                 }
             }
+        }
+    }
+
+    fn body(&self, received: Received) -> UpstreamBody {
+        UpstreamBody {
+            received,
+            stall: None,
+            waiting: false,
+            idle_timeout: self.body_idle_timeout,
+            connection: self.connection.clone(),
         }
     }
 
@@ -340,13 +355,43 @@ impl h1::Recycle<h1::Io> for Return {
 }
 
 /// A provider response body. Reading an HTTP/1.1 body to the end returns its connection to
-/// the pool.
-pub struct UpstreamBody(Received);
+/// the pool. A provider that goes silent in the middle of a body for `response_body_idle_timeout`
+/// is cut off: the body ends in [`BodyStalled`] and its connection is closed, so neither the
+/// caller's connection nor the provider's is held for ever.
+pub struct UpstreamBody {
+    received: Received,
+    /// The stall timer, made on the first wait and reset at the start of each later one.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether the timer runs for the current wait.
+    waiting: bool,
+    idle_timeout: Duration,
+    connection: Arc<str>,
+}
 
 enum Received {
     H1(h1::ResponseBody<h1::Io, Return>),
     H2(Incoming),
+    /// Cut off after a stall; the provider connection is gone.
+    Stalled,
 }
+
+/// The provider sent nothing for too long in the middle of a response body.
+#[derive(Debug)]
+pub struct BodyStalled {
+    pub after: Duration,
+}
+
+impl std::fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the provider sent nothing for {} ms in the middle of the response body",
+            self.after.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for BodyStalled {}
 
 impl Body for UpstreamBody {
     type Data = Bytes;
@@ -356,23 +401,54 @@ impl Body for UpstreamBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match &mut self.get_mut().0 {
+        let this = self.get_mut();
+        let polled = match &mut this.received {
             Received::H1(body) => Pin::new(body).poll_frame(cx),
             Received::H2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Received::Stalled => return Poll::Ready(None),
+        };
+        if polled.is_ready() {
+            this.waiting = false;
+            return polled;
         }
+        // Most bodies arrive with their head and never wait; a timer is made only for those that do.
+        if !this.waiting {
+            this.waiting = true;
+            let deadline = tokio::time::Instant::now() + this.idle_timeout;
+            match &mut this.stall {
+                Some(stall) => stall.as_mut().reset(deadline),
+                None => this.stall = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        if let Some(stall) = &mut this.stall {
+            if std::future::Future::poll(stall.as_mut(), cx).is_ready() {
+                this.received = Received::Stalled;
+                tracing::warn!(
+                    connection = %this.connection,
+                    idle_ms = this.idle_timeout.as_millis() as u64,
+                    "provider response body stalled; cut off"
+                );
+                return Poll::Ready(Some(Err(Box::new(BodyStalled {
+                    after: this.idle_timeout,
+                }))));
+            }
+        }
+        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.0 {
+        match &self.received {
             Received::H1(body) => body.is_end_stream(),
             Received::H2(body) => body.is_end_stream(),
+            Received::Stalled => true,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.0 {
+        match &self.received {
             Received::H1(body) => body.size_hint(),
             Received::H2(body) => body.size_hint(),
+            Received::Stalled => SizeHint::with_exact(0),
         }
     }
 }
@@ -714,6 +790,71 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "tls");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A provider that sends a head and the first 5 bytes of the body on each connection, then
+    /// `pieces` more bytes `gap` apart, and never the last `missing` bytes it declared.
+    async fn dripping_provider(pieces: usize, gap: Duration, missing: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\nfirst",
+                        5 + pieces + missing
+                    );
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    for _ in 0..pieces {
+                        tokio::time::sleep(gap).await;
+                        let _ = stream.write_all(b".").await;
+                    }
+                    // Never closes: a stall, not an end.
+                    std::future::pending::<()>().await;
+                });
+            }
+        });
+        base
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_is_cut_off_and_its_connection_closed() {
+        let base = dripping_provider(0, Duration::ZERO, 1).await;
+        let clients = clients(&base, Duration::from_secs(90));
+        let response = get(&clients, &format!("{base}/x")).await;
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "first");
+        let started = tokio::time::Instant::now();
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert!(error.is::<BodyStalled>(), "{error}");
+        // Cut off at the configured idle time (the default, 60 s), not before.
+        assert_eq!(
+            started.elapsed(),
+            ServerConfig::default().response_body_idle_timeout
+        );
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+        assert_eq!(
+            clients.idle_count(),
+            0,
+            "a stalled connection is not pooled"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_body_that_keeps_coming_is_not_cut_off() {
+        // Five more bytes, each 50 s after the last: 250 s in all, every gap under the 60 s limit.
+        let base = dripping_provider(5, Duration::from_secs(50), 0).await;
+        let clients = clients(&base, Duration::from_secs(90));
+        let response = get(&clients, &format!("{base}/x")).await;
+        let started = tokio::time::Instant::now();
+        assert_eq!(text(response).await, "first.....");
+        assert!(started.elapsed() >= Duration::from_secs(250));
+        assert_eq!(clients.idle_count(), 1);
     }
 
     #[tokio::test]

@@ -74,6 +74,10 @@ pub struct ServerConfig {
     /// Idle pooled connections to providers are closed after this long.
     #[serde(with = "duration::serde_secs")]
     pub pool_idle_timeout: Duration,
+    /// A provider response body that brings nothing for this long is cut off (the caller's
+    /// response ends in an error, the provider connection is closed).
+    #[serde(with = "duration::serde_secs")]
+    pub response_body_idle_timeout: Duration,
     /// Largest request body accepted from a caller (a grant may set a lower one).
     pub max_body_bytes: u64,
     /// Largest request head (headers) accepted from a caller.
@@ -91,7 +95,7 @@ pub struct ServerConfig {
     /// client certificate.
     pub tls: Option<TlsConfig>,
     /// Data-plane worker threads, each with its own event loop and provider connection pool
-    /// (0: one per CPU core, at most 4).
+    /// (0: one per CPU core).
     pub workers: usize,
 }
 
@@ -103,6 +107,7 @@ impl Default for ServerConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(90),
+            response_body_idle_timeout: Duration::from_secs(60),
             max_body_bytes: 10 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             replay_buffer_bytes: 1024 * 1024,
@@ -276,6 +281,22 @@ impl Config {
                 "server.admin_listen".into(),
                 "must differ from server.listen".into(),
             );
+        }
+        let server = &self.server;
+        for (key, value) in [
+            ("connect_timeout", server.connect_timeout),
+            ("request_timeout", server.request_timeout),
+            ("pool_idle_timeout", server.pool_idle_timeout),
+            (
+                "response_body_idle_timeout",
+                server.response_body_idle_timeout,
+            ),
+            ("shutdown_grace", server.shutdown_grace),
+            ("policy_poll_interval", server.policy_poll_interval),
+        ] {
+            if value.is_zero() {
+                push(format!("server.{key}"), "must be longer than zero".into());
+            }
         }
         if self.policy.is_some() && !self.callers.is_empty() {
             push("callers".into(), "callers are defined in the policy file; remove [[callers]] here or remove `policy`".into());

@@ -93,6 +93,36 @@ fn every_semantic_error_is_reported_with_its_key() {
 }
 
 #[test]
+fn zero_timeouts_are_refused_with_their_keys() {
+    let errors = parse(
+        r#"
+        [server]
+        request_timeout = "0s"
+        response_body_idle_timeout = 0
+        "#,
+    )
+    .expect_err("zero timeouts");
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.location.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "gatehouse.toml: server.request_timeout",
+            "gatehouse.toml: server.response_body_idle_timeout",
+        ]
+    );
+    assert!(errors.0[0].message.contains("longer than zero"));
+    let config = parse(
+        "[server]
+response_body_idle_timeout = \"2m\"\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        config.server.response_body_idle_timeout,
+        Duration::from_secs(120)
+    );
+}
+
+#[test]
 fn env_interpolation_reaches_secrets_and_reports_missing_vars() {
     std::env::set_var("GATEHOUSE_TEST_TOKEN_CFG", "abc");
     let config = parse(
