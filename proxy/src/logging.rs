@@ -81,7 +81,8 @@ fn write_stderr(bytes: &[u8]) {
 /// Runs `write` on this thread's buffer, or on a scratch line that is written at once.
 fn with_sink(write: impl FnOnce(&mut Vec<u8>)) {
     let mut write = Some(write);
-    BUFFER.with(|b| {
+    // `try_with`: a request dropped while its thread winds down still gets its line, unbuffered.
+    let _ = BUFFER.try_with(|b| {
         if let Ok(mut slot) = b.try_borrow_mut() {
             if let Some(buffer) = slot.as_mut() {
                 if let Some(write) = write.take() {

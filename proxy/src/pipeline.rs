@@ -47,18 +47,24 @@ pub async fn handle(
     peer: PeerIdentity,
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
-    let started = Instant::now();
     // Decremented on drop, so a request abandoned by its caller (the future is dropped
     // mid-flight) does not leave the gauge counting it.
     let _in_flight = state.metrics.requests.enter();
-    let mut ctx = RequestContext {
-        request_id: headers::request_id(request.headers()),
-        method: request.method().clone(),
-        connection: None,
-        caller: None,
-        category: None,
+    // Recorded however the request ends: answered, or abandoned by its caller.
+    let mut request_record = Recorder {
+        state,
+        started: Instant::now(),
+        ctx: RequestContext {
+            request_id: headers::request_id(request.headers()),
+            method: request.method().clone(),
+            connection: None,
+            caller: None,
+            category: None,
+        },
+        done: false,
     };
-    let response = match run(state, &peer, &mut ctx, request).await {
+    let ctx = &mut request_record.ctx;
+    let response = match run(state, &peer, ctx, request).await {
         Ok(response) => response,
         Err(error) => {
             ctx.category = Some(error.category);
@@ -68,8 +74,46 @@ pub async fn handle(
             error.into_response(&ctx.error_context())
         }
     };
-    record(state, &ctx, response.status(), started);
+    request_record.finish(response.status());
     response
+}
+
+/// The status recorded for a request its caller abandoned before the response head (nginx's
+/// "client closed request").
+const CALLER_GONE: u16 = 499;
+
+/// Records a request once: when it is answered, or, if its caller goes away first (hyper drops
+/// the request's future), as abandoned: status 499, category `caller_cancelled`, with the time
+/// it had run. Abandoned requests would otherwise be missing from `requests_total`, the latency
+/// histogram and the access log.
+struct Recorder<'s> {
+    state: &'s AppState,
+    started: Instant,
+    ctx: RequestContext<'s>,
+    done: bool,
+}
+
+impl Recorder<'_> {
+    fn finish(&mut self, status: StatusCode) {
+        self.done = true;
+        let category = self.ctx.category.map_or("none", Category::as_str);
+        record(self.state, &self.ctx, status, category, self.started);
+    }
+}
+
+impl Drop for Recorder<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let status = StatusCode::from_u16(CALLER_GONE).unwrap_or(StatusCode::BAD_REQUEST);
+            record(
+                self.state,
+                &self.ctx,
+                status,
+                "caller_cancelled",
+                self.started,
+            );
+        }
+    }
 }
 
 async fn run<'s>(
@@ -324,13 +368,18 @@ fn denial(d: Denial) -> GatewayError {
     }
 }
 
-fn record(state: &AppState, ctx: &RequestContext, status: StatusCode, started: Instant) {
+fn record(
+    state: &AppState,
+    ctx: &RequestContext,
+    status: StatusCode,
+    category: &'static str,
+    started: Instant,
+) {
     let elapsed = started.elapsed();
     let (connection, provider) = match ctx.connection {
         Some(c) => (c.id.as_str(), c.profile.name.as_str()),
         None => ("none", "none"),
     };
-    let category = ctx.category.map_or("none", Category::as_str);
     let labels = RequestLabelRefs {
         connection,
         provider,

@@ -346,6 +346,39 @@ async fn slow_and_dead_upstreams_get_typed_errors() {
         raw.starts_with("HTTP/1.1 400") && raw.contains("body_read_timeout"),
         "{raw}"
     );
+    // A caller that hangs up while its request waits on the provider is still counted and
+    // logged: status 499, category caller_cancelled.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stream =
+            tokio::net::TcpStream::connect(gh.data_url().trim_start_matches("http://"))
+                .await
+                .expect("connect");
+        let request = format!(
+            "GET /up/slow/3000 HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer {TOKEN}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cancelled = r#"gatehouse_requests_total{connection="up",provider="testapi",caller="svc",method="GET",status_class="4xx",category="caller_cancelled"} 1"#;
+    let logged = |gh: &Gatehouse| {
+        gh.logs()
+            .iter()
+            .any(|l| l.contains(r#""status":499"#) && l.contains("caller_cancelled"))
+    };
+    let mut seen = false;
+    for _ in 0..50 {
+        if gh.metrics().await.contains(cancelled) && logged(&gh) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen,
+        "no 499 in the metrics and access log: {}",
+        gh.metrics().await
+    );
     // Provider errors pass through untouched.
     let response = client()
         .get(format!("{}/up/status/418", gh.data_url()))
