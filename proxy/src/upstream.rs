@@ -163,19 +163,16 @@ impl UpstreamClients {
         };
         head.uri = Uri::from(path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/")));
         let pool = self.pool();
-        let mut body = Some(body);
+        let mut body = body;
         loop {
             let (checkout, reused) = match self.checkout(pool, scheme.as_str(), authority.as_str())
             {
                 Some(c) => (c, true),
                 None => (self.connect(pool, &scheme, &authority).await?, false),
             };
-            let Some(this_body) = body.take() else {
-                return Err(UpstreamError::Uri);
-            };
             match checkout {
                 Checkout::H2(mut sender) => {
-                    let mut request = Request::from_parts(head, this_body);
+                    let mut request = Request::from_parts(head, body);
                     *request.uri_mut() = absolute(&scheme, &authority, request.uri())?;
                     return match sender.send_request(request).await {
                         Ok(response) => Ok(response.map(|b| self.body(Received::H2(b)))),
@@ -184,14 +181,14 @@ impl UpstreamClients {
                 }
                 Checkout::H1(conn, host, key) => {
                     head.headers.insert(http::header::HOST, host);
-                    let empty = this_body.is_end_stream();
+                    let empty = body.is_end_stream();
                     let back = Return {
                         pool: pool.clone(),
                         key,
                     };
                     let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
                     match conn
-                        .send(&head.method, target, &head.headers, this_body, back)
+                        .send(&head.method, target, &head.headers, body, back)
                         .await
                     {
                         Ok(response) => return Ok(response.map(|b| self.body(Received::H1(b)))),
@@ -203,7 +200,7 @@ impl UpstreamClients {
                                 && empty
                                 && head.method.is_idempotent() =>
                         {
-                            body = Some(crate::body::empty());
+                            body = crate::body::empty();
                         }
                         Err(failed) => return Err(UpstreamError::Request(Box::new(failed.error))),
                     }
@@ -530,384 +527,4 @@ pub fn classify(err: &UpstreamError) -> UpstreamFailure {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http_body_util::BodyExt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A loopback HTTP/1.1 provider that counts the connections it accepts. `/close` answers
-    /// with `Connection: close`; `/big` streams 64 KiB; everything else echoes `Host` and the
-    /// request target.
-    async fn provider() -> (String, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                        let mut response = match req.uri().path() {
-                            "/big" => Response::new(crate::body::full(vec![b'x'; 64 * 1024])),
-                            path => {
-                                let host = req
-                                    .headers()
-                                    .get("host")
-                                    .and_then(|h| h.to_str().ok())
-                                    .unwrap_or("-");
-                                let target = req.uri().to_string();
-                                let mut r =
-                                    Response::new(crate::body::full(format!("{host} {target}")));
-                                if path == "/close" {
-                                    r.headers_mut()
-                                        .insert("connection", HeaderValue::from_static("close"));
-                                }
-                                r
-                            }
-                        };
-                        response
-                            .headers_mut()
-                            .insert("x-served", HeaderValue::from_static("1"));
-                        Ok::<_, std::convert::Infallible>(response)
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        (format!("http://{addr}"), accepted)
-    }
-
-    fn clients(base: &str, idle: Duration) -> UpstreamClients {
-        let connection: ConnectionConfig = toml::from_str(&format!(
-            "id = 'p'\nprovider = 'custom'\nbase_url = '{base}'\n"
-        ))
-        .unwrap();
-        let server = ServerConfig {
-            pool_idle_timeout: idle,
-            ..ServerConfig::default()
-        };
-        UpstreamClients::build(&server, &connection, 1).unwrap()
-    }
-
-    async fn get(clients: &UpstreamClients, uri: &str) -> Response<UpstreamBody> {
-        let request = Request::get(uri).body(crate::body::empty()).unwrap();
-        clients.request(request).await.unwrap()
-    }
-
-    async fn text(response: Response<UpstreamBody>) -> String {
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn sequential_requests_share_one_connection_with_origin_form_and_host() {
-        let (base, accepted) = provider().await;
-        let clients = clients(&base, Duration::from_secs(90));
-        let authority = base.trim_start_matches("http://");
-        for _ in 0..3 {
-            let body = text(get(&clients, &format!("{base}/a/b?c=d")).await).await;
-            assert_eq!(body, format!("{authority} /a/b?c=d"));
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-        assert_eq!(clients.idle_count(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_body_left_unread_takes_its_connection_along() {
-        let (base, accepted) = provider().await;
-        let clients = clients(&base, Duration::from_secs(90));
-        let response = get(&clients, &format!("{base}/big")).await;
-        drop(response);
-        assert_eq!(clients.idle_count(), 0);
-        text(get(&clients, &format!("{base}/x")).await).await;
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-        // Read to the end, a big body gives its connection back.
-        let big = text(get(&clients, &format!("{base}/big")).await).await;
-        assert_eq!(big.len(), 64 * 1024);
-        assert_eq!(clients.idle_count(), 1);
-        text(get(&clients, &format!("{base}/x")).await).await;
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_connection_the_provider_closed_is_replaced() {
-        let (base, accepted) = provider().await;
-        let clients = clients(&base, Duration::from_secs(90));
-        text(get(&clients, &format!("{base}/close")).await).await;
-        for _ in 0..2 {
-            text(get(&clients, &format!("{base}/x")).await).await;
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    /// What a one-shot provider does after answering the first request on a connection.
-    #[derive(Clone, Copy)]
-    enum ThenClose {
-        /// Closes a moment later, as an idle timeout on its side would.
-        Soon,
-        /// Reads the next request and closes without answering it (its idle timeout fired just
-        /// as a reused connection's request arrived).
-        OnNextRequest,
-    }
-
-    /// A provider that answers one request per connection with a keep-alive response, then
-    /// closes the connection as `then` says.
-    async fn one_shot_provider(then: ThenClose) -> (String, Arc<AtomicUsize>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = stream.read(&mut buf).await;
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                        .await;
-                    match then {
-                        ThenClose::Soon => tokio::time::sleep(Duration::from_millis(20)).await,
-                        ThenClose::OnNextRequest => {
-                            let _ = stream.read(&mut buf).await;
-                        }
-                    }
-                });
-            }
-        });
-        (base, accepted)
-    }
-
-    #[tokio::test]
-    async fn a_connection_the_provider_closes_while_idle_is_not_reused() {
-        let (base, accepted) = one_shot_provider(ThenClose::Soon).await;
-        let clients = clients(&base, Duration::from_secs(90));
-        for round in 1..=3 {
-            let response = get(&clients, &format!("{base}/x")).await;
-            assert_eq!(text(response).await, "ok");
-            assert_eq!(clients.idle_count(), 1, "round {round}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        // Each request found the previous connection closed and opened a new one.
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
-        clients.sweep();
-        assert_eq!(
-            clients.idle_count(),
-            0,
-            "the sweep noticed the last close too"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_idempotent_request_the_provider_drops_on_a_reused_connection_is_sent_again() {
-        let (base, accepted) = one_shot_provider(ThenClose::OnNextRequest).await;
-        let clients = clients(&base, Duration::from_secs(90));
-        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
-        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_post_the_provider_drops_is_not_sent_again() {
-        let (base, accepted) = one_shot_provider(ThenClose::OnNextRequest).await;
-        let clients = clients(&base, Duration::from_secs(90));
-        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
-        let request = Request::post(format!("{base}/x"))
-            .header("content-length", "2")
-            .body(crate::body::full("hi"))
-            .unwrap();
-        let Err(err) = clients.request(request).await else {
-            panic!("a dropped POST was answered")
-        };
-        assert!(matches!(classify(&err), UpstreamFailure::Other), "{err}");
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "not resent");
-    }
-
-    #[tokio::test]
-    async fn http1_over_tls_reuses_its_connection_and_sees_the_provider_close_it() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        // A provider without HTTP/2: ALPN offers only http/1.1. It answers two requests per
-        // connection with keep-alive responses, then closes the connection (close_notify).
-        let ca = gatehouse_sim::TestCa::generate().unwrap();
-        let config = ca
-            .server_config_with_alpn(vec![b"http/1.1".to_vec()])
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!(
-            "https://localhost:{}",
-            listener.local_addr().unwrap().port()
-        );
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    for _ in 0..2 {
-                        let mut buf = [0u8; 4096];
-                        if tls.read(&mut buf).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let _ = tls
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntls")
-                            .await;
-                    }
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        let dir = tempfile::tempdir().unwrap();
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-        let connection: ConnectionConfig = toml::from_str(&format!(
-            "id = 'p'\nprovider = 'custom'\nbase_url = '{base}'\nca_file = '{}'\n",
-            ca_file.display()
-        ))
-        .unwrap();
-        let clients = UpstreamClients::build(&ServerConfig::default(), &connection, 1).unwrap();
-        for round in 1..=2 {
-            assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "tls");
-            assert_eq!(clients.idle_count(), 1, "round {round}");
-        }
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
-            "one TLS connection for both"
-        );
-        // The provider has closed it by now: the next request finds out at checkout.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "tls");
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    /// A provider that sends a head and the first 5 bytes of the body on each connection, then
-    /// `pieces` more bytes `gap` apart, and never the last `missing` bytes it declared.
-    async fn dripping_provider(pieces: usize, gap: Duration, missing: usize) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = stream.read(&mut buf).await;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\nfirst",
-                        5 + pieces + missing
-                    );
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    for _ in 0..pieces {
-                        tokio::time::sleep(gap).await;
-                        let _ = stream.write_all(b".").await;
-                    }
-                    // Never closes: a stall, not an end.
-                    std::future::pending::<()>().await;
-                });
-            }
-        });
-        base
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_body_that_stalls_is_cut_off_and_its_connection_closed() {
-        let base = dripping_provider(0, Duration::ZERO, 1).await;
-        let clients = clients(&base, Duration::from_secs(90));
-        let response = get(&clients, &format!("{base}/x")).await;
-        let mut body = response.into_body();
-        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
-        assert_eq!(first, "first");
-        let started = tokio::time::Instant::now();
-        let error = body.frame().await.unwrap().unwrap_err();
-        assert!(error.is::<BodyStalled>(), "{error}");
-        // Cut off at the configured idle time (the default, 60 s), not before.
-        assert_eq!(
-            started.elapsed(),
-            ServerConfig::default().response_body_idle_timeout
-        );
-        assert!(body.is_end_stream());
-        assert!(body.frame().await.is_none());
-        assert_eq!(
-            clients.idle_count(),
-            0,
-            "a stalled connection is not pooled"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_slow_body_that_keeps_coming_is_not_cut_off() {
-        // Five more bytes, each 50 s after the last: 250 s in all, every gap under the 60 s limit.
-        let base = dripping_provider(5, Duration::from_secs(50), 0).await;
-        let clients = clients(&base, Duration::from_secs(90));
-        let response = get(&clients, &format!("{base}/x")).await;
-        let started = tokio::time::Instant::now();
-        assert_eq!(text(response).await, "first.....");
-        assert!(started.elapsed() >= Duration::from_secs(250));
-        assert_eq!(clients.idle_count(), 1);
-    }
-
-    #[tokio::test]
-    async fn expired_idle_connections_are_swept_and_not_reused() {
-        let (base, accepted) = provider().await;
-        let clients = clients(&base, Duration::from_millis(20));
-        text(get(&clients, &format!("{base}/x")).await).await;
-        assert_eq!(clients.idle_count(), 1);
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        clients.sweep();
-        assert_eq!(clients.idle_count(), 0);
-        text(get(&clients, &format!("{base}/x")).await).await;
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_provider_is_a_connect_failure() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        drop(listener);
-        let clients = clients(&base, Duration::from_secs(90));
-        let request = Request::get(format!("{base}/x"))
-            .body(crate::body::empty())
-            .unwrap();
-        let Err(err) = clients.request(request).await else {
-            panic!("a closed port answered")
-        };
-        assert!(matches!(classify(&err), UpstreamFailure::Connect), "{err}");
-    }
-
-    #[test]
-    fn host_header_drops_default_ports_only() {
-        assert_eq!(
-            host_header("api.example.com:443", "https"),
-            "api.example.com"
-        );
-        assert_eq!(
-            host_header("api.example.com:8443", "https"),
-            "api.example.com:8443"
-        );
-        assert_eq!(host_header("127.0.0.1:80", "http"), "127.0.0.1");
-        assert_eq!(host_header("127.0.0.1:443", "http"), "127.0.0.1:443");
-        assert_eq!(host_header("[::1]:8080", "http"), "[::1]:8080");
-        assert_eq!(host_header("api.example.com", "https"), "api.example.com");
-    }
-
-    #[test]
-    fn absolute_form_is_rebuilt_from_origin_form() {
-        let scheme = Scheme::HTTPS;
-        let authority = Authority::from_static("h.example:8443");
-        let uri = absolute(&scheme, &authority, &Uri::from_static("/a/b?c=d")).unwrap();
-        assert_eq!(uri, "https://h.example:8443/a/b?c=d");
-        let root = absolute(&scheme, &authority, &Uri::from_static("/")).unwrap();
-        assert_eq!(root, "https://h.example:8443/");
-    }
-}
+mod tests;
