@@ -261,6 +261,12 @@ def same_cores(args, target, work, nginx, upstream_pid):
         if "nginx" in med:
             g, n, b = med["gatehouse"], med["nginx"], med["bare"]
             print(f"same cores, gatehouse/nginx: throughput {g[0] / n[0]:.2f}, capacity by CPU/request {n[1] / g[1]:.2f}")
+            # Each round runs the proxies back to back, so a round's ratio compares them under
+            # (nearly) the same machine load; the spread of those ratios is the honest error bar.
+            paired = sorted(gr[0] / nr[0] for gr, nr in zip(rounds["gatehouse"], rounds["nginx"]))
+            wins = sum(r >= 1 for r in paired)
+            print(f"same cores, gatehouse/nginx throughput per round: median {paired[len(paired) // 2]:.2f}, "
+                  f"range {paired[0]:.2f}-{paired[-1]:.2f}, at least nginx's in {wins} of {len(paired)} rounds")
             print(f"same cores, bare/nginx: throughput {b[0] / n[0]:.2f}, capacity by CPU/request {n[1] / b[1]:.2f}")
             e = med["nginx-eq"]
             print(f"same cores, gatehouse/nginx doing equivalent work: throughput {g[0] / e[0]:.2f}, capacity by CPU/request {e[1] / g[1]:.2f}")

@@ -11,7 +11,9 @@ Note: under valgrind, SHA-256 takes the portable code path (valgrind does not em
 SHA-NI instructions), about 4,000 instructions of the caller-token hash that real CPUs with
 SHA-NI spend in well under 100 ns.
 
-Usage: python3 scripts/instructions_per_request.py [--requests 10000] [--no-build]
+Usage: python3 scripts/instructions_per_request.py [--requests 10000] [--no-build] [--keep DIR]
+`--keep DIR` leaves the two callgrind profiles in DIR (`cg.gatehouse`, `cg.bare`) for
+`callgrind_annotate --inclusive=yes DIR/cg.gatehouse`.
 Needs: valgrind (apt-get install valgrind).
 """
 import argparse
@@ -77,6 +79,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=10000)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--keep", metavar="DIR", help="keep the callgrind profiles in DIR")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         raise SystemExit("valgrind not found: apt-get install valgrind")
@@ -103,6 +106,11 @@ def main():
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=10)
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for name in ("cg.gatehouse", "cg.bare"):
+                if os.path.exists(os.path.join(work, name)):
+                    shutil.copy(os.path.join(work, name), args.keep)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -20,6 +20,7 @@
 //!   `Connection: close`, with nothing unread behind it. Anything else closes it.
 
 use crate::body::{BoxError, ProxyBody};
+use crate::headers::InvalidContentLength;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
@@ -161,11 +162,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Sends one request and reads the response head. `target` is the origin-form path and
     /// query; `headers` must include `Host`. The response body owns the connection and hands
     /// it to `recycle` once read to the end, if it can be reused.
+    ///
+    /// Once a response head has arrived, `headers` is left empty: its storage now holds the
+    /// response's headers. (The caller's server reuses a response's map for the next request
+    /// on that connection, so one map serves every request and response of a connection
+    /// instead of two being allocated and grown each time.) An error with nothing received
+    /// (the only kind a request is sent again after) leaves `headers` as given.
     pub async fn send<R: Recycle<S>>(
         mut self,
         method: &Method,
         target: &str,
-        headers: &HeaderMap,
+        headers: &mut HeaderMap,
         body: ProxyBody,
         recycle: R,
     ) -> Result<Response<ResponseBody<S, R>>, Failed> {
@@ -173,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         if let Err(error) = written {
             // A provider may answer early (say, refusing an upload) and close; its answer
             // beats a write error. Only what has already arrived is looked at.
-            return match self.early_response(method) {
+            return match self.early_response(method, headers) {
                 Some(head) => Ok(head.into_response(self, recycle, false)),
                 None => Err(Failed {
                     error,
@@ -181,7 +188,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 }),
             };
         }
-        match self.read_head(method).await {
+        match self.read_head(method, headers).await {
             Ok(head) => Ok(head.into_response(self, recycle, true)),
             Err((error, nothing_received)) => Err(Failed {
                 error,
@@ -197,12 +204,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         headers: &HeaderMap,
         mut body: ProxyBody,
     ) -> Result<(), Error> {
-        let framing = match headers.get(header::CONTENT_LENGTH) {
-            Some(value) => {
-                Framing::Length(parse_length(value.as_bytes()).ok_or(Error::RequestBodyLength)?)
-            }
-            None if body.is_end_stream() => Framing::None,
-            None => Framing::Chunked,
+        let framing = match crate::headers::content_length(headers) {
+            Ok(Some(n)) => Framing::Length(n),
+            Err(_) => return Err(Error::RequestBodyLength),
+            Ok(None) if body.is_end_stream() => Framing::None,
+            Ok(None) => Framing::Chunked,
         };
         let mut out = std::mem::take(&mut self.write);
         out.clear();
@@ -296,7 +302,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// A whole response head already received, without waiting for more.
-    fn early_response(&mut self, method: &Method) -> Option<Head> {
+    fn early_response(&mut self, method: &Method, storage: &mut HeaderMap) -> Option<Head> {
         let mut cx = Context::from_waker(Waker::noop());
         // Whatever the kernel already holds; errors and would-block end the look.
         while let Poll::Ready(Ok(n)) = self.poll_fill(&mut cx) {
@@ -304,18 +310,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 break;
             }
         }
-        match self.parse_head(method) {
+        match self.parse_head(method, storage) {
             Ok(Some(head)) => Some(head),
             _ => None,
         }
     }
 
-    async fn read_head(&mut self, method: &Method) -> Result<Head, (Error, bool)> {
+    async fn read_head(
+        &mut self,
+        method: &Method,
+        storage: &mut HeaderMap,
+    ) -> Result<Head, (Error, bool)> {
         let mut received = false;
         loop {
             if !self.read.is_empty() {
                 received = true;
-                match self.parse_head(method) {
+                match self.parse_head(method, storage) {
                     Ok(Some(head)) => return Ok(head),
                     Ok(None) => {}
                     Err(e) => return Err((e, false)),
@@ -336,8 +346,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// Parses a complete final response head off the front of the read buffer (skipping
-    /// interim responses); `None` while it is incomplete.
-    fn parse_head(&mut self, method: &Method) -> Result<Option<Head>, Error> {
+    /// interim responses); `None` while it is incomplete. The head's headers go into
+    /// `storage`'s map (cleared first), which is taken only when a head is returned.
+    fn parse_head(
+        &mut self,
+        method: &Method,
+        storage: &mut HeaderMap,
+    ) -> Result<Option<Head>, Error> {
         loop {
             // Uninitialised slots: filling 100 empty fields first would cost more than the parse.
             let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
@@ -383,7 +398,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 names.push((name, start, start + field.value.len()));
             }
             let bytes = self.read.split_to(len).freeze();
-            let mut headers = HeaderMap::with_capacity(names.len());
+            // The request's map, emptied, holds the response's headers (see `send`).
+            let mut headers = std::mem::take(storage);
+            headers.clear();
+            headers.reserve(names.len());
             for (name, start, end) in names {
                 let value = HeaderValue::from_maybe_shared(bytes.slice(start..end))
                     .map_err(|_| Error::Malformed("invalid header value"))?;
@@ -413,16 +431,6 @@ fn chunk_end(out: &mut Vec<u8>, chunked: bool) {
     if chunked {
         out.extend_from_slice(b"\r\n");
     }
-}
-
-/// A `Content-Length` value: ASCII digits only.
-fn parse_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    value.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
 }
 
 /// Whether a comma-separated header (all its lines) lists `token`, case-insensitively.
@@ -476,17 +484,12 @@ impl Head {
                 Decode::Eof
             }
         } else {
-            let mut length = None;
-            for value in headers.get_all(header::CONTENT_LENGTH) {
-                for part in value.as_bytes().split(|b| *b == b',') {
-                    let n = parse_length(part.trim_ascii())
-                        .ok_or(Error::Malformed("invalid Content-Length"))?;
-                    if length.is_some_and(|l| l != n) {
-                        return Err(Error::Malformed("conflicting Content-Length values"));
-                    }
-                    length = Some(n);
+            let length = crate::headers::content_length(&headers).map_err(|e| match e {
+                InvalidContentLength::NotANumber => Error::Malformed("invalid Content-Length"),
+                InvalidContentLength::Conflicting => {
+                    Error::Malformed("conflicting Content-Length values")
                 }
-            }
+            })?;
             match length {
                 Some(n) => Decode::Length(n),
                 None => {

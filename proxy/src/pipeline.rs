@@ -207,7 +207,7 @@ async fn run<'s>(
         .await
         .map_err(credential_error)?;
     let base = upstream_base(connection, &applied);
-    let uri = base.join(target.raw_path, query)?;
+    let to = base.join(target.raw_path, query)?;
     if let Some(guard) = soql {
         soql_stage::explain(guard, connection, base, &outbound, &soql_plan).await?;
     }
@@ -222,7 +222,7 @@ async fn run<'s>(
         state,
         connection,
         &parts.method,
-        uri,
+        &to,
         first_headers,
         &mut body,
     )
@@ -250,8 +250,8 @@ async fn run<'s>(
             .apply(&connection.id, &mut outbound)
             .await
             .map_err(credential_error)?;
-        let uri = upstream_base(connection, &applied).join(target.raw_path, query)?;
-        response = send(state, connection, &parts.method, uri, outbound, &mut body).await?;
+        let to = upstream_base(connection, &applied).join(target.raw_path, query)?;
+        response = send(state, connection, &parts.method, &to, outbound, &mut body).await?;
     }
 
     // Response: provider headers cleaned, our request id added.
@@ -265,7 +265,7 @@ async fn send(
     state: &AppState,
     connection: &ConnectionRuntime,
     method: &http::Method,
-    uri: http::Uri,
+    to: &routing::UpstreamTarget,
     mut headers: HeaderMap,
     body: &mut RequestBody,
 ) -> Result<Response<crate::upstream::UpstreamBody>, GatewayError> {
@@ -278,12 +278,9 @@ async fn send(
             headers.remove(header::CONTENT_LENGTH);
         }
     }
-    let mut request = Request::new(body.take());
-    *request.method_mut() = method.clone();
-    *request.uri_mut() = uri;
-    *request.headers_mut() = headers;
     let timeout = state.config.server.request_timeout;
-    match tokio::time::timeout(timeout, connection.clients.request(request)).await {
+    let sent = connection.clients.send(method, to, headers, body.take());
+    match tokio::time::timeout(timeout, sent).await {
         Err(_) => Err(GatewayError::new(
             Category::UpstreamTimeout,
             "upstream_timeout",
@@ -339,20 +336,14 @@ fn method_has_body(method: &http::Method) -> bool {
 }
 
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, GatewayError> {
-    match headers.get(header::CONTENT_LENGTH) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(Some)
-            .ok_or_else(|| {
-                GatewayError::bad_request(
-                    "invalid_content_length",
-                    "Content-Length is not a number",
-                )
-            }),
-    }
+    headers::content_length(headers).map_err(|e| match e {
+        headers::InvalidContentLength::NotANumber => {
+            GatewayError::bad_request("invalid_content_length", "Content-Length is not a number")
+        }
+        headers::InvalidContentLength::Conflicting => {
+            GatewayError::bad_request("invalid_content_length", "Content-Length values disagree")
+        }
+    })
 }
 
 fn denial(d: Denial) -> GatewayError {

@@ -66,8 +66,12 @@ impl UpstreamBase {
         format!("{}://{}{}", self.scheme, self.authority, self.base_path)
     }
 
-    /// The upstream URI for a checked provider path and query.
-    pub fn join(&self, raw_path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
+    /// Where a checked provider path and query go at this base.
+    pub fn join(
+        &self,
+        raw_path: &str,
+        query: Option<&str>,
+    ) -> Result<UpstreamTarget, GatewayError> {
         let mut pq = String::with_capacity(
             self.base_path.len() + raw_path.len() + query.map_or(0, |q| q.len() + 1),
         );
@@ -77,16 +81,63 @@ impl UpstreamBase {
             pq.push('?');
             pq.push_str(q);
         }
-        let path_and_query = PathAndQuery::try_from(pq).map_err(|_| {
-            GatewayError::bad_request("invalid_path", "request path is not a valid URI path")
-        })?;
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        Uri::from_parts(parts).map_err(|_| {
-            GatewayError::bad_request("invalid_path", "request path is not a valid URI path")
+        // The pieces were checked on the way in (the caller's target by the HTTP parser, the
+        // base path at load, a rewritten query by its encoder). This check is what keeps the
+        // request line whole whatever they hold: no space, control, DEL or fragment.
+        if !pq.starts_with('/') || !pq.bytes().all(|b| b > b' ' && b != 0x7f && b != b'#') {
+            return Err(GatewayError::bad_request(
+                "invalid_path",
+                "request path is not a valid URI path",
+            ));
+        }
+        Ok(UpstreamTarget {
+            scheme: self.scheme.clone(),
+            authority: self.authority.clone(),
+            path_and_query: pq,
         })
+    }
+}
+
+/// Where one request goes: a connection's configured scheme and authority (never anything from
+/// the request), and the origin-form path and query that HTTP/1.1 puts on the request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTarget {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub path_and_query: String,
+}
+
+impl UpstreamTarget {
+    /// From an absolute URI (tests and tools); `None` without a scheme or authority.
+    pub fn from_uri(uri: &Uri) -> Option<Self> {
+        Some(Self {
+            scheme: uri.scheme()?.clone(),
+            authority: uri.authority()?.clone(),
+            path_and_query: uri
+                .path_and_query()
+                .map_or("/", PathAndQuery::as_str)
+                .to_owned(),
+        })
+    }
+
+    /// The absolute URI, as HTTP/2 sends it (`:scheme`, `:authority`, `:path`).
+    pub fn uri(&self) -> Option<Uri> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(self.path_and_query.as_str())
+            .build()
+            .ok()
+    }
+}
+
+impl std::fmt::Display for UpstreamTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme, self.authority, self.path_and_query
+        )
     }
 }
 
@@ -292,19 +343,47 @@ mod tests {
     fn join_keeps_the_configured_authority() {
         let base = UpstreamBase::parse("https://API.example.com:8443/v1/").unwrap();
         assert_eq!(base.host, "api.example.com");
-        let uri = base.join("/candidates", Some("page=2")).unwrap();
+        let target = base.join("/candidates", Some("page=2")).unwrap();
+        assert_eq!(target.path_and_query, "/v1/candidates?page=2");
         assert_eq!(
-            uri.to_string(),
+            target.to_string(),
+            "https://api.example.com:8443/v1/candidates?page=2"
+        );
+        assert_eq!(
+            target.uri().unwrap().to_string(),
             "https://api.example.com:8443/v1/candidates?page=2"
         );
         // A path that looks like a network-path reference still goes to the configured host.
         let base = UpstreamBase::parse("http://127.0.0.1:1").unwrap();
+        let target = base.join("//evil.example/x", None).unwrap();
+        assert_eq!(target.authority.as_str(), "127.0.0.1:1");
+        assert_eq!(target.path_and_query, "//evil.example/x");
         assert_eq!(
-            base.join("/x", None)
-                .unwrap()
-                .authority()
-                .map(|a| a.as_str()),
-            Some("127.0.0.1:1")
+            target.uri().unwrap().authority().unwrap().as_str(),
+            "127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn join_refuses_what_would_break_the_request_line() {
+        let base = UpstreamBase::parse("http://127.0.0.1:1").unwrap();
+        for (path, query) in [
+            ("/a b", None),
+            ("/a\r\nhost: evil", None),
+            ("/a", Some("q=1 HTTP/1.1")),
+            ("/a\x7f", None),
+            ("/a#frag", None),
+            ("/a", Some("b\tc")),
+        ] {
+            let err = base.join(path, query).unwrap_err();
+            assert_eq!(err.code, "invalid_path", "{path:?} {query:?}");
+        }
+        assert!(base
+            .join("/sobjects/Acc%6Funt", Some("q=SELECT+Id"))
+            .is_ok());
+        assert!(
+            base.join("/caf\u{e9}", None).is_ok(),
+            "non-ASCII passes as it came"
         );
     }
 

@@ -8,7 +8,6 @@ use crate::{admin, pipeline, reload};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -163,9 +162,13 @@ async fn worker_loop(
             return;
         }
     };
-    let graceful = GracefulShutdown::new();
-    let builder = Arc::new(http_builder(&state));
-    let http1 = Arc::new(http1_builder(&state));
+    let drain = crate::drain::Drain::new();
+    // hyper's header read timeout, fired by this loop's tick (see `coarse_timer`).
+    let timer = crate::coarse_timer::CoarseTimer::new();
+    let mut timer_tick = tokio::time::interval(crate::coarse_timer::TICK);
+    timer_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let builder = Arc::new(http_builder(&state, &timer));
+    let http1 = Arc::new(http1_builder(&state, &timer));
     let local = Arc::new(WorkerHandle(state.clone()));
     // Idle provider connections of this worker that expired or were closed are let go.
     let sweep_every = (state.config.server.pool_idle_timeout / 2)
@@ -182,6 +185,7 @@ async fn worker_loop(
         changed.as_mut().enable();
         let may_accept = balance.may_accept(index);
         tokio::select! {
+            _ = timer_tick.tick() => timer.tick(),
             _ = sweep.tick() => {
                 for connection in state.connections.values() {
                     connection.clients.sweep();
@@ -203,7 +207,7 @@ async fn worker_loop(
                 let state = local.clone();
                 let builder = builder.clone();
                 let http1 = http1.clone();
-                let watcher = graceful.watcher();
+                let drain = drain.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
@@ -216,11 +220,11 @@ async fn worker_loop(
                             match opening(&stream).await {
                                 Opening::Http1 => {
                                     let conn = http1.serve_connection(TokioIo::new(stream), service);
-                                    let _ = watcher.watch(conn).await;
+                                    let _ = drain.watch(conn).await;
                                 }
                                 Opening::MaybeHttp2 => {
                                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                                    let _ = watcher.watch(conn).await;
+                                    let _ = drain.watch(conn).await;
                                 }
                                 Opening::Silent => {}
                             }
@@ -231,7 +235,7 @@ async fn worker_loop(
                             let peer = crate::tls::peer_identity(tls_stream.get_ref().1);
                             let service = service(state, peer);
                             let conn = builder.serve_connection(TokioIo::new(tls_stream), service).into_owned();
-                            let _ = watcher.watch(conn).await;
+                            let _ = drain.watch(conn).await;
                         }
                     }
                 });
@@ -245,7 +249,7 @@ async fn worker_loop(
     }
     drop(presence);
     drop(listener);
-    if tokio::time::timeout(state.config.server.shutdown_grace, graceful.shutdown())
+    if tokio::time::timeout(state.config.server.shutdown_grace, drain.shutdown())
         .await
         .is_err()
     {
@@ -276,21 +280,27 @@ async fn opening(stream: &tokio::net::TcpStream) -> Opening {
 /// requests).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn http1_builder(state: &AppState) -> hyper::server::conn::http1::Builder {
+fn http1_builder(
+    state: &AppState,
+    timer: &crate::coarse_timer::CoarseTimer,
+) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
+        .timer(timer.clone())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(state.config.server.max_header_bytes.max(8192))
         .keep_alive(true);
     builder
 }
 
-fn http_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
+fn http_builder(
+    state: &AppState,
+    timer: &crate::coarse_timer::CoarseTimer,
+) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
+        .timer(timer.clone())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(state.config.server.max_header_bytes.max(8192))
         .keep_alive(true);

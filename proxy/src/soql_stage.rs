@@ -342,17 +342,18 @@ impl ExplainCheck {
             Some((p, q)) => (p, Some(q)),
             None => (pq.as_str(), None),
         };
-        let uri = base.join(plan_path, plan_query).ok()?;
-        let mut request = http::Request::builder().method(http::Method::GET).uri(uri);
-        if let Some(h) = request.headers_mut() {
-            for name in [http::header::AUTHORIZATION, http::header::ACCEPT] {
-                if let Some(v) = headers.get(&name) {
-                    h.insert(name, v.clone());
-                }
+        let to = base.join(plan_path, plan_query).ok()?;
+        let mut sent = http::HeaderMap::new();
+        for name in [http::header::AUTHORIZATION, http::header::ACCEPT] {
+            if let Some(v) = headers.get(&name) {
+                sent.insert(name, v.clone());
             }
         }
-        let request = request.body(crate::body::empty()).ok()?;
-        let response = connection.clients.request(request).await.ok()?;
+        let response = connection
+            .clients
+            .send(&http::Method::GET, &to, sent, crate::body::empty())
+            .await
+            .ok()?;
         if !response.status().is_success() {
             return None;
         }

@@ -25,8 +25,9 @@
 use crate::body::{BoxError, ProxyBody};
 use crate::config::{ConnectionConfig, ServerConfig};
 use crate::h1;
+use crate::routing::UpstreamTarget;
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -102,7 +103,8 @@ pub enum UpstreamError {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The exchange failed on an established connection.
     Request(BoxError),
-    /// The request URI has no scheme or authority (a bug, not input).
+    /// The request URI has no scheme or authority, or (for HTTP/2) the target is not a valid
+    /// URI (a bug, not input: targets are checked when they are made).
     Uri,
 }
 
@@ -111,7 +113,7 @@ impl std::fmt::Display for UpstreamError {
         match self {
             UpstreamError::Connect(e) => write!(f, "connect failed: {e}"),
             UpstreamError::Request(e) => write!(f, "request failed: {e}"),
-            UpstreamError::Uri => f.write_str("the upstream URI is not absolute"),
+            UpstreamError::Uri => f.write_str("the upstream URI is not a valid absolute URI"),
         }
     }
 }
@@ -149,46 +151,48 @@ impl UpstreamClients {
         &self,
         request: Request<ProxyBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        // The target is taken apart once: HTTP/1.1 sends origin-form with `Host` (the
-        // configured authority); HTTP/2 gets the absolute form back.
-        let (mut head, body) = request.into_parts();
-        let http::uri::Parts {
-            scheme,
-            authority,
-            path_and_query,
-            ..
-        } = std::mem::take(&mut head.uri).into_parts();
-        let (Some(scheme), Some(authority)) = (scheme, authority) else {
-            return Err(UpstreamError::Uri);
-        };
-        head.uri = Uri::from(path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/")));
+        let (head, body) = request.into_parts();
+        let target = UpstreamTarget::from_uri(&head.uri).ok_or(UpstreamError::Uri)?;
+        self.send(&head.method, &target, head.headers, body).await
+    }
+
+    /// Sends a request to `target` on a pooled or new connection: HTTP/1.1 in origin form with
+    /// `Host` set to the target's authority, or HTTP/2 with the absolute URI.
+    pub async fn send(
+        &self,
+        method: &http::Method,
+        target: &UpstreamTarget,
+        mut headers: http::HeaderMap,
+        mut body: ProxyBody,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let (scheme, authority) = (&target.scheme, &target.authority);
         let pool = self.pool();
-        let mut body = body;
         loop {
             let (checkout, reused) = match self.checkout(pool, scheme.as_str(), authority.as_str())
             {
                 Some(c) => (c, true),
-                None => (self.connect(pool, &scheme, &authority).await?, false),
+                None => (self.connect(pool, scheme, authority).await?, false),
             };
             match checkout {
                 Checkout::H2(mut sender) => {
-                    let mut request = Request::from_parts(head, body);
-                    *request.uri_mut() = absolute(&scheme, &authority, request.uri())?;
+                    let mut request = Request::new(body);
+                    *request.method_mut() = method.clone();
+                    *request.uri_mut() = target.uri().ok_or(UpstreamError::Uri)?;
+                    *request.headers_mut() = headers;
                     return match sender.send_request(request).await {
                         Ok(response) => Ok(response.map(|b| self.body(Received::H2(b)))),
                         Err(e) => Err(UpstreamError::Request(e.into())),
                     };
                 }
                 Checkout::H1(conn, host, key) => {
-                    head.headers.insert(http::header::HOST, host);
+                    headers.insert(http::header::HOST, host);
                     let empty = body.is_end_stream();
                     let back = Return {
                         pool: pool.clone(),
                         key,
                     };
-                    let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
                     match conn
-                        .send(&head.method, target, &head.headers, body, back)
+                        .send(method, &target.path_and_query, &mut headers, body, back)
                         .await
                     {
                         Ok(response) => return Ok(response.map(|b| self.body(Received::H1(b)))),
@@ -198,7 +202,7 @@ impl UpstreamClients {
                             if reused
                                 && failed.nothing_received
                                 && empty
-                                && head.method.is_idempotent() =>
+                                && method.is_idempotent() =>
                         {
                             body = crate::body::empty();
                         }
@@ -244,7 +248,12 @@ impl UpstreamClients {
         authority: &Authority,
     ) -> Result<Checkout, UpstreamError> {
         let mut connector = self.connector.clone();
-        let target = absolute(scheme, authority, &Uri::from_static("/"))?;
+        let target = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| UpstreamError::Uri)?;
         let stream = connector
             .call(target)
             .await
@@ -320,18 +329,6 @@ fn host_header(authority: &str, scheme: &str) -> HeaderValue {
 }
 
 /// `scheme://authority` + the path and query of an origin-form `uri`.
-fn absolute(scheme: &Scheme, authority: &Authority, uri: &Uri) -> Result<Uri, UpstreamError> {
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(scheme.clone());
-    parts.authority = Some(authority.clone());
-    parts.path_and_query = Some(
-        uri.path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-    );
-    Uri::from_parts(parts).map_err(|_| UpstreamError::Uri)
-}
-
 /// Where an HTTP/1.1 connection goes back to once its response body has been read.
 struct Return {
     pool: Arc<Pool>,

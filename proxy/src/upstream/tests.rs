@@ -369,11 +369,14 @@ fn host_header_drops_default_ports_only() {
 }
 
 #[test]
-fn absolute_form_is_rebuilt_from_origin_form() {
-    let scheme = Scheme::HTTPS;
-    let authority = Authority::from_static("h.example:8443");
-    let uri = absolute(&scheme, &authority, &Uri::from_static("/a/b?c=d")).unwrap();
-    assert_eq!(uri, "https://h.example:8443/a/b?c=d");
-    let root = absolute(&scheme, &authority, &Uri::from_static("/")).unwrap();
-    assert_eq!(root, "https://h.example:8443/");
+fn targets_from_absolute_uris_keep_their_parts() {
+    let t = UpstreamTarget::from_uri(&Uri::from_static("https://h.example:8443/a/b?c=d")).unwrap();
+    assert_eq!(t.scheme, Scheme::HTTPS);
+    assert_eq!(t.authority, Authority::from_static("h.example:8443"));
+    assert_eq!(t.path_and_query, "/a/b?c=d");
+    assert_eq!(t.uri().unwrap(), "https://h.example:8443/a/b?c=d");
+    let root = UpstreamTarget::from_uri(&Uri::from_static("https://h.example")).unwrap();
+    assert_eq!(root.path_and_query, "/");
+    assert_eq!(root.uri().unwrap(), "https://h.example/");
+    assert!(UpstreamTarget::from_uri(&Uri::from_static("/relative")).is_none());
 }
