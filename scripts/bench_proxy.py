@@ -197,7 +197,8 @@ def same_cores(args, target, work, nginx, upstream_pid):
     proxy_cpu, rest = str(cpus - 1), f"0-{cpus - 2}"
     # The upstream (all its threads) keeps off the proxies' core.
     subprocess.run(["taskset", "-a", "-p", "-c", rest, str(upstream_pid)], check=True, stdout=subprocess.DEVNULL)
-    ports = {"gatehouse": GATEHOUSE_PORT + 100, "nginx": NGINX_PORT + 100, "bare": BARE_PORT + 100, "nginx-eq": NGINX_PORT + 110}
+    ports = {"gatehouse": GATEHOUSE_PORT + 100, "nginx": NGINX_PORT + 100, "bare": BARE_PORT + 100, "nginx-eq": NGINX_PORT + 110,
+             "gatehouse-compare": GATEHOUSE_PORT + 120}
     procs, pids, urls = [], {}, {}
     try:
         cfg = os.path.join(work, "pinned.toml")
@@ -209,6 +210,17 @@ def same_cores(args, target, work, nginx, upstream_pid):
         procs.append(gh)
         pids["gatehouse"] = [gh.pid]
         urls["gatehouse"] = (f"http://127.0.0.1:{ports['gatehouse']}/bench{PATH}?q=SELECT+Id+FROM+Account+LIMIT+1", [f"Proxy-Authorization: Bearer {TOKEN}"])
+        if args.compare:
+            ccfg = os.path.join(work, "pinned-compare.toml")
+            with open(ccfg, "w") as f:
+                f.write(gatehouse_config(ports["gatehouse-compare"], ADMIN_PORT + 120, UPSTREAM_PORT, f"{work}/data-compare", workers=1))
+            cmp_ = subprocess.Popen(["taskset", "-c", proxy_cpu, args.compare, "run", "--config", ccfg],
+                                    stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "pinned-compare.log"), "w"),
+                                    env={**os.environ, "GATEHOUSE_STORE_KEY": STORE_KEY})
+            procs.append(cmp_)
+            pids["gatehouse-compare"] = [cmp_.pid]
+            urls["gatehouse-compare"] = (urls["gatehouse"][0].replace(f":{ports['gatehouse']}/", f":{ports['gatehouse-compare']}/"), urls["gatehouse"][1])
+            wait_http(f"http://127.0.0.1:{ADMIN_PORT + 120}/readyz")
         if nginx:
             ncfg = os.path.join(work, "nginx-pinned.conf")
             with open(ncfg, "w") as f:
@@ -237,7 +249,7 @@ def same_cores(args, target, work, nginx, upstream_pid):
             if not pids["nginx"] or not pids["nginx-eq"]:
                 raise SystemExit("same cores: an nginx has no worker process (see nginx-error.log)")
             urls["nginx-eq"] = urls["gatehouse"][0].replace(f":{ports['gatehouse']}/", f":{ports['nginx-eq']}/"), urls["gatehouse"][1]
-        order = [n for n in ("gatehouse", "nginx", "nginx-eq", "bare") if n in urls]
+        order = [n for n in ("gatehouse", "nginx", "nginx-eq", "bare", "gatehouse-compare") if n in urls]
         for name in order:  # warm-up, and a check that every path really proxies (2xx answers)
             r = oha(*urls[name], seconds=2, connections=64, cpus=rest)
             if r["ok"] < r["total"]:
@@ -256,7 +268,7 @@ def same_cores(args, target, work, nginx, upstream_pid):
             rps = sorted(x for x, _ in rounds[name])[len(rounds[name]) // 2]
             cpu = sorted(c for _, c in rounds[name])[len(rounds[name]) // 2]
             med[name] = (rps, cpu)
-            print(f"{name:>10} {rps:10.0f} req/s on one core   {cpu:6.2f} µs CPU/request  "
+            print(f"{name:>17} {rps:10.0f} req/s on one core   {cpu:6.2f} µs CPU/request  "
                   f"(rounds: {', '.join(f'{x:.0f}/{c:.1f}' for x, c in rounds[name])})")
         if "nginx" in med:
             g, n, b = med["gatehouse"], med["nginx"], med["bare"]
@@ -270,6 +282,11 @@ def same_cores(args, target, work, nginx, upstream_pid):
             print(f"same cores, bare/nginx: throughput {b[0] / n[0]:.2f}, capacity by CPU/request {n[1] / b[1]:.2f}")
             e = med["nginx-eq"]
             print(f"same cores, gatehouse/nginx doing equivalent work: throughput {g[0] / e[0]:.2f}, capacity by CPU/request {e[1] / g[1]:.2f}")
+        if "gatehouse-compare" in med:
+            g, c = med["gatehouse"], med["gatehouse-compare"]
+            paired = sorted(gr[0] / cr[0] for gr, cr in zip(rounds["gatehouse"], rounds["gatehouse-compare"]))
+            print(f"same cores, gatehouse/gatehouse-compare: throughput {g[0] / c[0]:.2f}, capacity by CPU/request {c[1] / g[1]:.2f}, "
+                  f"per round median {paired[len(paired) // 2]:.2f} (range {paired[0]:.2f}-{paired[-1]:.2f})")
     finally:
         stop(procs)
 
@@ -298,6 +315,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="closed-loop rounds, interleaved; medians are reported")
     ap.add_argument("--no-same-cores", action="store_true", help="skip the one-core-per-proxy section")
     ap.add_argument("--only-same-cores", action="store_true", help="run only the one-core-per-proxy section")
+    ap.add_argument("--compare", metavar="BIN",
+                    help="another gatehouse binary (say, a build of the previous commit) to run beside this one "
+                         "in the same-cores section, as `gatehouse-compare`")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     if not shutil.which("oha"):
