@@ -41,19 +41,22 @@ impl Drain {
         Self::default()
     }
 
-    /// Serves `conn` to its end; once draining starts it is asked to shut down gracefully.
-    pub fn watch<C: GracefulConnection>(&self, conn: C) -> Watched<C> {
+    /// Counts a connection as open from now (say, from its accept, before its first bytes
+    /// are looked at), so that draining waits for it; it is served with [`Ticket::watch`].
+    pub fn enter(&self) -> Ticket {
         let mut open = self.shared.open.lock();
         let id = open.next_id;
         open.next_id += 1;
         open.wakers.insert(id, None);
-        Watched {
-            conn: Box::pin(conn),
+        Ticket {
             shared: self.shared.clone(),
             id,
-            registered: false,
-            signalled: false,
         }
+    }
+
+    /// Serves `conn` to its end; once draining starts it is asked to shut down gracefully.
+    pub fn watch<C: GracefulConnection>(&self, conn: C) -> Watched<C> {
+        self.enter().watch(conn)
     }
 
     /// How many watched connections are still open.
@@ -85,11 +88,41 @@ impl Drain {
     }
 }
 
+/// An open connection not yet being served; dropping it closes its count.
+pub struct Ticket {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Ticket {
+    /// Serves `conn` to its end; once draining starts it is asked to shut down gracefully.
+    pub fn watch<C: GracefulConnection>(self, conn: C) -> Watched<C> {
+        Watched {
+            conn: Box::pin(conn),
+            ticket: self,
+            registered: false,
+            signalled: false,
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let last = {
+            let mut open = self.shared.open.lock();
+            open.wakers.remove(&self.id);
+            open.wakers.is_empty()
+        };
+        if last {
+            self.shared.all_closed.notify_waiters();
+        }
+    }
+}
+
 /// A connection being served, under a [`Drain`].
 pub struct Watched<C> {
     conn: Pin<Box<C>>,
-    shared: Arc<Shared>,
-    id: u64,
+    ticket: Ticket,
     registered: bool,
     signalled: bool,
 }
@@ -104,30 +137,18 @@ impl<C: GracefulConnection> Future for Watched<C> {
                 // The waker of the task that serves this connection does not change, so once
                 // is enough. Stored before the flag is read: a drain that starts in between
                 // either sees this waker or is seen below.
-                if let Some(slot) = this.shared.open.lock().wakers.get_mut(&this.id) {
+                let shared = &this.ticket.shared;
+                if let Some(slot) = shared.open.lock().wakers.get_mut(&this.ticket.id) {
                     *slot = Some(cx.waker().clone());
                 }
                 this.registered = true;
             }
-            if this.shared.draining.load(Ordering::SeqCst) {
+            if this.ticket.shared.draining.load(Ordering::SeqCst) {
                 this.signalled = true;
                 this.conn.as_mut().graceful_shutdown();
             }
         }
         this.conn.as_mut().poll(cx)
-    }
-}
-
-impl<C> Drop for Watched<C> {
-    fn drop(&mut self) {
-        let last = {
-            let mut open = self.shared.open.lock();
-            open.wakers.remove(&self.id);
-            open.wakers.is_empty()
-        };
-        if last {
-            self.shared.all_closed.notify_waiters();
-        }
     }
 }
 
@@ -192,5 +213,38 @@ mod tests {
     #[tokio::test]
     async fn shutdown_with_nothing_open_returns_at_once() {
         Drain::new().shutdown().await;
+    }
+
+    /// A connection accepted but not yet served (its first bytes still awaited) is counted:
+    /// the drain waits for it, and a connection served after draining began is told to close
+    /// at once.
+    #[tokio::test(start_paused = true)]
+    async fn an_accepted_connection_is_waited_for_before_it_is_served() {
+        let drain = Arc::new(Drain::new());
+        let ticket = drain.enter();
+        let draining = tokio::spawn({
+            let drain = drain.clone();
+            async move { drain.shutdown().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!draining.is_finished());
+        let (mut client, server) = tokio::io::duplex(4096);
+        let service = service_fn(|_req| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Empty::<bytes::Bytes>::new()))
+        });
+        let conn = http1::Builder::new().serve_connection(TokioIo::new(server), service);
+        tokio::spawn(ticket.watch(conn));
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(1), client.read_to_end(&mut buf))
+            .await
+            .expect("a connection served while draining is closed at once")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(1), draining)
+            .await
+            .expect("the drain ends when its last connection does")
+            .unwrap();
+        // A ticket dropped without serving also ends its count.
+        drop(drain.enter());
+        assert_eq!(drain.open(), 0);
     }
 }

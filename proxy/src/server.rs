@@ -207,7 +207,9 @@ async fn worker_loop(
                 let state = local.clone();
                 let builder = builder.clone();
                 let http1 = http1.clone();
-                let drain = drain.clone();
+                // Counted from the accept, so draining waits for a connection whose first
+                // bytes are still being looked at.
+                let ticket = drain.enter();
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
@@ -220,11 +222,11 @@ async fn worker_loop(
                             match opening(&stream).await {
                                 Opening::Http1 => {
                                     let conn = http1.serve_connection(TokioIo::new(stream), service);
-                                    let _ = drain.watch(conn).await;
+                                    let _ = ticket.watch(conn).await;
                                 }
                                 Opening::MaybeHttp2 => {
                                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                                    let _ = drain.watch(conn).await;
+                                    let _ = ticket.watch(conn).await;
                                 }
                                 Opening::Silent => {}
                             }
@@ -235,7 +237,7 @@ async fn worker_loop(
                             let peer = crate::tls::peer_identity(tls_stream.get_ref().1);
                             let service = service(state, peer);
                             let conn = builder.serve_connection(TokioIo::new(tls_stream), service).into_owned();
-                            let _ = drain.watch(conn).await;
+                            let _ = ticket.watch(conn).await;
                         }
                     }
                 });
