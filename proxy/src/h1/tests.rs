@@ -199,15 +199,7 @@ async fn bodiless_responses_and_close_delimited_bodies() {
     assert!(ok(outcome).2.is_empty());
     assert!(recycled);
     // HTTP/1.0 without a length: the body runs to the close, and the connection is done.
-    let (client, mut server) = tokio::io::duplex(1024);
-    tokio::spawn(async move {
-        let mut buf = [0u8; 1024];
-        let _ = server.read(&mut buf).await;
-        server
-            .write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
-            .await
-            .unwrap();
-    });
+    let client = replies_and_closes(b"HTTP/1.0 200 OK\r\n\r\nuntil the end");
     let mut headers = host();
     headers.insert("x-request-only", HeaderValue::from_static("1"));
     let response = Conn::new(client, 8192)
@@ -292,14 +284,7 @@ async fn broken_bodies_are_errors_and_close_the_connection() {
         assert!(!recycled);
     }
     // A length the provider does not deliver: the close is an error, not an end.
-    let (client, mut server) = tokio::io::duplex(1024);
-    tokio::spawn(async move {
-        let mut buf = [0u8; 1024];
-        let _ = server.read(&mut buf).await;
-        let _ = server
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort")
-            .await;
-    });
+    let client = replies_and_closes(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort");
     let response = Conn::new(client, 8192)
         .send(&Method::GET, "/", &mut host(), crate::body::empty(), ())
         .await
@@ -405,12 +390,7 @@ async fn a_large_body_streams_after_the_head() {
 
 #[tokio::test]
 async fn a_close_before_any_response_is_reported_as_nothing_received() {
-    let (client, mut server) = tokio::io::duplex(1024);
-    tokio::spawn(async move {
-        let mut buf = [0u8; 1024];
-        let _ = server.read(&mut buf).await;
-        drop(server);
-    });
+    let client = replies_and_closes(b"");
     let mut headers = host();
     let failed = Conn::new(client, 8192)
         .send(&Method::GET, "/", &mut headers, crate::body::empty(), ())
@@ -421,12 +401,7 @@ async fn a_close_before_any_response_is_reported_as_nothing_received() {
     // Nothing received: the request may be sent again, and its headers are still there.
     assert_eq!(headers, host());
     // Half a head, then a close: something was received, so it is not safe to resend.
-    let (client, mut server) = tokio::io::duplex(1024);
-    tokio::spawn(async move {
-        let mut buf = [0u8; 1024];
-        let _ = server.read(&mut buf).await;
-        let _ = server.write_all(b"HTTP/1.1 200 OK\r\n").await;
-    });
+    let client = replies_and_closes(b"HTTP/1.1 200 OK\r\n");
     let failed = Conn::new(client, 8192)
         .send(&Method::GET, "/", &mut host(), crate::body::empty(), ())
         .await
@@ -445,6 +420,18 @@ async fn idle_probe_sees_a_close_and_unasked_bytes() {
     let mut conn = Conn::new(client, 8192);
     server.write_all(b"HTTP/1.1 408 Timeout\r\n").await.unwrap();
     assert!(!conn.is_open());
+}
+
+/// A provider that reads (the start of) one request, writes `reply` (maybe nothing), and
+/// closes the connection.
+fn replies_and_closes(reply: &'static [u8]) -> DuplexStream {
+    let (client, mut server) = tokio::io::duplex(1024);
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1024];
+        let _ = server.read(&mut buf).await;
+        let _ = server.write_all(reply).await;
+    });
+    client
 }
 
 /// Runs one GET against a provider that writes `reply` in `piece`-byte writes, then closes
