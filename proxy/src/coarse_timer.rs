@@ -63,7 +63,8 @@ impl CoarseTimer {
     }
 
     /// How many timers are waiting.
-    pub fn pending(&self) -> usize {
+    #[cfg(test)]
+    fn pending(&self) -> usize {
         let table = self.table.lock();
         table.slots.len() - table.free.len()
     }

@@ -6,7 +6,7 @@
 //! header) can point Gatehouse at another host.
 
 use crate::error::GatewayError;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{Authority, Scheme};
 use http::Uri;
 use percent_encoding::percent_decode_str;
 
@@ -113,18 +113,6 @@ pub struct UpstreamTarget {
 }
 
 impl UpstreamTarget {
-    /// From an absolute URI (tests and tools); `None` without a scheme or authority.
-    pub fn from_uri(uri: &Uri) -> Option<Self> {
-        Some(Self {
-            scheme: uri.scheme()?.clone(),
-            authority: uri.authority()?.clone(),
-            path_and_query: uri
-                .path_and_query()
-                .map_or("/", PathAndQuery::as_str)
-                .to_owned(),
-        })
-    }
-
     /// The absolute URI, as HTTP/2 sends it (`:scheme`, `:authority`, `:path`).
     pub fn uri(&self) -> Option<Uri> {
         Uri::builder()

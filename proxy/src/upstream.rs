@@ -103,8 +103,8 @@ pub enum UpstreamError {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The exchange failed on an established connection.
     Request(BoxError),
-    /// The request URI has no scheme or authority, or (for HTTP/2) the target is not a valid
-    /// URI (a bug, not input: targets are checked when they are made).
+    /// A target that does not make a valid absolute URI (for HTTP/2, or to connect): a bug,
+    /// not input, since targets are checked when they are made.
     Uri,
 }
 
@@ -144,16 +144,6 @@ impl UpstreamClients {
     fn pool(&self) -> &Arc<Pool> {
         let index = crate::worker::current().map_or(0, |i| i + 1);
         &self.pools[index % self.pools.len()]
-    }
-
-    /// Sends `request` (an absolute URI) on a pooled or new connection.
-    pub async fn request(
-        &self,
-        request: Request<ProxyBody>,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let (head, body) = request.into_parts();
-        let target = UpstreamTarget::from_uri(&head.uri).ok_or(UpstreamError::Uri)?;
-        self.send(&head.method, &target, head.headers, body).await
     }
 
     /// Sends a request to `target` on a pooled or new connection: HTTP/1.1 in origin form with
