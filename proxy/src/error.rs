@@ -8,7 +8,11 @@
 use crate::body::{full, ProxyBody};
 use http::{header, HeaderValue, Response, StatusCode};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The underlying failure of a [`GatewayError`], kept for the logs (never sent to the caller).
+pub(crate) type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Stable error categories. They appear in the envelope, in metrics labels and in docs, so
 /// renaming one is a breaking change.
@@ -21,6 +25,8 @@ pub enum Category {
     BadRequest,
     PayloadTooLarge,
     GuardBlocked,
+    /// Reserved in the envelope contract for Gatehouse's own rate limits (not produced yet).
+    #[allow(dead_code)]
     RateLimited,
     ReauthRequired,
     UpstreamTimeout,
@@ -88,6 +94,9 @@ struct Extra {
     provider_error: Option<serde_json::Value>,
     /// Extra structured detail (for example the SOQL guard's violations).
     details: Option<serde_json::Value>,
+    /// What went wrong underneath (a TLS verification failure, a refused connection, a
+    /// malformed provider response), for the operator's log line.
+    source: Option<Cause>,
 }
 
 impl GatewayError {
@@ -111,9 +120,73 @@ impl GatewayError {
         self
     }
 
+    /// Keeps the provider's own error body verbatim in the envelope (the error taxonomy
+    /// sets it when it classifies a provider error).
+    #[cfg(test)]
     pub fn with_provider_error(mut self, body: serde_json::Value) -> Self {
         self.extra.get_or_insert_with(Box::default).provider_error = Some(body);
         self
+    }
+
+    /// Keeps `cause` as this error's source: logged with its whole chain, never sent.
+    pub fn with_source(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.extra.get_or_insert_with(Box::default).source = Some(Arc::new(cause));
+        self
+    }
+
+    /// The cause chain as one line (`connect failed: tcp connect error: Connection refused`),
+    /// or `None` when the error has no underlying cause.
+    pub fn cause_chain(&self) -> Option<String> {
+        let source = self.extra.as_ref()?.source.as_ref()?;
+        let mut line = source.to_string();
+        let mut next = source.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            // Wrappers often repeat their inner error's text; say each thing once.
+            if !line.ends_with(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            next = cause.source();
+        }
+        Some(line)
+    }
+
+    /// Whether the failure is on the provider's side of the exchange (an SRE's concern, not
+    /// the caller's).
+    pub fn is_provider_side(&self) -> bool {
+        matches!(
+            self.category,
+            Category::UpstreamTimeout | Category::UpstreamUnavailable
+        )
+    }
+
+    /// Logs the failure where an operator needs it: provider-side failures at warn with their
+    /// cause chain, internal errors at error. Request-side refusals (policy, guards, bad
+    /// requests) are the caller's concern and are already in the access line.
+    pub fn log(&self, ctx: &ErrorContext<'_>) {
+        let cause = self.cause_chain();
+        let cause = cause.as_deref().unwrap_or("none");
+        if self.category == Category::Internal {
+            tracing::error!(
+                request_id = ctx.request_id,
+                connection = ctx.connection.unwrap_or("none"),
+                code = self.code,
+                cause,
+                "internal error: {}",
+                self.message
+            );
+        } else if self.is_provider_side() {
+            tracing::warn!(
+                request_id = ctx.request_id,
+                connection = ctx.connection.unwrap_or("none"),
+                provider = ctx.provider.unwrap_or("none"),
+                code = self.code,
+                cause,
+                "provider exchange failed: {}",
+                self.message
+            );
+        }
     }
 
     pub fn details(&self) -> Option<&serde_json::Value> {
@@ -128,9 +201,6 @@ impl GatewayError {
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(Category::BadRequest, code, message)
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(Category::Internal, "internal", message)
     }
 
     /// Builds the envelope response. `ctx` carries what the pipeline knew when it failed.
@@ -162,7 +232,7 @@ impl GatewayError {
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Ok(id) = HeaderValue::from_str(ctx.request_id) {
-            headers.insert(crate::headers::X_REQUEST_ID, id);
+            headers.insert(crate::stages::hygiene::X_REQUEST_ID, id);
         }
         if let Some(after) = self.retry_after {
             headers.insert(
@@ -192,7 +262,12 @@ impl std::fmt::Display for GatewayError {
     }
 }
 
-impl std::error::Error for GatewayError {}
+impl std::error::Error for GatewayError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let source = self.extra.as_ref()?.source.as_ref()?;
+        Some(source.as_ref())
+    }
+}
 
 /// What the pipeline knew about the request when it failed.
 #[derive(Debug, Default, Clone, Copy)]
@@ -228,6 +303,32 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("connect failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[tokio::test]
+    async fn the_cause_is_kept_for_the_log_and_never_sent() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by 10.0.0.9");
+        let err = GatewayError::new(
+            Category::UpstreamUnavailable,
+            "upstream_connect_refused",
+            "could not connect to the provider",
+        )
+        .with_source(Outer(refused));
+        assert_eq!(
+            err.cause_chain().as_deref(),
+            Some("connect failed: refused by 10.0.0.9")
+        );
+        assert!(std::error::Error::source(&err).is_some());
+        assert!(GatewayError::bad_request("x", "y").cause_chain().is_none());
+        let response = err.into_response(&ErrorContext::default());
+        let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let body = String::from_utf8_lossy(&bytes);
+        assert!(!body.contains("10.0.0.9"), "{body}");
+        assert!(body.contains("upstream_connect_refused"), "{body}");
+    }
+
     #[tokio::test]
     async fn envelope_carries_category_code_and_context() {
         let err = GatewayError::new(
@@ -235,7 +336,8 @@ mod tests {
             "token_endpoint_down",
             "token endpoint unreachable",
         )
-        .with_retry_after(Duration::from_secs(7));
+        .with_retry_after(Duration::from_secs(7))
+        .with_provider_error(serde_json::json!([{"errorCode": "SERVER_UNAVAILABLE"}]));
         let ctx = ErrorContext {
             request_id: "req-1",
             connection: Some("acme-sf"),
@@ -263,5 +365,9 @@ mod tests {
         assert_eq!(value["error"]["retry_after"], 7);
         assert_eq!(value["error"]["connection"], "acme-sf");
         assert_eq!(value["error"]["request_id"], "req-1");
+        assert_eq!(
+            value["error"]["provider_error"][0]["errorCode"],
+            "SERVER_UNAVAILABLE"
+        );
     }
 }

@@ -20,7 +20,7 @@
 //!   `Connection: close`, with nothing unread behind it. Anything else closes it.
 
 use crate::body::{BoxError, ProxyBody};
-use crate::headers::InvalidContentLength;
+use crate::stages::hygiene::InvalidContentLength;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
@@ -204,7 +204,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         headers: &HeaderMap,
         mut body: ProxyBody,
     ) -> Result<(), Error> {
-        let framing = match crate::headers::content_length(headers) {
+        let framing = match crate::stages::hygiene::content_length(headers) {
             Ok(Some(n)) => Framing::Length(n),
             Err(_) => return Err(Error::RequestBodyLength),
             Ok(None) if body.is_end_stream() => Framing::None,
@@ -484,7 +484,7 @@ impl Head {
                 Decode::Eof
             }
         } else {
-            let length = crate::headers::content_length(&headers).map_err(|e| match e {
+            let length = crate::stages::hygiene::content_length(&headers).map_err(|e| match e {
                 InvalidContentLength::NotANumber => Error::Malformed("invalid Content-Length"),
                 InvalidContentLength::Conflicting => {
                     Error::Malformed("conflicting Content-Length values")

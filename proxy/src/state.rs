@@ -1,11 +1,14 @@
-//! What every request shares: connections (profile, upstream base, pooled client), the policy
-//! in force (swapped atomically on reload), credentials and metrics.
+//! What every request shares: connections (profile, upstream base, pooled clients, request
+//! guards), the policy in force (swapped atomically on reload), credentials, metrics and the
+//! request record's sinks.
 
 use crate::config::{Config, ConfigErrors};
 use crate::credentials::Credentials;
-use crate::metrics::Metrics;
-use crate::routing::UpstreamBase;
-use crate::upstream::UpstreamClients;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::log::AccessLog;
+use crate::telemetry::record::Sinks;
+use crate::stages::route::UpstreamBase;
+use crate::forward::upstream::UpstreamClients;
 use arc_swap::ArcSwap;
 use gatehouse_adapters::ProviderProfile;
 use gatehouse_guards::policy::Policy;
@@ -20,6 +23,17 @@ pub struct ConnectionRuntime {
     pub base: UpstreamBase,
     /// Pooled clients to the provider, one per data-plane worker.
     pub clients: UpstreamClients,
+    /// The SOQL guard, for a connection whose provider speaks SOQL.
+    pub soql: Option<crate::stages::soql::ConnectionSoql>,
+}
+
+impl ConnectionRuntime {
+    /// Where a request with this credential goes: the connection's base URL, or the API base
+    /// the token belongs to (a token endpoint's `instance_url`, which the credential layer only
+    /// hands out for configured hosts, parsed once when the token arrived).
+    pub fn base_for<'a>(&'a self, applied: &'a crate::credentials::Applied) -> &'a UpstreamBase {
+        applied.base_url.as_deref().unwrap_or(&self.base)
+    }
 }
 
 pub struct AppState {
@@ -27,9 +41,9 @@ pub struct AppState {
     pub connections: FxHashMap<String, Arc<ConnectionRuntime>>,
     pub policy: ArcSwap<Policy>,
     pub credentials: Credentials,
-    /// SOQL guards of the connections whose provider speaks SOQL.
-    pub soql: FxHashMap<String, crate::soql_stage::ConnectionSoql>,
     pub metrics: Metrics,
+    /// Where each request's record goes (metrics, access log).
+    pub sinks: Sinks,
     /// Per-connection outcomes for the admin dashboard.
     pub registry: Registry,
     /// False once shutdown has begun, so `/readyz` takes the instance out of rotation.
@@ -54,6 +68,23 @@ pub enum StartError {
 }
 
 impl AppState {
+    /// The connection a request is routed to.
+    pub fn connection(
+        &self,
+        target: &crate::stages::route::Target<'_>,
+    ) -> Result<&ConnectionRuntime, crate::error::GatewayError> {
+        self.connections
+            .get(target.connection)
+            .map(|c| c.as_ref())
+            .ok_or_else(|| {
+                crate::error::GatewayError::new(
+                    crate::error::Category::NotFound,
+                    "unknown_connection",
+                    format!("no connection named {:?}", target.connection),
+                )
+            })
+    }
+
     pub async fn build(config: Config) -> Result<Arc<AppState>, StartError> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry, config.server.worker_count());
@@ -69,6 +100,7 @@ impl AppState {
             let clients =
                 UpstreamClients::build(&config.server, conn, config.server.worker_count())
                     .map_err(err)?;
+            let soql = crate::stages::soql::ConnectionSoql::build(conn, &profile).map_err(err)?;
             connections.insert(
                 conn.id.clone(),
                 Arc::new(ConnectionRuntime {
@@ -76,22 +108,18 @@ impl AppState {
                     profile,
                     base,
                     clients,
+                    soql,
                 }),
             );
         }
-        let soql = crate::soql_stage::ConnectionSoql::build_all(&config).map_err(|message| {
-            StartError::Connection {
-                connection: "soql".into(),
-                message,
-            }
-        })?;
         let credentials = Credentials::start(&config, &mut registry).await?;
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             connections,
             policy: ArcSwap::from_pointee(policy),
             credentials,
-            soql,
+            // Every request record goes to the request metrics, then the access log.
+            sinks: Sinks::new(vec![metrics.requests.clone(), Arc::new(AccessLog)]),
             metrics,
             registry,
             accepting: AtomicBool::new(true),

@@ -4,7 +4,8 @@
 //! `X-HubSpot-RateLimit-*` headers and 429 `policyName` bodies.
 
 use std::collections::HashMap;
-use std::time::Instant;
+// tokio's clock, so tests that pause time move the simulators' rate windows too.
+use tokio::time::Instant;
 
 use parking_lot::Mutex;
 use serde_json::{json, Value};

@@ -55,7 +55,13 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let ca = TestCa::generate().expect("generate test CA");
+    let ca = match TestCa::generate() {
+        Ok(ca) => ca,
+        Err(e) => {
+            eprintln!("generating the test CA: {e}");
+            std::process::exit(1);
+        }
+    };
     let mut handles = Vec::new();
     for p in Provider::ALL {
         let cfg = SimConfig {
@@ -65,7 +71,13 @@ async fn main() {
             access_token_lifetime: args.access_ttl.map(Duration::from_secs),
             ..SimConfig::default()
         };
-        let h = Simulator::start(p, cfg).await.expect("start simulator");
+        let h = match Simulator::start(p, cfg).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("starting the {p:?} simulator: {e}");
+                std::process::exit(1);
+            }
+        };
         println!(
             "{:<14} http {:<24} https {:<26} token {}",
             p.name(),

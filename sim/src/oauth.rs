@@ -2,7 +2,9 @@
 //! families (rotation, reuse detection, family revocation), authorization codes with PKCE.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock, so tests that pause time move the simulators' expiries and windows too.
+use tokio::time::Instant;
 
 use base64::Engine;
 use parking_lot::Mutex;

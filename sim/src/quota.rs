@@ -1,6 +1,8 @@
 //! Fixed-window request quotas (the simulator's model of each provider's allocation).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock, so tests that pause time move the simulators' expiries and windows too.
+use tokio::time::Instant;
 
 use parking_lot::Mutex;
 

@@ -1,5 +1,9 @@
 //! Greenhouse v1 (Basic, page/per_page + Link, X-RateLimit-*) and v3 (OAuth, cursor) (§3).
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod common;
 
 use gatehouse_sim::{Provider, SimConfig, DEMO_API_KEY, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};

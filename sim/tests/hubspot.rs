@@ -1,5 +1,9 @@
 //! HubSpot OAuth, CRM v3 paging/search, rate-limit headers and 429s (providers.md §2).
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,10 @@
 //! Lever (limit/offset → data/hasNext/next, ms timestamps, 429) and Ashby (RPC, cursor,
 //! syncToken, 200 success:false errors, 401/403, 429 scope) (providers.md §4, §5).
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod common;
 
 use gatehouse_sim::{Provider, SimConfig, DEMO_API_KEY};

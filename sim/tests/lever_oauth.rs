@@ -2,6 +2,10 @@
 //! refresh tokens, Bearer access on `/v1/...` next to Basic keys, expiry/revocation and the
 //! token-endpoint faults (providers.md §4.1).
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,9 @@
 //! Salesforce REST: query paging, SOQL subset, explain, sObjects, composite, limits (§1.2–1.5).
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod common;
 
 use gatehouse_sim::{Provider, SimConfig, SimHandle, DEMO_CLIENT_ID, DEMO_RUN_AS_USER};

@@ -4,6 +4,10 @@
 //! The binary is built on first use with `cargo build -p gatehouse` (or taken from
 //! `GATEHOUSE_BIN`), so `cargo test --workspace` alone runs everything.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,10 @@
 //! End-to-end: the `gatehouse soql check` command as a CI pipeline runs it, and
 //! `gatehouse demo` as a newcomer runs it.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 use gatehouse_e2e::{binary, run_cli, run_cli_with_stdin};
 
 #[test]

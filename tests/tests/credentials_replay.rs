@@ -2,6 +2,10 @@
 //! included; bodies over the replay cap; a provider whose profile refreshes on TTL instead; a
 //! dead grant; and no secret anywhere a caller or an operator can see.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 use gatehouse_e2e::{token_hash, Gatehouse};
 use gatehouse_sim::{
     Provider, SimConfig, SimHandle, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,

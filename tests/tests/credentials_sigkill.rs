@@ -3,6 +3,10 @@
 //! refresh token and the kill fell before our commit, it is reported `reauth_required`: never
 //! a silent failure. The outcome counts are printed.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 use gatehouse_e2e::{token_hash, Gatehouse};
 use gatehouse_sim::{
     Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,

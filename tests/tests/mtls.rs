@@ -1,5 +1,9 @@
 //! End-to-end: a TLS data plane where callers prove who they are with a client certificate.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 use gatehouse_e2e::upstream::Upstream;
 use gatehouse_e2e::{token_hash, Gatehouse};
 

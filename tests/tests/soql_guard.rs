@@ -1,6 +1,10 @@
 //! End-to-end: the SOQL guard in front of the Salesforce simulator. Blocked queries never
 //! reach the provider; allowed, rewritten, composite, follow-up and explain-checked ones do.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 use gatehouse_e2e::{token_hash, Gatehouse};
 use gatehouse_sim::{Provider, SimConfig, SimHandle, Simulator, DEMO_CLIENT_ID, DEMO_USER};
 

@@ -5,10 +5,10 @@
 //! with its location (`file:line:col` for syntax and type errors, a key path such as
 //! `connections[1].base_url` for semantic ones), and all of them are reported, not only the first.
 
+pub(crate) mod reload;
 mod duration;
 mod interpolate;
 
-pub use duration::parse_duration;
 
 use crate::credentials::{CredentialsConfig, StoreConfig};
 use gatehouse_adapters::ProviderProfile;
@@ -219,6 +219,7 @@ impl Config {
     }
 
     /// Parses a config from text (for `gatehouse demo` and tests); `origin` names it in errors.
+    #[cfg(test)]
     pub fn from_str(origin: &Path, text: &str) -> Result<Config, ConfigErrors> {
         let config: Config = parse_toml(origin, text)?;
         config.validate(origin)?;
@@ -321,7 +322,7 @@ impl Config {
             if let Err(message) = conn.resolve_profile() {
                 push(at("provider"), message);
             }
-            if let Err(message) = crate::routing::UpstreamBase::parse(&conn.base_url) {
+            if let Err(message) = crate::stages::route::UpstreamBase::parse(&conn.base_url) {
                 push(at("base_url"), message);
             }
             if let Some(soql) = &conn.soql {

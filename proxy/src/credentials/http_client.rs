@@ -1,7 +1,7 @@
 //! Calls to a provider's token endpoint. It reuses the connection's upstream client (same
 //! trust roots, same `ca_file`): the token URL is configuration, never taken from a request.
 
-use crate::upstream::UpstreamClient;
+use crate::forward::upstream::UpstreamClient;
 use base64::Engine;
 use bytes::Bytes;
 use gatehouse_adapters::oauth::TokenRequest;

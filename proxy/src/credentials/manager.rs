@@ -21,7 +21,7 @@ use super::store::{now_ms, RecordState, Store, TokenRecord};
 use super::{sensitive_value, Applied, ConnectionStatus, CredentialError};
 use crate::config::{Config, ConnectionConfig};
 use crate::secret::Secret;
-use crate::upstream::UpstreamClient;
+use crate::forward::upstream::UpstreamClient;
 use arc_swap::ArcSwapOption;
 use gatehouse_adapters::oauth::{parse_token_response, FailureKind, TokenFailure, TokenGrant};
 use gatehouse_adapters::ProviderProfile;
@@ -51,7 +51,7 @@ pub(crate) struct Active {
     /// When this process starts refreshing (fresh_until − jitter).
     due_at_ms: i64,
     /// The token's API base (`instance_url`), checked and parsed once when the token arrives.
-    base_url: Option<Arc<crate::routing::UpstreamBase>>,
+    base_url: Option<Arc<crate::stages::route::UpstreamBase>>,
 }
 
 #[derive(Clone)]
@@ -143,7 +143,7 @@ impl TokenManager {
                 reason,
             };
             let profile = connection.resolve_profile().map_err(bad)?;
-            let client = crate::upstream::build_client(&config.server, connection).map_err(bad)?;
+            let client = crate::forward::upstream::build_client(&config.server, connection).map_err(bad)?;
             let mut allowed_hosts = connection.allowed_hosts.clone();
             if let Some(host) = url::Url::parse(&connection.base_url)
                 .ok()
@@ -369,7 +369,7 @@ impl OAuthConnection {
     }
 
     /// An `instance_url` is used only if its host is one this connection may contact.
-    fn checked_base_url(&self, url: &str) -> Option<Arc<crate::routing::UpstreamBase>> {
+    fn checked_base_url(&self, url: &str) -> Option<Arc<crate::stages::route::UpstreamBase>> {
         if !self.profile.token_sets_instance_url {
             return None;
         }
@@ -381,7 +381,7 @@ impl OAuthConnection {
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(host))
         {
-            match crate::routing::UpstreamBase::parse(url.trim_end_matches('/')) {
+            match crate::stages::route::UpstreamBase::parse(url.trim_end_matches('/')) {
                 Ok(base) => Some(Arc::new(base)),
                 Err(error) => {
                     tracing::warn!(connection = %self.id, error, "token endpoint named an unusable instance_url; ignored");

@@ -1,5 +1,6 @@
 //! Credential metrics. Labels are connection ids, states and outcomes: never token values.
 
+use crate::telemetry::names;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -45,18 +46,18 @@ impl CredentialMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Self::default();
         registry.register(
-            "gatehouse_credential_state",
-            "1 for the state each OAuth connection is in (ok, refreshing, reauth_required, token_endpoint_down, store_unavailable, misconfigured, no_token)",
+            names::CREDENTIAL_STATE.name,
+            names::CREDENTIAL_STATE.help,
             metrics.state.clone(),
         );
         registry.register(
-            "gatehouse_token_refresh",
-            "Token-endpoint calls and adopted refreshes per connection, by outcome",
+            names::TOKEN_REFRESH.name,
+            names::TOKEN_REFRESH.help,
             metrics.refreshes.clone(),
         );
         registry.register(
-            "gatehouse_token_expiry_timestamp_seconds",
-            "Unix time at which the cached access token of each connection expires",
+            names::TOKEN_EXPIRY.name,
+            names::TOKEN_EXPIRY.help,
             metrics.expiry.clone(),
         );
         metrics

@@ -243,6 +243,20 @@ pub fn to_gateway_error(error: CredentialError) -> GatewayError {
     }
 }
 
+impl From<CredentialError> for GatewayError {
+    fn from(error: CredentialError) -> Self {
+        to_gateway_error(error)
+    }
+}
+
+/// The credential metrics, registered alone (for the metric-name contract test).
+#[cfg(test)]
+pub(crate) fn register_metrics(
+    registry: &mut prometheus_client::registry::Registry,
+) -> metrics::CredentialMetrics {
+    metrics::CredentialMetrics::register(registry)
+}
+
 /// What was applied to one request, handed back on a 401 so a refresh can tell whether
 /// somebody else already replaced the token the request used.
 #[derive(Debug, Clone, Default)]
@@ -252,7 +266,7 @@ pub struct Applied {
     /// The API base URL the token belongs to, when the token endpoint named one (Salesforce
     /// `instance_url`). Only ever a URL whose host is the connection's `base_url` host or one of
     /// its `allowed_hosts`; otherwise it is dropped (and logged) here.
-    pub base_url: Option<std::sync::Arc<crate::routing::UpstreamBase>>,
+    pub base_url: Option<std::sync::Arc<crate::stages::route::UpstreamBase>>,
 }
 
 /// One connection's credential state, for the health page and the admin JSON. No secrets.

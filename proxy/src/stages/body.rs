@@ -1,5 +1,6 @@
-//! The caller's request body on its way to the provider: buffered (and so replayable after a
-//! 401) when it fits the replay cap, streamed otherwise; never longer than the caller's limit.
+//! The body stage: the caller's request body on its way to the provider: buffered (and so
+//! replayable after a 401) when it fits the replay cap, streamed otherwise; never longer than
+//! the caller's limit, and never waited for longer than the request timeout.
 
 use crate::body::{full, BoxError, ProxyBody};
 use crate::error::{Category, GatewayError};
@@ -14,6 +15,47 @@ pub enum RequestBody {
     Buffered(Bytes),
     /// Larger than the replay cap: sent once.
     Streaming(Option<ProxyBody>),
+}
+
+/// Reads the caller's body as far as the pipeline needs it: `limit` is the largest body the
+/// policy allows this request. A caller that trickles its body must not hold the request open
+/// for ever, so preparing it is bounded by the request timeout (most requests have no body and
+/// need no timer).
+pub(crate) async fn read<B>(
+    body: B,
+    content_length: Option<u64>,
+    limit: u64,
+    server: &crate::config::ServerConfig,
+) -> Result<RequestBody, GatewayError>
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    if body.is_end_stream() {
+        return Ok(RequestBody::Empty);
+    }
+    let prepare = RequestBody::prepare(body, content_length, limit, server.replay_buffer_bytes);
+    tokio::time::timeout(server.request_timeout, prepare)
+        .await
+        .map_err(|_| {
+            GatewayError::bad_request(
+                "body_read_timeout",
+                "the request body did not arrive in time",
+            )
+        })?
+}
+
+/// The caller's `Content-Length`, checked (RFC 9110: digits only, a list must agree).
+pub(crate) fn content_length(headers: &http::HeaderMap) -> Result<Option<u64>, GatewayError> {
+    use crate::stages::hygiene::InvalidContentLength;
+    crate::stages::hygiene::content_length(headers).map_err(|e| match e {
+        InvalidContentLength::NotANumber => {
+            GatewayError::bad_request("invalid_content_length", "Content-Length is not a number")
+        }
+        InvalidContentLength::Conflicting => {
+            GatewayError::bad_request("invalid_content_length", "Content-Length values disagree")
+        }
+    })
 }
 
 fn too_large(limit: u64) -> GatewayError {

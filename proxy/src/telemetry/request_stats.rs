@@ -8,7 +8,8 @@
 //! dashboard merge the shards. Label sets are bounded (config ids and closed enums), so a fast
 //! non-keyed hash is safe.
 
-use crate::metrics::{LabelKey, RequestLabelRefs, RequestLabels, StatusClass};
+use crate::telemetry::names::{self, DURATION_BUCKETS};
+use crate::telemetry::labels::{LabelKey, RequestLabelRefs, RequestLabels, StatusClass};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -16,12 +17,6 @@ use prometheus_client::metrics::MetricType;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Upper bounds from 1 ms to 30 s: the proxy's own overhead sits in the lowest ones, provider
-/// latency in the rest. A last, implicit bucket is `+Inf`.
-pub const DURATION_BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
 
 /// One label set's requests.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,7 +78,7 @@ impl RequestStats {
     }
 
     fn shard(&self) -> &Shard {
-        let index = crate::worker::current().map_or(0, |i| i + 1) % self.shards.len();
+        let index = crate::listen::worker::current().map_or(0, |i| i + 1) % self.shards.len();
         &self.shards[index]
     }
 
@@ -107,7 +102,7 @@ impl RequestStats {
         match series.get_mut(labels as &dyn LabelKey) {
             Some(s) => s.observe(seconds),
             None => series
-                .entry(labels.to_owned())
+                .entry(labels.owned())
                 .or_default()
                 .observe(seconds),
         }
@@ -152,6 +147,20 @@ impl RequestStats {
     }
 }
 
+impl crate::telemetry::record::Sink for RequestStats {
+    fn record(&self, r: &crate::telemetry::record::RequestRecord<'_>) {
+        let labels = RequestLabelRefs {
+            connection: r.connection.unwrap_or("none"),
+            provider: r.provider.unwrap_or("none"),
+            caller: r.caller.unwrap_or("none"),
+            method: crate::telemetry::labels::Method::from(r.method),
+            status_class: StatusClass::from(r.status),
+            category: r.category,
+        };
+        RequestStats::record(self, &labels, r.duration.as_secs_f64());
+    }
+}
+
 /// What the requests through one connection came to.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ConnectionTally {
@@ -175,16 +184,16 @@ impl Collector for StatsCollector {
         let snapshot = self.0.snapshot();
         encoder
             .encode_descriptor(
-                "gatehouse_requests_in_flight",
-                "Requests being handled now",
+                names::REQUESTS_IN_FLIGHT.name,
+                names::REQUESTS_IN_FLIGHT.help,
                 None,
                 MetricType::Gauge,
             )?
             .encode_gauge(&self.0.in_flight())?;
         {
             let mut family = encoder.encode_descriptor(
-                "gatehouse_requests",
-                "Requests handled, by outcome",
+                names::REQUESTS.name,
+                names::REQUESTS.help,
                 None,
                 MetricType::Counter,
             )?;
@@ -195,8 +204,8 @@ impl Collector for StatsCollector {
             }
         }
         let mut family = encoder.encode_descriptor(
-            "gatehouse_request_duration_seconds",
-            "Time from request received to response headers sent",
+            names::REQUEST_DURATION.name,
+            names::REQUEST_DURATION.help,
             None,
             MetricType::Histogram,
         )?;
@@ -218,7 +227,7 @@ impl Collector for StatsCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Label, Method};
+    use crate::telemetry::labels::{Label, Method};
 
     fn labels(connection: &str, status: StatusClass, category: &'static str) -> RequestLabels {
         RequestLabels {
@@ -239,7 +248,7 @@ mod tests {
             for worker in 0..2 {
                 let stats = &stats;
                 s.spawn(move || {
-                    crate::worker::enter(worker);
+                    crate::listen::worker::enter(worker);
                     stats.record(&labels("crm", StatusClass::C2xx, "none").as_refs(), 0.2);
                     stats.record(
                         &labels("crm", StatusClass::C4xx, "forbidden").as_refs(),
@@ -276,7 +285,7 @@ mod tests {
         assert_eq!(map.get(&refs as &dyn LabelKey), Some(&7));
         let other = labels("crm", StatusClass::C5xx, "none");
         assert_eq!(map.get(&other.as_refs() as &dyn LabelKey), None);
-        assert_eq!(refs.to_owned(), owned);
+        assert_eq!(refs.owned(), owned);
     }
 
     #[test]

@@ -40,8 +40,8 @@ impl Balance {
     pub fn register(registry: &mut Registry, workers: usize) -> Arc<Self> {
         let family = Family::<WorkerLabels, Gauge>::default();
         registry.register(
-            "gatehouse_worker_connections",
-            "Open caller connections per data-plane worker",
+            crate::telemetry::names::WORKER_CONNECTIONS.name,
+            crate::telemetry::names::WORKER_CONNECTIONS.help,
             family.clone(),
         );
         let open = (0..workers.max(1))

@@ -1,7 +1,7 @@
 //! TLS on the data plane, and caller identity from client certificates.
 
 use crate::config::TlsConfig;
-use crate::identity::PeerIdentity;
+use crate::stages::caller::PeerIdentity;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

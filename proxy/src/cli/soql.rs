@@ -8,9 +8,9 @@ use gatehouse_guards::soql_guard::PolicyFile;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-pub use gatehouse_guards::soql_guard::cli::{
-    SoqlCheckArgs, EXIT_ALLOWED, EXIT_BLOCKED, EXIT_USAGE,
-};
+pub use gatehouse_guards::soql_guard::cli::SoqlCheckArgs;
+#[cfg(test)]
+use gatehouse_guards::soql_guard::cli::{EXIT_BLOCKED, EXIT_USAGE};
 
 /// Runs the command; returns the process exit code (0 allowed, 1 blocked, 2 usage error).
 pub fn run(args: SoqlCheckArgs, input: impl BufRead, out: &mut impl Write) -> i32 {

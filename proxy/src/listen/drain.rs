@@ -55,6 +55,7 @@ impl Drain {
     }
 
     /// Serves `conn` to its end; once draining starts it is asked to shut down gracefully.
+    #[cfg(test)]
     pub fn watch<C: GracefulConnection>(&self, conn: C) -> Watched<C> {
         self.enter().watch(conn)
     }

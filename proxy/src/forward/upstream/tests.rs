@@ -72,7 +72,7 @@ fn target(url: &str) -> UpstreamTarget {
         uri.scheme_str().unwrap(),
         uri.authority().unwrap()
     );
-    let base = crate::routing::UpstreamBase::parse(&origin).unwrap();
+    let base = crate::stages::route::UpstreamBase::parse(&origin).unwrap();
     base.join(uri.path(), uri.query()).unwrap()
 }
 
@@ -213,7 +213,9 @@ async fn a_post_the_provider_drops_is_not_sent_again() {
     let Err(err) = sent.await else {
         panic!("a dropped POST was answered")
     };
-    assert!(matches!(classify(&err), UpstreamFailure::Other), "{err}");
+    let err = GatewayError::from(err);
+    assert_eq!(err.code, "upstream_failed", "{err}");
+    assert!(err.cause_chain().is_some_and(|c| c.contains("closed")), "{:?}", err.cause_chain());
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "not resent");
 }
 
@@ -373,7 +375,12 @@ async fn an_unreachable_provider_is_a_connect_failure() {
     let Err(err) = sent.await else {
         panic!("a closed port answered")
     };
-    assert!(matches!(classify(&err), UpstreamFailure::Connect), "{err}");
+    let err = GatewayError::from(err);
+    assert_eq!(err.code, "upstream_connect_refused", "{err}");
+    assert_eq!(err.category, Category::UpstreamUnavailable);
+    let chain = err.cause_chain().unwrap_or_default();
+    assert!(chain.starts_with("connect failed: "), "{chain}");
+    assert!(chain.to_lowercase().contains("refused"), "{chain}");
 }
 
 #[test]
@@ -402,4 +409,34 @@ fn targets_keep_their_parts_and_become_absolute_uris_for_http2() {
     let root = target("https://h.example/");
     assert_eq!(root.path_and_query, "/");
     assert_eq!(root.uri().unwrap(), "https://h.example/");
+}
+
+#[tokio::test]
+async fn a_provider_certificate_nobody_trusts_is_a_tls_failure_with_its_cause() {
+    // A provider whose certificate comes from a CA the connection was not given.
+    let ca = gatehouse_sim::TestCa::generate().unwrap();
+    let config = ca
+        .server_config_with_alpn(vec![b"http/1.1".to_vec()])
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = acceptor.accept(stream).await;
+        }
+    });
+    let clients = clients(&base, Duration::from_secs(90));
+    let to = target(&format!("{base}/x"));
+    let sent = clients.send(&http::Method::GET, &to, HeaderMap::new(), crate::body::empty());
+    let Err(err) = sent.await else {
+        panic!("an untrusted certificate was accepted")
+    };
+    let err = GatewayError::from(err);
+    assert_eq!(err.code, "upstream_tls_failed", "{err}");
+    let chain = err.cause_chain().unwrap_or_default();
+    assert!(chain.contains("certificate"), "{chain}");
 }

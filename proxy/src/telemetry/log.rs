@@ -11,6 +11,7 @@
 //! the same shape the `tracing` JSON formatter gives every other line: it runs for every
 //! request, and the generic formatter cost more than the rest of the request's own work.
 
+use crate::telemetry::record::RequestRecord;
 use std::cell::RefCell;
 use std::io::Write;
 use tracing_subscriber::fmt::MakeWriter;
@@ -126,39 +127,33 @@ impl Write for SinkWriter {
     }
 }
 
-/// One request's access line.
-pub struct AccessRecord<'a> {
-    pub request_id: &'a str,
-    pub connection: &'a str,
-    pub caller: &'a str,
-    pub method: &'a str,
-    pub status: u16,
-    pub category: &'a str,
-    pub duration: std::time::Duration,
-}
+/// The access log as a request-record sink: one JSON line per request at INFO under the target
+/// `gatehouse::access` (when that target is enabled).
+pub(crate) struct AccessLog;
 
-/// Logs `record` at INFO under the target `gatehouse::access`, if that is enabled.
-pub fn access(record: &AccessRecord<'_>) {
-    if !tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO) {
-        return;
+impl crate::telemetry::record::Sink for AccessLog {
+    fn record(&self, record: &RequestRecord<'_>) {
+        if !tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO) {
+            return;
+        }
+        with_sink(|out| format_access(out, record, std::time::SystemTime::now()));
     }
-    with_sink(|out| format_access(out, record, std::time::SystemTime::now()));
 }
 
 /// `{"timestamp":…,"level":"INFO","message":"request",<fields>,"target":"gatehouse::access"}`.
-fn format_access(out: &mut Vec<u8>, r: &AccessRecord<'_>, now: std::time::SystemTime) {
+fn format_access(out: &mut Vec<u8>, r: &RequestRecord<'_>, now: std::time::SystemTime) {
     out.extend_from_slice(b"{\"timestamp\":\"");
     timestamp(out, now);
     out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\",\"request_id\":\"");
     json_str(out, r.request_id);
     out.extend_from_slice(b"\",\"connection\":\"");
-    json_str(out, r.connection);
+    json_str(out, r.connection.unwrap_or("none"));
     out.extend_from_slice(b"\",\"caller\":\"");
-    json_str(out, r.caller);
+    json_str(out, r.caller.unwrap_or("none"));
     out.extend_from_slice(b"\",\"method\":\"");
-    json_str(out, r.method);
+    json_str(out, r.method.as_str());
     out.extend_from_slice(b"\",\"status\":");
-    out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(r.status.as_u16()).as_bytes());
     out.extend_from_slice(b",\"category\":\"");
     json_str(out, r.category);
     // Milliseconds with microsecond resolution, without float formatting.
@@ -278,13 +273,14 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    fn record<'a>(request_id: &'a str, duration: Duration) -> AccessRecord<'a> {
-        AccessRecord {
+    fn record(request_id: &str, duration: Duration) -> RequestRecord<'_> {
+        RequestRecord {
             request_id,
-            connection: "acme-sf",
-            caller: "crm-sync",
-            method: "GET",
-            status: 403,
+            connection: Some("acme-sf"),
+            provider: Some("testapi"),
+            caller: Some("crm-sync"),
+            method: &http::Method::GET,
+            status: http::StatusCode::FORBIDDEN,
             category: "forbidden",
             duration,
         }

@@ -24,8 +24,9 @@
 
 use crate::body::{BoxError, ProxyBody};
 use crate::config::{ConnectionConfig, ServerConfig};
+use crate::error::{Category, GatewayError};
 use crate::h1;
-use crate::routing::UpstreamTarget;
+use crate::stages::route::UpstreamTarget;
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
@@ -111,14 +112,22 @@ pub enum UpstreamError {
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UpstreamError::Connect(e) => write!(f, "connect failed: {e}"),
-            UpstreamError::Request(e) => write!(f, "request failed: {e}"),
+            UpstreamError::Connect(_) => f.write_str("connect failed"),
+            UpstreamError::Request(_) => f.write_str("request failed"),
             UpstreamError::Uri => f.write_str("the upstream URI is not a valid absolute URI"),
         }
     }
 }
 
-impl std::error::Error for UpstreamError {}
+impl std::error::Error for UpstreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UpstreamError::Connect(e) => Some(e.as_ref()),
+            UpstreamError::Request(e) => Some(e.as_ref()),
+            UpstreamError::Uri => None,
+        }
+    }
+}
 
 enum Checkout {
     H1(h1::Conn, HeaderValue, Arc<HostKey>),
@@ -142,7 +151,7 @@ impl UpstreamClients {
     }
 
     fn pool(&self) -> &Arc<Pool> {
-        let index = crate::worker::current().map_or(0, |i| i + 1);
+        let index = crate::listen::worker::current().map_or(0, |i| i + 1);
         &self.pools[index % self.pools.len()]
     }
 
@@ -490,27 +499,103 @@ pub fn build_client(
         .build(connector(server, connection)?))
 }
 
-/// What went wrong talking to the provider, for the error taxonomy.
-pub enum UpstreamFailure {
-    Connect,
-    BodyTooLarge,
-    Other,
+/// Each error in `err`'s cause chain, looking inside `io::Error`s too (their `source()` skips
+/// the error they wrap: a TLS failure arrives as an `io::Error` around a `rustls::Error`).
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next = Some(err);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => current.source(),
+            },
+            None => current.source(),
+        };
+        Some(current)
+    })
 }
 
-pub fn classify(err: &UpstreamError) -> UpstreamFailure {
-    let error = match err {
-        UpstreamError::Connect(_) => return UpstreamFailure::Connect,
-        UpstreamError::Uri => return UpstreamFailure::Other,
-        UpstreamError::Request(e) => e,
-    };
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return UpstreamFailure::BodyTooLarge;
-        }
-        source = e.source();
+fn io_kind_in(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    causes(err).find_map(|e| e.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
+}
+
+/// Why no connection could be made, as a stable code and a message for the caller (the cause
+/// itself, with addresses and certificate details, goes to the log only).
+fn connect_failure(err: &(dyn std::error::Error + 'static)) -> (&'static str, &'static str) {
+    if causes(err).any(|e| e.is::<rustls::Error>()) {
+        return (
+            "upstream_tls_failed",
+            "the TLS handshake with the provider failed (certificate verification or protocol)",
+        );
     }
-    UpstreamFailure::Other
+    // hyper-util's connector reports resolution failures as "dns error" (its error type is
+    // private, so its text is what there is to go on).
+    if causes(err).any(|e| e.to_string().starts_with("dns error")) {
+        return (
+            "upstream_dns_failed",
+            "the provider's host name could not be resolved",
+        );
+    }
+    match io_kind_in(err) {
+        Some(std::io::ErrorKind::ConnectionRefused) => (
+            "upstream_connect_refused",
+            "the provider refused the connection",
+        ),
+        Some(std::io::ErrorKind::TimedOut) => (
+            "upstream_connect_timeout",
+            "connecting to the provider timed out",
+        ),
+        _ => ("upstream_connect_failed", "could not connect to the provider"),
+    }
+}
+
+impl From<UpstreamError> for GatewayError {
+    /// The taxonomy of provider-side failures before a response head arrived. The error is kept
+    /// as the source, so the log line carries the whole cause chain.
+    fn from(err: UpstreamError) -> Self {
+        let (category, code, message) = match &err {
+            UpstreamError::Connect(inner) => {
+                let (code, message) = connect_failure(inner.as_ref());
+                (Category::UpstreamUnavailable, code, message)
+            }
+            UpstreamError::Uri => (
+                Category::Internal,
+                "upstream_uri",
+                "the provider address could not be built",
+            ),
+            UpstreamError::Request(inner) => {
+                let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+                if causes(inner).any(|e| e.is::<http_body_util::LengthLimitError>()) {
+                    (
+                        Category::PayloadTooLarge,
+                        "body_too_large",
+                        "request body exceeds the allowed size",
+                    )
+                } else if causes(inner).any(|e| {
+                    matches!(
+                        e.downcast_ref::<h1::Error>(),
+                        Some(h1::Error::Malformed(_) | h1::Error::HeadTooLarge)
+                    )
+                }) {
+                    (
+                        Category::UpstreamUnavailable,
+                        "upstream_malformed_response",
+                        "the provider sent a response that is not valid HTTP/1.1",
+                    )
+                } else {
+                    (
+                        Category::UpstreamUnavailable,
+                        "upstream_failed",
+                        "the exchange with the provider failed before a response arrived",
+                    )
+                }
+            }
+        };
+        GatewayError::new(category, code, message).with_source(err)
+    }
 }
 
 #[cfg(test)]

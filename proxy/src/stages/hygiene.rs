@@ -84,6 +84,16 @@ pub fn sanitize_request(headers: &mut HeaderMap) {
     });
 }
 
+/// The headers a request leaves with: the caller's, cleaned ([`sanitize_request`]), plus our
+/// request id and the W3C trace context (the caller's, continued, or a new one).
+pub fn outbound(mut headers: HeaderMap, request_id: &RequestId) -> HeaderMap {
+    sanitize_request(&mut headers);
+    headers.insert(X_REQUEST_ID, request_id.header());
+    let trace = traceparent(&headers);
+    headers.insert(TRACEPARENT, trace);
+    headers
+}
+
 /// Prepares provider headers for the caller. Provider session cookies stay with Gatehouse.
 pub fn sanitize_response(headers: &mut HeaderMap) {
     strip(headers, |name| name == header::SET_COOKIE);

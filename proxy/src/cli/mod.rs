@@ -1,7 +1,12 @@
-//! The `gatehouse` command line.
+//! The `gatehouse` command line: `run`, `check`, `hash-token`, `soql`, and (with the default
+//! `demo` feature) `demo`.
+
+#[cfg(feature = "demo")]
+mod demo;
+mod soql;
 
 use crate::config::Config;
-use crate::server::{shutdown_signal, Server};
+use crate::listen::server::{shutdown_signal, Server};
 use crate::state::AppState;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -41,6 +46,7 @@ enum Command {
         config: PathBuf,
     },
     /// Start simulated providers, a Gatehouse in front of them and some traffic. No setup.
+    #[cfg(feature = "demo")]
     Demo {
         /// Data-plane address of the demo Gatehouse.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -126,7 +132,7 @@ pub fn main() -> ExitCode {
                     new_key_env,
                 },
         } => {
-            crate::logging::init();
+            crate::telemetry::log::init();
             let Some(config) = load_or_report(&config) else {
                 return ExitCode::from(2);
             };
@@ -161,7 +167,7 @@ pub fn main() -> ExitCode {
                     queries,
                 },
         } => {
-            let args = crate::soql_cli::SoqlCheckArgs {
+            let args = crate::cli::soql::SoqlCheckArgs {
                 policy,
                 caller,
                 connection,
@@ -170,23 +176,24 @@ pub fn main() -> ExitCode {
             };
             let stdin = std::io::stdin();
             let mut stdout = std::io::stdout();
-            let code = crate::soql_cli::run(args, stdin.lock(), &mut stdout);
+            let code = crate::cli::soql::run(args, stdin.lock(), &mut stdout);
             ExitCode::from(u8::try_from(code).unwrap_or(2))
         }
         Command::Run { config } => {
-            crate::logging::init();
+            crate::telemetry::log::init();
             let Some(config) = load_or_report(&config) else {
                 return ExitCode::from(2);
             };
             runtime(|| run(config))
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             listen,
             admin,
             seconds,
         } => {
-            crate::logging::init();
-            runtime(|| crate::demo::run(listen, admin, seconds))
+            crate::telemetry::log::init();
+            runtime(|| crate::cli::demo::run(listen, admin, seconds))
         }
     }
 }
@@ -275,6 +282,6 @@ fn hash_token() -> ExitCode {
         eprintln!("error: give the token on stdin");
         return ExitCode::from(2);
     }
-    println!("{}", crate::identity::hash_token(&token));
+    println!("{}", crate::stages::caller::hash_token(&token));
     ExitCode::SUCCESS
 }

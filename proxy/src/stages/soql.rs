@@ -4,14 +4,14 @@
 //! pages (`nextRecordsUrl`) carry no query text and pass. Optionally the provider's query
 //! planner is asked too (`?explain=`), cached by query shape.
 
-use crate::config::{Config, ExplainConfig};
+use crate::config::{ConnectionConfig, ExplainConfig};
 use crate::error::{Category, GatewayError};
-use crate::metrics::{Metrics, SoqlLabels};
-use crate::request_body::RequestBody;
-use crate::routing::UpstreamBase;
+use crate::telemetry::metrics::{Metrics, SoqlLabels};
+use crate::stages::body::RequestBody;
+use crate::stages::route::UpstreamBase;
 use crate::state::ConnectionRuntime;
 use bytes::Bytes;
-use gatehouse_adapters::SoqlCarrier;
+use gatehouse_adapters::{ProviderProfile, SoqlCarrier};
 use gatehouse_guards::soql_guard::{
     queries_in_body, query_from_url, shape_key, CallerSoqlPolicy, CheckContext, Mode, SoqlGuard,
     Verdict,
@@ -29,29 +29,19 @@ pub struct ConnectionSoql {
 }
 
 impl ConnectionSoql {
-    /// Builds the guards of every connection whose provider speaks SOQL.
-    pub fn build_all(
-        config: &Config,
-    ) -> Result<rustc_hash::FxHashMap<String, ConnectionSoql>, String> {
-        let mut out = rustc_hash::FxHashMap::default();
-        for conn in &config.connections {
-            let speaks_soql = conn
-                .resolve_profile()
-                .map(|p| p.soql != SoqlCarrier::None)
-                .unwrap_or(false);
-            if !speaks_soql {
-                continue;
-            }
-            let guard = SoqlGuard::new(conn.soql.clone().unwrap_or_default())
-                .map_err(|e| format!("connection {}: soql: {e}", conn.id))?;
-            let explain = conn
-                .soql_explain
-                .clone()
-                .filter(|e| e.enabled)
-                .map(ExplainCheck::new);
-            out.insert(conn.id.clone(), ConnectionSoql { guard, explain });
+    /// The guard of one connection, or `None` when its provider speaks no SOQL.
+    pub fn build(conn: &ConnectionConfig, profile: &ProviderProfile) -> Result<Option<Self>, String> {
+        if profile.soql == SoqlCarrier::None {
+            return Ok(None);
         }
-        Ok(out)
+        let guard = SoqlGuard::new(conn.soql.clone().unwrap_or_default())
+            .map_err(|e| format!("soql: {e}"))?;
+        let explain = conn
+            .soql_explain
+            .clone()
+            .filter(|e| e.enabled)
+            .map(ExplainCheck::new);
+        Ok(Some(ConnectionSoql { guard, explain }))
     }
 }
 
@@ -245,20 +235,30 @@ fn replace_q(query: &str, soql: &str) -> String {
         .join("&")
 }
 
-/// Asks the provider's planner about each query (cached by shape). `headers` carry the
-/// connection's credential already.
+/// Asks the provider's planner about each query (cached by shape), with the connection's
+/// credential and on the host the query itself goes to (the token's API base when it names
+/// one). `accept` is the caller's `Accept`, passed on.
 pub async fn explain(
     soql: &ConnectionSoql,
     connection: &ConnectionRuntime,
-    base: &UpstreamBase,
-    headers: &HeaderMap,
+    credentials: &crate::credentials::Credentials,
+    accept: Option<&http::HeaderValue>,
     plan: &SoqlPlan,
 ) -> Result<(), GatewayError> {
     let Some(check) = &soql.explain else {
         return Ok(());
     };
+    if plan.queries.is_empty() {
+        return Ok(());
+    }
+    let mut headers = HeaderMap::new();
+    if let Some(accept) = accept {
+        headers.insert(http::header::ACCEPT, accept.clone());
+    }
+    let applied = credentials.apply(&connection.id, &mut headers).await?;
+    let base = connection.base_for(&applied);
     for (query, path) in &plan.queries {
-        check.check(connection, base, headers, query, path).await?;
+        check.check(connection, base, &headers, query, path).await?;
     }
     Ok(())
 }

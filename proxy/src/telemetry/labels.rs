@@ -1,15 +1,8 @@
-//! Prometheus metrics of the data plane, served as text on the admin port's `/metrics`.
-//!
-//! Labels are config ids and stable category names only: never paths, query strings or
-//! header values, so cardinality stays bounded and no secret can reach a scrape.
+//! The labels of the request metrics: a closed set of values built from config ids and stable
+//! names only (never paths, query strings or header values), so cardinality stays bounded and
+//! no secret can reach a scrape. Shared by the request statistics and the dashboard.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
-use std::sync::Arc;
-
-use crate::request_stats::RequestStats;
 
 #[derive(Clone, Debug, PartialOrd, Ord, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -103,6 +96,7 @@ impl<'a> std::borrow::Borrow<dyn LabelKey + 'a> for RequestLabels {
 }
 
 impl RequestLabels {
+    #[cfg(test)]
     pub fn as_refs(&self) -> RequestLabelRefs<'_> {
         RequestLabelRefs {
             connection: &self.connection.0,
@@ -116,7 +110,7 @@ impl RequestLabels {
 }
 
 impl RequestLabelRefs<'_> {
-    pub fn to_owned(&self) -> RequestLabels {
+    pub fn owned(self) -> RequestLabels {
         RequestLabels {
             connection: Label::new(self.connection),
             provider: Label::new(self.provider),
@@ -222,60 +216,6 @@ impl From<http::StatusCode> for StatusClass {
             300..=399 => StatusClass::C3xx,
             400..=499 => StatusClass::C4xx,
             _ => StatusClass::C5xx,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub outcome: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SoqlLabels {
-    pub connection: String,
-    pub caller: String,
-    /// allow, block, observe or rewrite.
-    pub verdict: String,
-    /// A rule id from the catalog, or `none` for an allowed query.
-    pub rule: String,
-}
-
-#[derive(Clone)]
-pub struct Metrics {
-    /// `gatehouse_requests_total`, `gatehouse_request_duration_seconds` and
-    /// `gatehouse_requests_in_flight`, kept per worker.
-    pub requests: Arc<RequestStats>,
-    /// Open caller connections per worker (`gatehouse_worker_connections`), which also steer
-    /// which worker accepts the next one.
-    pub connections: Arc<crate::balance::Balance>,
-    pub policy_reloads: Family<OutcomeLabels, Counter>,
-    pub soql_verdicts: Family<SoqlLabels, Counter>,
-}
-
-impl Metrics {
-    /// `workers`: data-plane worker threads, each of which gets its own request statistics.
-    pub fn register(registry: &mut Registry, workers: usize) -> Self {
-        let requests = Arc::new(RequestStats::new(workers));
-        requests.register(registry);
-        let connections = crate::balance::Balance::register(registry, workers);
-        let policy_reloads = Family::<OutcomeLabels, Counter>::default();
-        registry.register(
-            "gatehouse_policy_reloads",
-            "Policy reload attempts by outcome (ok, error)",
-            policy_reloads.clone(),
-        );
-        let soql_verdicts = Family::<SoqlLabels, Counter>::default();
-        registry.register(
-            "gatehouse_soql_verdicts",
-            "SOQL guard decisions: one per violated rule (block, observe, rewrite), or allow/none",
-            soql_verdicts.clone(),
-        );
-        Self {
-            requests,
-            connections,
-            policy_reloads,
-            soql_verdicts,
         }
     }
 }

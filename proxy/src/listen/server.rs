@@ -2,9 +2,10 @@
 //! certificates), the admin port, policy hot reload, and graceful shutdown (stop accepting,
 //! let in-flight requests finish within `shutdown_grace`).
 
-use crate::identity::PeerIdentity;
+use crate::stages::caller::PeerIdentity;
 use crate::state::{AppState, StartError};
-use crate::{admin, pipeline, reload};
+use crate::config::reload;
+use crate::{admin, pipeline};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -34,7 +35,7 @@ impl Server {
         let data = bind(server.listen).await?;
         let admin = bind(server.admin_listen).await?;
         let tls = match &server.tls {
-            Some(tls) => Some(crate::tls::acceptor(tls).map_err(StartError::Tls)?),
+            Some(tls) => Some(crate::listen::tls::acceptor(tls).map_err(StartError::Tls)?),
             None => None,
         };
         Ok(Server {
@@ -53,15 +54,12 @@ impl Server {
         self.admin.local_addr().ok()
     }
 
-    pub fn state(&self) -> &Arc<AppState> {
-        &self.state
-    }
 
     /// Serves until `shutdown` resolves, then drains.
     ///
     /// The data plane runs on `server.workers` threads, each with its own single-threaded event
     /// loop accepting from the shared listening socket (while it is not ahead of the other
-    /// workers in open connections, see [`crate::balance`]) and its own provider connection pool:
+    /// workers in open connections, see [`crate::listen::balance`]) and its own provider connection pool:
     /// a request is parsed, checked, forwarded and answered on one thread, with no cross-thread
     /// wake-ups. The admin port, policy reload and credential refreshes run on the calling
     /// runtime.
@@ -118,25 +116,25 @@ impl Server {
 
 fn spawn_worker(
     index: usize,
-    presence: crate::balance::Presence,
+    presence: crate::listen::balance::Presence,
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     let spawned = std::thread::Builder::new().name(format!("gatehouse-worker-{index}")).spawn(move || {
-        crate::worker::enter(index);
-        crate::logging::buffer_this_thread();
+        crate::listen::worker::enter(index);
+        crate::telemetry::log::buffer_this_thread();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             // Idle: nothing to run until the next event, so write the batch of log lines now.
-            .on_thread_park(crate::logging::flush_this_thread)
+            .on_thread_park(crate::telemetry::log::flush_this_thread)
             .build();
         match runtime {
             Ok(runtime) => runtime.block_on(worker_loop(index, presence, listener, state, tls, stop)),
             Err(err) => tracing::error!(error = %err, worker = index, "cannot start a worker event loop"),
         }
-        crate::logging::flush_this_thread();
+        crate::telemetry::log::flush_this_thread();
     });
     match spawned {
         Ok(handle) => Some(handle),
@@ -149,7 +147,7 @@ fn spawn_worker(
 
 async fn worker_loop(
     index: usize,
-    presence: crate::balance::Presence,
+    presence: crate::listen::balance::Presence,
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
@@ -162,10 +160,10 @@ async fn worker_loop(
             return;
         }
     };
-    let drain = crate::drain::Drain::new();
+    let drain = crate::listen::drain::Drain::new();
     // hyper's header read timeout, fired by this loop's tick (see `coarse_timer`).
-    let timer = crate::coarse_timer::CoarseTimer::new();
-    let mut timer_tick = tokio::time::interval(crate::coarse_timer::TICK);
+    let timer = crate::listen::coarse_timer::CoarseTimer::new();
+    let mut timer_tick = tokio::time::interval(crate::listen::coarse_timer::TICK);
     timer_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let builder = Arc::new(http_builder(&state, &timer));
     let http1 = Arc::new(http1_builder(&state, &timer));
@@ -234,7 +232,7 @@ async fn worker_loop(
                         Some(acceptor) => {
                             let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
                             let Ok(Ok(tls_stream)) = handshake else { return };
-                            let peer = crate::tls::peer_identity(tls_stream.get_ref().1);
+                            let peer = crate::listen::tls::peer_identity(tls_stream.get_ref().1);
                             let service = service(state, peer);
                             let conn = builder.serve_connection(TokioIo::new(tls_stream), service).into_owned();
                             let _ = ticket.watch(conn).await;
@@ -284,7 +282,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn http1_builder(
     state: &AppState,
-    timer: &crate::coarse_timer::CoarseTimer,
+    timer: &crate::listen::coarse_timer::CoarseTimer,
 ) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -297,7 +295,7 @@ fn http1_builder(
 
 fn http_builder(
     state: &AppState,
-    timer: &crate::coarse_timer::CoarseTimer,
+    timer: &crate::listen::coarse_timer::CoarseTimer,
 ) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

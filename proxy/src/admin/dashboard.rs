@@ -7,7 +7,7 @@ use crate::state::AppState;
 use http::{header, HeaderValue, Response};
 use serde::Serialize;
 
-pub use crate::request_stats::ConnectionTally;
+pub use crate::telemetry::request_stats::ConnectionTally;
 
 #[derive(Serialize)]
 struct ConnectionView {

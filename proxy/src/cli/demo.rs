@@ -4,7 +4,7 @@
 //! runs it and tells the newcomer where to look.
 
 use crate::config::Config;
-use crate::server::{shutdown_signal, Server};
+use crate::listen::server::{shutdown_signal, Server};
 use crate::state::AppState;
 use gatehouse_sim::demo::{run_traffic, DemoWorld, TrafficStats, CRM_SYNC};
 use std::net::SocketAddr;

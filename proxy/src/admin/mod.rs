@@ -3,6 +3,8 @@
 //! the credential routes under `/connect/`.
 //! It listens on its own address so it can stay off the service network.
 
+pub(crate) mod dashboard;
+
 use crate::body::{full, ProxyBody};
 use crate::state::AppState;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -29,8 +31,8 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => readiness(&state).await,
         "/metrics" => metrics(&state),
-        "/" | "/dashboard" => crate::dashboard::page(&state),
-        "/status" => crate::dashboard::status_json(&state),
+        "/" | "/dashboard" => crate::admin::dashboard::page(&state),
+        "/status" => crate::admin::dashboard::status_json(&state),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

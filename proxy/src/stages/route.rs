@@ -14,9 +14,8 @@ use percent_encoding::percent_decode_str;
 #[derive(Debug, Clone)]
 pub struct UpstreamBase {
     pub scheme: Scheme,
+    /// Host (lower case) and port as configured: what TLS verifies.
     pub authority: Authority,
-    /// Host without port, lower case: what TLS verifies and what `allowed_hosts` compares.
-    pub host: String,
     /// Base path without a trailing slash ("" for the root).
     pub base_path: String,
 }
@@ -56,12 +55,12 @@ impl UpstreamBase {
         Ok(Self {
             scheme,
             authority,
-            host,
             base_path,
         })
     }
 
     /// `scheme://authority/base-path`, for messages and tests.
+    #[cfg(test)]
     pub fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.authority, self.base_path)
     }
@@ -335,7 +334,7 @@ mod tests {
     #[test]
     fn join_keeps_the_configured_authority() {
         let base = UpstreamBase::parse("https://API.example.com:8443/v1/").unwrap();
-        assert_eq!(base.host, "api.example.com");
+        assert_eq!(base.authority.as_str(), "api.example.com:8443");
         let target = base.join("/candidates", Some("page=2")).unwrap();
         assert_eq!(target.path_and_query, "/v1/candidates?page=2");
         assert_eq!(

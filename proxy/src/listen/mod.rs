@@ -1,0 +1,11 @@
+//! Accepting callers: the listeners and workers (`server`), TLS and client certificates
+//! (`tls`), spreading connections over workers (`balance`), the per-worker coarse timer that
+//! drives hyper's header timeouts (`coarse_timer`), graceful shutdown (`drain`) and which worker
+//! the current thread is (`worker`).
+
+pub(crate) mod balance;
+pub(crate) mod coarse_timer;
+pub(crate) mod drain;
+pub(crate) mod server;
+pub(crate) mod tls;
+pub(crate) mod worker;

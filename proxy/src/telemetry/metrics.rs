@@ -1,0 +1,67 @@
+//! Prometheus metrics of the data plane, served as text on the admin port's `/metrics`.
+//!
+//! Labels are config ids and stable category names only: never paths, query strings or
+//! header values, so cardinality stays bounded and no secret can reach a scrape.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+use crate::telemetry::names;
+use crate::telemetry::request_stats::RequestStats;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SoqlLabels {
+    pub connection: String,
+    pub caller: String,
+    /// allow, block, observe or rewrite.
+    pub verdict: String,
+    /// A rule id from the catalog, or `none` for an allowed query.
+    pub rule: String,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    /// `gatehouse_requests_total`, `gatehouse_request_duration_seconds` and
+    /// `gatehouse_requests_in_flight`, kept per worker.
+    pub requests: Arc<RequestStats>,
+    /// Open caller connections per worker (`gatehouse_worker_connections`), which also steer
+    /// which worker accepts the next one.
+    pub connections: Arc<crate::listen::balance::Balance>,
+    pub policy_reloads: Family<OutcomeLabels, Counter>,
+    pub soql_verdicts: Family<SoqlLabels, Counter>,
+}
+
+impl Metrics {
+    /// `workers`: data-plane worker threads, each of which gets its own request statistics.
+    pub fn register(registry: &mut Registry, workers: usize) -> Self {
+        let requests = Arc::new(RequestStats::new(workers));
+        requests.register(registry);
+        let connections = crate::listen::balance::Balance::register(registry, workers);
+        let policy_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            names::POLICY_RELOADS.name,
+            names::POLICY_RELOADS.help,
+            policy_reloads.clone(),
+        );
+        let soql_verdicts = Family::<SoqlLabels, Counter>::default();
+        registry.register(
+            names::SOQL_VERDICTS.name,
+            names::SOQL_VERDICTS.help,
+            soql_verdicts.clone(),
+        );
+        Self {
+            requests,
+            connections,
+            policy_reloads,
+            soql_verdicts,
+        }
+    }
+}
