@@ -607,6 +607,13 @@ async fn policy_hot_reload_keeps_last_good_policy_on_a_broken_file() {
         "error names its location:\n{logs}"
     );
     assert!(logs.contains("policy.toml: callers[0].grants[0].paths[0]"));
+    // Every line is JSON with each key once (the rejection line once had two `message`s).
+    for line in gh.logs() {
+        assert!(
+            gatehouse_e2e::duplicate_keys(&line).is_empty(),
+            "duplicate keys in {line}"
+        );
+    }
 
     // Not syntactically TOML either: still rejected.
     std::fs::write(gh.dir().join("policy.toml"), "[[callers]\nid = ").expect("write");
@@ -703,4 +710,53 @@ async fn kept_alive_connections_are_spread_over_the_workers() {
     assert_eq!(a + b, 12, "{metrics}");
     assert!((a - b).abs() <= 2, "worker 0 holds {a}, worker 1 holds {b}");
     drop(clients);
+}
+
+/// Runs `promtool check metrics` on a scrape. promtool comes with Debian's `prometheus`
+/// package, which `.ci/run` installs; without it this test fails and says so (it never skips).
+fn promtool_check(scrape: &str) -> (bool, String) {
+    use std::io::Write;
+    let spawned = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = spawned.unwrap_or_else(|e| {
+        panic!("promtool not runnable ({e}): install Debian's prometheus package")
+    });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && text.trim().is_empty(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_pass_promtool_with_every_family_present() {
+    let upstream = Upstream::start().await;
+    let gh = Gatehouse::start(&config(&upstream.http_url(), ""));
+    // Traffic of each kind, so the request families have series: allowed, denied, failed.
+    assert_eq!(status_of(&gh, "/up/echo/x").await, 200);
+    assert_eq!(status_of(&gh, "/up/nowhere").await, 403);
+    assert_eq!(status_of(&gh, "/dead/echo/x").await, 502);
+    let scrape = gh.metrics().await;
+    let (clean, lint) = promtool_check(&scrape);
+    assert!(clean, "promtool check metrics:\n{lint}\n--- scrape:\n{scrape}");
+    for family in [
+        "gatehouse_requests_total{",
+        "gatehouse_request_duration_seconds_bucket{",
+        "gatehouse_requests_in_flight ",
+        "gatehouse_worker_connections{",
+    ] {
+        assert!(scrape.contains(family), "{family} missing:\n{scrape}");
+    }
 }

@@ -30,7 +30,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => readiness(&state).await,
-        "/metrics" => metrics(&state),
+        "/metrics" => metrics(&state, request.headers().get(header::ACCEPT)),
         "/" | "/dashboard" => crate::admin::dashboard::page(&state),
         "/status" => crate::admin::dashboard::status_json(&state),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -50,18 +50,19 @@ async fn readiness(state: &AppState) -> Response<ProxyBody> {
     }
 }
 
-fn metrics(state: &AppState) -> Response<ProxyBody> {
-    let mut out = String::with_capacity(16 * 1024);
-    if prometheus_client::encoding::text::encode(&mut out, &state.registry).is_err() {
+fn metrics(state: &AppState, accept: Option<&HeaderValue>) -> Response<ProxyBody> {
+    use crate::telemetry::metrics::{encode, Format};
+    let format = Format::negotiate(accept);
+    let Ok(out) = encode(&state.registry, format) else {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "metrics encoding failed\n",
         );
-    }
+    };
     let mut response = Response::new(full(out));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
     response
 }

@@ -55,7 +55,9 @@ pub fn reload(state: &AppState, path: &Path) -> bool {
                 })
                 .inc();
             for error in &errors.0 {
-                tracing::error!(location = %error.location, message = %error.message, "policy rejected; the previous policy stays in force");
+                // `problem`, not `message`: the JSON formatter puts fields beside the event's own
+                // `message`, and a second key of the same name breaks log-based alerts.
+                tracing::error!(location = %error.location, problem = %error.message, "policy rejected; the previous policy stays in force");
             }
             false
         }

@@ -65,3 +65,97 @@ impl Metrics {
         }
     }
 }
+
+/// The exposition formats `/metrics` answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// OpenMetrics 1.0, for a scraper that asks for it (Prometheus does by default).
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, for everything else (curl, promtool, older scrapers).
+    Text,
+}
+
+impl Format {
+    /// OpenMetrics only when the `Accept` header names it.
+    pub fn negotiate(accept: Option<&http::HeaderValue>) -> Self {
+        match accept.and_then(|v| v.to_str().ok()) {
+            Some(accept) if accept.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// The registry's families in `format`.
+pub(crate) fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::Error> {
+    let mut out = String::with_capacity(16 * 1024);
+    prometheus_client::encoding::text::encode(&mut out, registry)?;
+    Ok(match format {
+        Format::OpenMetrics => out,
+        Format::Text => openmetrics_to_text(&out),
+    })
+}
+
+/// OpenMetrics names a counter family without its `_total` suffix and ends with `# EOF`; the
+/// text format names the family as its samples are named (`_total` included) and has neither
+/// `# EOF` nor `# UNIT`. Without this, promtool and text-format scrapers see counters with no
+/// help text and no type.
+fn openmetrics_to_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .filter(|name| !name.ends_with("_total"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + counters.len() * 12);
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(line) => out.push_str(&line),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_names_counter_families_as_their_samples() {
+        let om = "# HELP gatehouse_requests Requests handled.\n# TYPE gatehouse_requests counter\ngatehouse_requests_total{a=\"b\"} 1\n# HELP g Gauge.\n# TYPE g gauge\ng 2\n# EOF\n";
+        let text = openmetrics_to_text(om);
+        assert_eq!(
+            text,
+            "# HELP gatehouse_requests_total Requests handled.\n# TYPE gatehouse_requests_total counter\ngatehouse_requests_total{a=\"b\"} 1\n# HELP g Gauge.\n# TYPE g gauge\ng 2\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_only_when_asked() {
+        let prometheus = http::HeaderValue::from_static(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        );
+        assert_eq!(Format::negotiate(Some(&prometheus)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(None), Format::Text);
+        let curl = http::HeaderValue::from_static("*/*");
+        assert_eq!(Format::negotiate(Some(&curl)), Format::Text);
+    }
+}
