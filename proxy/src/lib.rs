@@ -14,7 +14,6 @@ pub mod dashboard;
 pub mod demo;
 pub mod drain;
 pub mod error;
-pub mod h1;
 pub mod headers;
 pub mod identity;
 pub mod logging;

@@ -16,7 +16,7 @@
 //!   worker's requests to that authority.
 //! - Idle connections older than `pool_idle_timeout`, or closed by the provider, are dropped at
 //!   checkout and by [`UpstreamClients::sweep`], which each worker runs periodically.
-//! - HTTP/1.1 exchanges are driven by the request's own task ([`crate::h1`]); a pooled
+//! - HTTP/1.1 exchanges are driven by the request's own task ([`gatehouse_http1`]); a pooled
 //!   connection is probed at checkout, without waiting, for a close or unasked bytes.
 //! - A request on a reused connection that got no byte of response (the provider closed the
 //!   connection as the request went out) is sent again on another connection when that is
@@ -24,9 +24,9 @@
 
 use crate::body::{BoxError, ProxyBody};
 use crate::config::{ConnectionConfig, ServerConfig};
-use crate::h1;
 use crate::routing::UpstreamTarget;
 use bytes::Bytes;
+use gatehouse_http1 as h1;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
@@ -49,6 +49,12 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The general pooled client, for token endpoints.
 pub type UpstreamClient = Client<Connector, ProxyBody>;
+
+/// The transport under a provider connection: TCP, or TLS over TCP.
+type Io = TokioIo<hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>>;
+
+/// An HTTP/1.1 connection to a provider.
+type H1Conn = h1::Conn<Io>;
 
 /// At most this many idle HTTP/1.1 connections per authority and worker.
 const MAX_IDLE_PER_HOST: usize = 256;
@@ -92,7 +98,7 @@ struct HostPool {
 }
 
 struct Idle {
-    conn: h1::Conn,
+    conn: H1Conn,
     since: Instant,
 }
 
@@ -121,7 +127,7 @@ impl std::fmt::Display for UpstreamError {
 impl std::error::Error for UpstreamError {}
 
 enum Checkout {
-    H1(h1::Conn, HeaderValue, Arc<HostKey>),
+    H1(H1Conn, HeaderValue, Arc<HostKey>),
     H2(http2::SendRequest<ProxyBody>),
 }
 
@@ -325,8 +331,8 @@ struct Return {
     key: Arc<HostKey>,
 }
 
-impl h1::Recycle<h1::Io> for Return {
-    fn recycle(self, conn: h1::Conn) {
+impl h1::Recycle<Io> for Return {
+    fn recycle(self, conn: H1Conn) {
         let mut hosts = self.pool.hosts.lock();
         let host = host_entry(&mut hosts, &self.key.scheme, &self.key.authority);
         if host.idle.len() < MAX_IDLE_PER_HOST {
@@ -353,7 +359,7 @@ pub struct UpstreamBody {
 }
 
 enum Received {
-    H1(h1::ResponseBody<h1::Io, Return>),
+    H1(h1::ResponseBody<Io, Return>),
     H2(Incoming),
     /// Cut off after a stall; the provider connection is gone.
     Stalled,

@@ -1,123 +1,37 @@
-//! HTTP/1.1 to providers, driven by the request itself.
-//!
-//! A provider connection is written and read by the task that serves the caller: the request
-//! head and body go out from the pipeline's own future, and the response body is read by the
-//! caller's connection as it writes the response. There is no connection task, no channel and
-//! no hand-over between tasks, which is most of what a general-purpose client spends per
-//! request. HTTP/2 (when a provider's ALPN picks it) stays with hyper, whose multiplexing
-//! needs a connection task anyway.
-//!
-//! What it does, by RFC 9112:
-//! - Requests are framed by the headers it is given: `Content-Length` if present (the body
-//!   must match it exactly), no body if the body is empty, otherwise chunked. Trailers of a
-//!   caller's body are not forwarded.
-//! - Response heads are parsed by `httparse`, at most `max_head` bytes and [`MAX_HEADERS`]
-//!   fields. Interim (1xx) responses are skipped; a protocol switch (101) is refused.
-//! - Response bodies (§6.3): none for `HEAD`, 1xx, 204 and 304; chunked when it is the final
-//!   transfer coding (the length is then ignored and dropped); a `Content-Length` otherwise,
-//!   whose values must all agree; else until the provider closes.
-//! - A connection is reused only after a complete, well-framed HTTP/1.1 response with no
-//!   `Connection: close`, with nothing unread behind it. Anything else closes it.
+//! A provider connection: writes requests, reads response heads, and hands the connection
+//! to the response body, which gives it back to its pool once read to the end.
 
-use crate::body::{BoxError, ProxyBody};
-use crate::headers::InvalidContentLength;
-use bytes::{Buf, Bytes, BytesMut};
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
+use crate::decode::{self, BodyDecoder, Head, Step};
+use crate::{BoxError, Error, Failed, Recycle, RequestBody};
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, Method, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-
-/// The transport under a provider connection: TCP, or TLS over TCP.
-pub type Io = hyper_util::rt::TokioIo<
-    hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>,
->;
-
-/// The most header fields a response head may carry.
-pub const MAX_HEADERS: usize = 100;
 
 /// A request body piece this small is copied into one write with its framing (and, for the
 /// first piece, the head); a larger one is written on its own.
 const COALESCE_BYTES: usize = 16 * 1024;
 
-/// Longest chunk-size line (size, extensions, CRLF) accepted.
-const MAX_CHUNK_LINE: usize = 1024;
-
-/// What went wrong on an HTTP/1.1 exchange.
-#[derive(Debug)]
-pub enum Error {
-    /// Reading or writing the connection failed.
-    Io(io::Error),
-    /// The provider closed the connection before a whole response head arrived.
-    Closed,
-    /// The provider's response cannot be parsed or framed.
-    Malformed(&'static str),
-    /// The response head is larger than the limit, or has too many fields.
-    HeadTooLarge,
-    /// The caller's request body failed (cut short, or over its limit).
-    RequestBody(BoxError),
-    /// The request body did not match its `Content-Length`.
-    RequestBodyLength,
-    /// The provider closed the connection before the response body was complete.
-    Incomplete,
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Io(e) => write!(f, "connection error: {e}"),
-            Error::Closed => f.write_str("the provider closed the connection before responding"),
-            Error::Malformed(what) => write!(f, "malformed response: {what}"),
-            Error::HeadTooLarge => f.write_str("the response head is too large"),
-            Error::RequestBody(e) => write!(f, "the request body failed: {e}"),
-            Error::RequestBodyLength => {
-                f.write_str("the request body does not match its Content-Length")
-            }
-            Error::Incomplete => f.write_str("the response body ended early"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            Error::RequestBody(e) => Some(e.as_ref()),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Self {
-        Error::Io(e)
-    }
-}
-
-/// A failed exchange, and whether it can safely be sent again on another connection.
-#[derive(Debug)]
-pub struct Failed {
-    pub error: Error,
-    /// No byte of a response arrived: the provider may have closed the connection while it
-    /// was idle, before it saw this request.
-    pub nothing_received: bool,
-}
-
-/// Where a connection goes when its response has been read to the end.
-pub trait Recycle<S>: Send {
-    fn recycle(self, conn: Conn<S>);
-}
+/// How much sooner than a provider's advertised `Keep-Alive: timeout` a connection stops being
+/// offered: the next request needs time to reach the provider, and its timer started when it
+/// sent the last byte of the response, before that byte reached us.
+const KEEP_ALIVE_MARGIN: Duration = Duration::from_secs(1);
 
 /// One HTTP/1.1 connection to a provider. The transport is boxed: a TLS stream is over a
 /// kilobyte, and a connection moves several times per request (pool, request, response body,
 /// pool).
-pub struct Conn<S = Io> {
+pub struct Conn<S> {
     io: Box<S>,
     read: BytesMut,
     write: Vec<u8>,
     max_head: usize,
+    /// The provider's `Keep-Alive: timeout` on the latest response.
+    idle_timeout: Option<Duration>,
 }
 
 impl<S> std::fmt::Debug for Conn<S> {
@@ -128,6 +42,7 @@ impl<S> std::fmt::Debug for Conn<S> {
     }
 }
 
+/// How a request body is delimited.
 enum Framing {
     Length(u64),
     Chunked,
@@ -141,7 +56,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             read: BytesMut::new(),
             write: Vec::new(),
             max_head,
+            idle_timeout: None,
         }
+    }
+
+    /// How long this connection may stay idle before the provider is likely to close it: the
+    /// `Keep-Alive: timeout=N` of the latest response, less a margin (a second, or half of a
+    /// shorter timeout). `None` when the provider did not say.
+    pub fn provider_idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+            .map(|t| t.saturating_sub(KEEP_ALIVE_MARGIN.min(t / 2)))
     }
 
     /// Whether an idle connection can carry another request: the provider has neither closed
@@ -173,7 +97,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         method: &Method,
         target: &str,
         headers: &mut HeaderMap,
-        body: ProxyBody,
+        body: RequestBody,
         recycle: R,
     ) -> Result<Response<ResponseBody<S, R>>, Failed> {
         let written = self.write_request(method, target, headers, body).await;
@@ -202,9 +126,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         method: &Method,
         target: &str,
         headers: &HeaderMap,
-        mut body: ProxyBody,
+        mut body: RequestBody,
     ) -> Result<(), Error> {
-        let framing = match crate::headers::content_length(headers) {
+        let framing = match crate::content_length(headers) {
             Ok(Some(n)) => Framing::Length(n),
             Err(_) => return Err(Error::RequestBodyLength),
             Ok(None) if body.is_end_stream() => Framing::None,
@@ -242,7 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         &mut self,
         out: &mut Vec<u8>,
         framing: Framing,
-        body: &mut ProxyBody,
+        body: &mut RequestBody,
     ) -> Result<(), Error> {
         let mut remaining = match framing {
             Framing::None => {
@@ -346,69 +270,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// Parses a complete final response head off the front of the read buffer (skipping
-    /// interim responses); `None` while it is incomplete. The head's headers go into
-    /// `storage`'s map (cleared first), which is taken only when a head is returned.
+    /// interim responses); `None` while it is incomplete.
     fn parse_head(
         &mut self,
         method: &Method,
         storage: &mut HeaderMap,
     ) -> Result<Option<Head>, Error> {
-        loop {
-            // Uninitialised slots: filling 100 empty fields first would cost more than the parse.
-            let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut []);
-            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-                &mut response,
-                &self.read,
-                &mut fields,
-            );
-            let len = match parsed {
-                Ok(httparse::Status::Complete(len)) => len,
-                Ok(httparse::Status::Partial) if self.read.len() >= self.max_head => {
-                    return Err(Error::HeadTooLarge)
-                }
-                Ok(httparse::Status::Partial) => return Ok(None),
-                Err(httparse::Error::TooManyHeaders) => return Err(Error::HeadTooLarge),
-                Err(_) => return Err(Error::Malformed("unparseable response head")),
-            };
-            if len > self.max_head {
-                return Err(Error::HeadTooLarge);
-            }
-            let code = response.code.ok_or(Error::Malformed("no status code"))?;
-            let status =
-                StatusCode::from_u16(code).map_err(|_| Error::Malformed("invalid status code"))?;
-            if status == StatusCode::SWITCHING_PROTOCOLS {
-                return Err(Error::Malformed("unexpected protocol switch"));
-            }
-            if status.is_informational() {
-                self.read.advance(len);
-                continue;
-            }
-            let version = match response.version {
-                Some(1) => Version::HTTP_11,
-                _ => Version::HTTP_10,
-            };
-            // Names are made now; values are kept as offsets and shared out of the head's bytes.
-            let base = self.read.as_ptr() as usize;
-            let mut names = Vec::with_capacity(response.headers.len());
-            for field in response.headers.iter() {
-                let name = HeaderName::from_bytes(field.name.as_bytes())
-                    .map_err(|_| Error::Malformed("invalid header name"))?;
-                let start = field.value.as_ptr() as usize - base;
-                names.push((name, start, start + field.value.len()));
-            }
-            let bytes = self.read.split_to(len).freeze();
-            // The request's map, emptied, holds the response's headers (see `send`).
-            let mut headers = std::mem::take(storage);
-            headers.clear();
-            headers.reserve(names.len());
-            for (name, start, end) in names {
-                let value = HeaderValue::from_maybe_shared(bytes.slice(start..end))
-                    .map_err(|_| Error::Malformed("invalid header value"))?;
-                headers.append(name, value);
-            }
-            return Head::frame(status, version, headers, method).map(Some);
-        }
+        decode::parse_head(&mut self.read, self.max_head, method, storage)
     }
 
     /// Reads more from the provider into the read buffer: the byte count, 0 at end of stream.
@@ -433,80 +301,7 @@ fn chunk_end(out: &mut Vec<u8>, chunked: bool) {
     }
 }
 
-/// Whether a comma-separated header (all its lines) lists `token`, case-insensitively.
-fn lists(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
-}
-
-struct Head {
-    status: StatusCode,
-    version: Version,
-    headers: HeaderMap,
-    decode: Decode,
-    keep_alive: bool,
-}
-
 impl Head {
-    /// Works out how the body is delimited and whether the connection survives it.
-    fn frame(
-        status: StatusCode,
-        version: Version,
-        mut headers: HeaderMap,
-        method: &Method,
-    ) -> Result<Head, Error> {
-        let mut keep_alive =
-            version == Version::HTTP_11 && !lists(&headers, &header::CONNECTION, "close");
-        let bodiless = method == Method::HEAD
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        let decode = if bodiless {
-            Decode::Length(0)
-        } else if headers.contains_key(header::TRANSFER_ENCODING) {
-            // A length beside a transfer coding is ignored, and must not reach the caller.
-            if headers.remove(header::CONTENT_LENGTH).is_some() {
-                keep_alive = false;
-            }
-            let last = headers
-                .get_all(header::TRANSFER_ENCODING)
-                .iter()
-                .next_back()
-                .and_then(|v| v.as_bytes().rsplit(|b| *b == b',').next())
-                .map(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            if last == Some(true) {
-                Decode::Chunked(Chunk::Size)
-            } else {
-                keep_alive = false;
-                Decode::Eof
-            }
-        } else {
-            let length = crate::headers::content_length(&headers).map_err(|e| match e {
-                InvalidContentLength::NotANumber => Error::Malformed("invalid Content-Length"),
-                InvalidContentLength::Conflicting => {
-                    Error::Malformed("conflicting Content-Length values")
-                }
-            })?;
-            match length {
-                Some(n) => Decode::Length(n),
-                None => {
-                    keep_alive = false;
-                    Decode::Eof
-                }
-            }
-        };
-        Ok(Head {
-            status,
-            version,
-            headers,
-            decode,
-            keep_alive,
-        })
-    }
-
     fn into_response<S, R>(
         self,
         conn: Conn<S>,
@@ -517,14 +312,15 @@ impl Head {
         S: AsyncRead + AsyncWrite + Unpin + Send,
         R: Recycle<S>,
     {
+        let mut conn = conn;
+        conn.idle_timeout = self.idle_timeout;
         let mut body = ResponseBody {
             conn: Some(conn),
-            decode: self.decode,
+            decoder: self.body,
             keep_alive: self.keep_alive && request_complete,
             recycle: Some(recycle),
-            trailer_bytes: 0,
         };
-        if let Decode::Length(0) = body.decode {
+        if body.decoder.exact_remaining() == Some(0) {
             body.finish();
         }
         let mut response = Response::new(body);
@@ -535,39 +331,18 @@ impl Head {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decode {
-    /// Bytes still to come.
-    Length(u64),
-    Chunked(Chunk),
-    /// Until the provider closes the connection.
-    Eof,
-    Done,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    Size,
-    Data(u64),
-    /// The CRLF after a chunk's data.
-    DataEnd,
-    /// Trailer lines, up to the empty line.
-    Trailers,
-}
-
 /// A provider's response body, read off the connection as the caller takes it.
 pub struct ResponseBody<S, R> {
     conn: Option<Conn<S>>,
-    decode: Decode,
+    decoder: BodyDecoder,
     keep_alive: bool,
     recycle: Option<R>,
-    trailer_bytes: usize,
 }
 
 impl<S, R> std::fmt::Debug for ResponseBody<S, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody")
-            .field("decode", &self.decode)
+            .field("decoder", &self.decoder)
             .field("keep_alive", &self.keep_alive)
             .finish_non_exhaustive()
     }
@@ -581,7 +356,6 @@ where
     /// The body is complete: the connection goes back if it can be reused (nothing unread
     /// behind the response), and is closed otherwise.
     fn finish(&mut self) {
-        self.decode = Decode::Done;
         let conn = self.conn.take();
         let recycle = self.recycle.take();
         if let (Some(conn), Some(recycle)) = (conn, recycle) {
@@ -592,18 +366,9 @@ where
     }
 
     fn fail(&mut self, error: Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.decode = Decode::Done;
         self.conn = None;
         self.recycle = None;
         Poll::Ready(Some(Err(Box::new(error))))
-    }
-
-    /// Takes up to `limit` buffered bytes as a data frame.
-    fn take(conn: &mut Conn<S>, limit: u64) -> Bytes {
-        let n = usize::try_from(limit)
-            .unwrap_or(usize::MAX)
-            .min(conn.read.len());
-        conn.read.split_to(n).freeze()
     }
 }
 
@@ -624,110 +389,51 @@ where
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            // Decode what is buffered; fall through to read more only when nothing can be.
-            match this.decode {
-                Decode::Done => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Decode::Length(0) => {
-                    this.finish();
-                    continue;
-                }
-                Decode::Length(left) if !conn.read.is_empty() => {
-                    let data = Self::take(conn, left);
-                    let left = left - data.len() as u64;
-                    this.decode = Decode::Length(left);
-                    if left == 0 {
+            // Decode what is buffered; read more only when nothing can be.
+            match this.decoder.step(&mut conn.read) {
+                Ok(Step::Data(data)) => {
+                    if this.decoder.is_done() {
                         // Finished with this frame, so the caller's side sees the end at once.
                         this.finish();
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Decode::Eof if !conn.read.is_empty() => {
-                    let data = Self::take(conn, u64::MAX);
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                Ok(Step::End) => {
+                    this.finish();
+                    return Poll::Ready(None);
                 }
-                Decode::Chunked(Chunk::Data(left)) if !conn.read.is_empty() => {
-                    let data = Self::take(conn, left);
-                    let left = left - data.len() as u64;
-                    this.decode = Decode::Chunked(if left == 0 {
-                        Chunk::DataEnd
-                    } else {
-                        Chunk::Data(left)
-                    });
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Decode::Chunked(Chunk::Size) if !conn.read.is_empty() => {
-                    match httparse::parse_chunk_size(&conn.read) {
-                        Ok(httparse::Status::Complete((used, size))) => {
-                            conn.read.advance(used);
-                            this.decode = Decode::Chunked(if size == 0 {
-                                Chunk::Trailers
-                            } else {
-                                Chunk::Data(size)
-                            });
-                            continue;
-                        }
-                        Ok(httparse::Status::Partial) if conn.read.len() > MAX_CHUNK_LINE => {
-                            return this.fail(Error::Malformed("chunk size line too long"));
-                        }
-                        Ok(httparse::Status::Partial) => {}
-                        Err(_) => return this.fail(Error::Malformed("invalid chunk size")),
-                    }
-                }
-                Decode::Chunked(Chunk::DataEnd) if conn.read.len() >= 2 => {
-                    if &conn.read[..2] != b"\r\n" {
-                        return this.fail(Error::Malformed("chunk data not followed by CRLF"));
-                    }
-                    conn.read.advance(2);
-                    this.decode = Decode::Chunked(Chunk::Size);
-                    continue;
-                }
-                Decode::Chunked(Chunk::Trailers) if !conn.read.is_empty() => {
-                    if let Some(end) = conn.read.windows(2).position(|w| w == b"\r\n") {
-                        // Trailer fields are read past, not forwarded.
-                        conn.read.advance(end + 2);
-                        this.trailer_bytes += end + 2;
-                        if end == 0 {
-                            this.finish();
-                            return Poll::Ready(None);
-                        }
-                        if this.trailer_bytes > conn.max_head {
-                            return this.fail(Error::HeadTooLarge);
-                        }
-                        continue;
-                    }
-                    if conn.read.len() + this.trailer_bytes > conn.max_head {
-                        return this.fail(Error::HeadTooLarge);
-                    }
-                }
-                _ => {}
+                Ok(Step::More) => {}
+                Err(e) => return this.fail(e),
             }
             match conn.poll_fill(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return this.fail(Error::Io(e)),
-                Poll::Ready(Ok(0)) if this.decode == Decode::Eof => {
+                Poll::Ready(Ok(0)) => match this.decoder.closed() {
                     // The provider closed: that is the end of this body, and of the connection.
-                    this.keep_alive = false;
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Ok(0)) => return this.fail(Error::Incomplete),
+                    Ok(()) => {
+                        this.keep_alive = false;
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Err(e) => return this.fail(e),
+                },
                 Poll::Ready(Ok(_)) => {}
             }
         }
     }
 
+    // Without its connection the body is over: read to the end, or failed.
     fn is_end_stream(&self) -> bool {
-        self.decode == Decode::Done
+        self.conn.is_none() || self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.decode {
-            Decode::Length(n) => SizeHint::with_exact(n),
-            Decode::Done => SizeHint::with_exact(0),
-            _ => SizeHint::default(),
+        if self.conn.is_none() {
+            return SizeHint::with_exact(0);
+        }
+        match self.decoder.exact_remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
         }
     }
 }
