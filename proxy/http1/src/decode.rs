@@ -278,6 +278,10 @@ impl BodyDecoder {
                 }
                 Decode::Chunked(Chunk::Size) if !read.is_empty() => {
                     match httparse::parse_chunk_size(read) {
+                        // The line limit holds however the line arrived: whole, or in pieces.
+                        Ok(httparse::Status::Complete((used, _))) if used > MAX_CHUNK_LINE => {
+                            return Err(Error::Malformed("chunk size line too long"));
+                        }
                         Ok(httparse::Status::Complete((used, size))) => {
                             read.advance(used);
                             self.state = Decode::Chunked(if size == 0 {
@@ -307,7 +311,11 @@ impl BodyDecoder {
                         }
                         return Ok(Step::More);
                     };
-                    // Trailer fields are read past, not forwarded.
+                    // Trailer fields are read past, not forwarded; but a line that is no
+                    // field means the framing is not what it seems, so it is not read past.
+                    if end > 0 && !is_field_line(&read[..end]) {
+                        return Err(Error::Malformed("invalid trailer field"));
+                    }
                     read.advance(end + 2);
                     self.trailer_bytes += end + 2;
                     if end == 0 {
@@ -347,6 +355,20 @@ impl BodyDecoder {
             _ => None,
         }
     }
+}
+
+/// Whether `line` is a header field (RFC 9110 §5.1): a token name, a colon, and a value of
+/// visible characters, spaces, tabs and obs-text (no control bytes).
+fn is_field_line(line: &[u8]) -> bool {
+    let Some((name, value)) = split_once(line, b':') else {
+        return false;
+    };
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    !name.is_empty()
+        && name.iter().all(tchar)
+        && value
+            .iter()
+            .all(|b| *b == b'\t' || *b == b' ' || (*b >= 0x21 && *b != 0x7f))
 }
 
 /// Takes up to `limit` buffered bytes.

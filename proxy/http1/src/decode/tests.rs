@@ -45,6 +45,28 @@ fn the_head_carries_the_providers_keep_alive_timeout() {
     assert_eq!(head.idle_timeout, None);
 }
 
+/// A chunk-size line over the limit is refused whether it arrives whole or in pieces (it
+/// used to be refused only when it arrived in pieces, so the outcome depended on the reads).
+#[test]
+fn a_long_chunk_line_is_refused_however_it_arrives() {
+    let mut reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1;".to_vec();
+    reply.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE + 10));
+    reply.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+    let whole = fuzzing::read(&Method::GET, [&reply[..]], false, 8192);
+    let cut = fuzzing::read(&Method::GET, reply.chunks(100), false, 8192);
+    assert_eq!(whole, cut);
+    assert!(
+        matches!(&whole.end, End::Failed(e) if e.contains("too long")),
+        "{whole:?}"
+    );
+    // At the limit it is fine.
+    let mut reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1;".to_vec();
+    reply.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE - 4));
+    reply.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+    let reading = fuzzing::read(&Method::GET, reply.chunks(100), false, 8192);
+    assert_eq!((reading.body, reading.end), (b"x".to_vec(), End::Complete));
+}
+
 #[test]
 fn the_fuzz_entry_holds_on_its_seed_inputs() {
     let seeds: [&[u8]; 6] = [
