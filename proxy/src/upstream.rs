@@ -14,8 +14,10 @@
 //!   response abandoned half-read takes its connection with it (it cannot be reused).
 //! - An HTTP/2 connection (when the provider's TLS ALPN picks h2) is shared by all of the
 //!   worker's requests to that authority.
-//! - Idle connections older than `pool_idle_timeout`, or closed by the provider, are dropped at
-//!   checkout and by [`UpstreamClients::sweep`], which each worker runs periodically.
+//! - Idle connections older than `pool_idle_timeout`, or than the provider's own
+//!   `Keep-Alive: timeout=N` less a margin, or closed by the provider, are dropped at checkout
+//!   and by [`UpstreamClients::sweep`], which each worker runs periodically. Idle time is on
+//!   tokio's clock.
 //! - HTTP/1.1 exchanges are driven by the request's own task ([`gatehouse_http1`]); a pooled
 //!   connection is probed at checkout, without waiting, for a close or unasked bytes.
 //! - A request on a reused connection that got no byte of response (the provider closed the
@@ -42,7 +44,8 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tower_service::Service;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -99,7 +102,9 @@ struct HostPool {
 
 struct Idle {
     conn: H1Conn,
-    since: Instant,
+    /// When it stops being offered: after `pool_idle_timeout`, or sooner if the provider said
+    /// it closes idle connections sooner (a request sent into its close would fail).
+    expires: Instant,
 }
 
 /// What went wrong before a response arrived.
@@ -186,6 +191,7 @@ impl UpstreamClients {
                     let back = Return {
                         pool: pool.clone(),
                         key,
+                        idle_timeout: self.idle_timeout,
                     };
                     match conn
                         .send(method, &target.path_and_query, &mut headers, body, back)
@@ -230,7 +236,7 @@ impl UpstreamClients {
         }
         let now = Instant::now();
         while let Some(mut idle) = host.idle.pop_back() {
-            if now.duration_since(idle.since) < self.idle_timeout && idle.conn.is_open() {
+            if now < idle.expires && idle.conn.is_open() {
                 return Some(Checkout::H1(idle.conn, host.host.clone(), host.key.clone()));
             }
         }
@@ -279,9 +285,8 @@ impl UpstreamClients {
         let now = Instant::now();
         let mut hosts = self.pool().hosts.lock();
         for host in hosts.iter_mut() {
-            host.idle.retain_mut(|idle| {
-                now.duration_since(idle.since) < self.idle_timeout && idle.conn.is_open()
-            });
+            host.idle
+                .retain_mut(|idle| now < idle.expires && idle.conn.is_open());
             if host.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
                 host.h2 = None;
             }
@@ -329,17 +334,24 @@ fn host_header(authority: &str, scheme: &str) -> HeaderValue {
 struct Return {
     pool: Arc<Pool>,
     key: Arc<HostKey>,
+    /// The pool's `pool_idle_timeout`.
+    idle_timeout: Duration,
 }
 
 impl h1::Recycle<Io> for Return {
     fn recycle(self, conn: H1Conn) {
+        let idle_for = match conn.provider_idle_timeout() {
+            Some(provider) => provider.min(self.idle_timeout),
+            None => self.idle_timeout,
+        };
+        if idle_for.is_zero() {
+            return; // the provider closes it at once: not worth a slot
+        }
+        let expires = Instant::now() + idle_for;
         let mut hosts = self.pool.hosts.lock();
         let host = host_entry(&mut hosts, &self.key.scheme, &self.key.authority);
         if host.idle.len() < MAX_IDLE_PER_HOST {
-            host.idle.push_back(Idle {
-                conn,
-                since: Instant::now(),
-            });
+            host.idle.push_back(Idle { conn, expires });
         }
     }
 }
