@@ -40,23 +40,23 @@ pub(crate) fn parse_head(
         // Uninitialised slots: filling 100 empty fields first would cost more than the parse.
         let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut []);
+        // Only the first `max_head` bytes are looked at: a head that has not ended by then is
+        // too large, whatever follows (else the error would depend on how much had arrived).
+        let window = &read[..read.len().min(max_head)];
         let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
             &mut response,
-            read,
+            window,
             &mut fields,
         );
         let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) if read.len() >= max_head => {
+            Ok(httparse::Status::Partial) if window.len() >= max_head => {
                 return Err(Error::HeadTooLarge)
             }
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => return Err(Error::HeadTooLarge),
             Err(_) => return Err(Error::Malformed("unparseable response head")),
         };
-        if len > max_head {
-            return Err(Error::HeadTooLarge);
-        }
         let code = response.code.ok_or(Error::Malformed("no status code"))?;
         let status =
             StatusCode::from_u16(code).map_err(|_| Error::Malformed("invalid status code"))?;
