@@ -277,11 +277,10 @@ impl BodyDecoder {
                     return Ok(Step::Data(data));
                 }
                 Decode::Chunked(Chunk::Size) if !read.is_empty() => {
-                    match httparse::parse_chunk_size(read) {
-                        // The line limit holds however the line arrived: whole, or in pieces.
-                        Ok(httparse::Status::Complete((used, _))) if used > MAX_CHUNK_LINE => {
-                            return Err(Error::Malformed("chunk size line too long"));
-                        }
+                    // Only a line's worth is looked at, so that a line over the limit is too
+                    // long whatever it holds and however it arrived.
+                    let window = &read[..read.len().min(MAX_CHUNK_LINE)];
+                    match httparse::parse_chunk_size(window) {
                         Ok(httparse::Status::Complete((used, size))) => {
                             read.advance(used);
                             self.state = Decode::Chunked(if size == 0 {
@@ -290,7 +289,7 @@ impl BodyDecoder {
                                 Chunk::Data(size)
                             });
                         }
-                        Ok(httparse::Status::Partial) if read.len() > MAX_CHUNK_LINE => {
+                        Ok(httparse::Status::Partial) if window.len() >= MAX_CHUNK_LINE => {
                             return Err(Error::Malformed("chunk size line too long"));
                         }
                         Ok(httparse::Status::Partial) => return Ok(Step::More),
@@ -305,26 +304,32 @@ impl BodyDecoder {
                     self.state = Decode::Chunked(Chunk::Size);
                 }
                 Decode::Chunked(Chunk::Trailers) if !read.is_empty() => {
+                    // A line's size is judged before what it holds, and a partial line by the
+                    // least it can come to, so the verdict does not depend on the reads.
                     let Some(end) = read.windows(2).position(|w| w == b"\r\n") else {
-                        if read.len() + self.trailer_bytes > self.max_trailers {
+                        let blank_line_starting = &read[..] == b"\r";
+                        if !blank_line_starting
+                            && self.trailer_bytes + read.len() + 1 > self.max_trailers
+                        {
                             return Err(Error::HeadTooLarge);
                         }
                         return Ok(Step::More);
                     };
-                    // Trailer fields are read past, not forwarded; but a line that is no
-                    // field means the framing is not what it seems, so it is not read past.
-                    if end > 0 && !is_field_line(&read[..end]) {
-                        return Err(Error::Malformed("invalid trailer field"));
-                    }
-                    read.advance(end + 2);
-                    self.trailer_bytes += end + 2;
                     if end == 0 {
+                        read.advance(2);
                         self.state = Decode::Done;
                         return Ok(Step::End);
                     }
+                    self.trailer_bytes += end + 2;
                     if self.trailer_bytes > self.max_trailers {
                         return Err(Error::HeadTooLarge);
                     }
+                    // Trailer fields are read past, not forwarded; but a line that is no
+                    // field means the framing is not what it seems, so it is not read past.
+                    if !is_field_line(&read[..end]) {
+                        return Err(Error::Malformed("invalid trailer field"));
+                    }
+                    read.advance(end + 2);
                 }
                 _ => return Ok(Step::More),
             }

@@ -87,6 +87,39 @@ fn a_head_over_the_limit_is_too_large_however_it_arrives() {
     );
 }
 
+/// The same for trailers (also found by the fuzzer) and chunk-size lines: a line over its
+/// limit is too large or too long, whatever byte past the limit would also be wrong with it.
+#[test]
+fn lines_over_their_limits_are_judged_by_size_first_however_they_arrive() {
+    let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    let mut trailer = chunked.clone();
+    trailer.extend_from_slice(b"0\r\nx-t: ");
+    trailer.extend(std::iter::repeat_n(b'a', 300));
+    trailer.extend_from_slice(b"\x01\r\n\r\n");
+    let mut chunk_line = chunked;
+    chunk_line.extend_from_slice(b"1;");
+    chunk_line.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE));
+    chunk_line.extend_from_slice(b"\x01\r\nx\r\n0\r\n\r\n");
+    for (reply, max_head, expected) in [
+        (&trailer, 200, "too large"),
+        (&chunk_line, 8192, "too long"),
+    ] {
+        let whole = fuzzing::read(&Method::GET, [&reply[..]], true, max_head);
+        let cut = fuzzing::read(&Method::GET, reply.chunks(7), true, max_head);
+        assert_eq!(whole, cut);
+        assert!(
+            matches!(&whole.end, End::Failed(e) if e.contains(expected)),
+            "{whole:?}"
+        );
+    }
+    // Within the limit, the byte is what is wrong.
+    let reading = fuzzing::read(&Method::GET, [&trailer[..]], true, 8192);
+    assert!(
+        matches!(&reading.end, End::Failed(e) if e.contains("invalid trailer field")),
+        "{reading:?}"
+    );
+}
+
 #[test]
 fn the_fuzz_entry_holds_on_its_seed_inputs() {
     let seeds: [&[u8]; 6] = [
