@@ -542,3 +542,49 @@ proptest::proptest! {
         let _ = decode(reply, piece, true);
     }
 }
+
+/// Reads one response with `keep_alive` as its `Keep-Alive` header and returns the recycled
+/// connection's idle timeout for the pool.
+async fn idle_timeout_after(keep_alive: Option<&str>) -> Option<std::time::Duration> {
+    let mut reply = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n".to_vec();
+    if let Some(value) = keep_alive {
+        reply.extend_from_slice(format!("keep-alive: {value}\r\n").as_bytes());
+    }
+    reply.extend_from_slice(b"\r\n");
+    let (client, mut server) = tokio::io::duplex(4096);
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1024];
+        let _ = server.read(&mut buf).await;
+        let _ = server.write_all(&reply).await;
+        let _ = server.read(&mut buf).await; // hold the connection open
+    });
+    let pool: Pool = Arc::default();
+    let response = Conn::new(client, 8192)
+        .send(&Method::GET, "/", &mut host(), empty(), Back(pool.clone()))
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    let conn = pool.lock().unwrap().pop().expect("recycled");
+    conn.provider_idle_timeout()
+}
+
+#[tokio::test]
+async fn the_providers_keep_alive_timeout_is_kept_less_a_margin() {
+    use std::time::Duration;
+    assert_eq!(idle_timeout_after(None).await, None);
+    assert_eq!(idle_timeout_after(Some("max=100")).await, None);
+    // A second less than the provider said, so a request is not sent into its close...
+    assert_eq!(
+        idle_timeout_after(Some("timeout=5, max=100")).await,
+        Some(Duration::from_secs(4))
+    );
+    // ...or half of a timeout too short to lose a whole second.
+    assert_eq!(
+        idle_timeout_after(Some("timeout=1")).await,
+        Some(Duration::from_millis(500))
+    );
+    assert_eq!(
+        idle_timeout_after(Some("timeout=0")).await,
+        Some(Duration::ZERO)
+    );
+}
