@@ -21,7 +21,6 @@ pub(crate) mod config;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod forward;
-pub(crate) mod h1;
 pub(crate) mod listen;
 pub(crate) mod pipeline;
 pub(crate) mod respond;

@@ -14,9 +14,11 @@
 //!   response abandoned half-read takes its connection with it (it cannot be reused).
 //! - An HTTP/2 connection (when the provider's TLS ALPN picks h2) is shared by all of the
 //!   worker's requests to that authority.
-//! - Idle connections older than `pool_idle_timeout`, or closed by the provider, are dropped at
-//!   checkout and by [`UpstreamClients::sweep`], which each worker runs periodically.
-//! - HTTP/1.1 exchanges are driven by the request's own task ([`crate::h1`]); a pooled
+//! - Idle connections older than `pool_idle_timeout`, or than the provider's own
+//!   `Keep-Alive: timeout=N` less a margin, or closed by the provider, are dropped at checkout
+//!   and by [`UpstreamClients::sweep`], which each worker runs periodically. Idle time is on
+//!   tokio's clock.
+//! - HTTP/1.1 exchanges are driven by the request's own task ([`gatehouse_http1`]); a pooled
 //!   connection is probed at checkout, without waiting, for a close or unasked bytes.
 //! - A request on a reused connection that got no byte of response (the provider closed the
 //!   connection as the request went out) is sent again on another connection when that is
@@ -25,9 +27,9 @@
 use crate::body::{BoxError, ProxyBody};
 use crate::config::{ConnectionConfig, ServerConfig};
 use crate::error::{Category, GatewayError};
-use crate::h1;
 use crate::stages::route::UpstreamTarget;
 use bytes::Bytes;
+use gatehouse_http1 as h1;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
@@ -43,13 +45,20 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tower_service::Service;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// The general pooled client, for token endpoints.
 pub type UpstreamClient = Client<Connector, ProxyBody>;
+
+/// The transport under a provider connection: TCP, or TLS over TCP.
+type Io = TokioIo<hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>>;
+
+/// An HTTP/1.1 connection to a provider.
+type H1Conn = h1::Conn<Io>;
 
 /// At most this many idle HTTP/1.1 connections per authority and worker.
 const MAX_IDLE_PER_HOST: usize = 256;
@@ -93,8 +102,10 @@ struct HostPool {
 }
 
 struct Idle {
-    conn: h1::Conn,
-    since: Instant,
+    conn: H1Conn,
+    /// When it stops being offered: after `pool_idle_timeout`, or sooner if the provider said
+    /// it closes idle connections sooner (a request sent into its close would fail).
+    expires: Instant,
 }
 
 /// What went wrong before a response arrived.
@@ -130,7 +141,7 @@ impl std::error::Error for UpstreamError {
 }
 
 enum Checkout {
-    H1(h1::Conn, HeaderValue, Arc<HostKey>),
+    H1(H1Conn, HeaderValue, Arc<HostKey>),
     H2(http2::SendRequest<ProxyBody>),
 }
 
@@ -189,6 +200,7 @@ impl UpstreamClients {
                     let back = Return {
                         pool: pool.clone(),
                         key,
+                        idle_timeout: self.idle_timeout,
                     };
                     match conn
                         .send(method, &target.path_and_query, &mut headers, body, back)
@@ -233,7 +245,7 @@ impl UpstreamClients {
         }
         let now = Instant::now();
         while let Some(mut idle) = host.idle.pop_back() {
-            if now.duration_since(idle.since) < self.idle_timeout && idle.conn.is_open() {
+            if now < idle.expires && idle.conn.is_open() {
                 return Some(Checkout::H1(idle.conn, host.host.clone(), host.key.clone()));
             }
         }
@@ -282,9 +294,8 @@ impl UpstreamClients {
         let now = Instant::now();
         let mut hosts = self.pool().hosts.lock();
         for host in hosts.iter_mut() {
-            host.idle.retain_mut(|idle| {
-                now.duration_since(idle.since) < self.idle_timeout && idle.conn.is_open()
-            });
+            host.idle
+                .retain_mut(|idle| now < idle.expires && idle.conn.is_open());
             if host.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
                 host.h2 = None;
             }
@@ -332,17 +343,24 @@ fn host_header(authority: &str, scheme: &str) -> HeaderValue {
 struct Return {
     pool: Arc<Pool>,
     key: Arc<HostKey>,
+    /// The pool's `pool_idle_timeout`.
+    idle_timeout: Duration,
 }
 
-impl h1::Recycle<h1::Io> for Return {
-    fn recycle(self, conn: h1::Conn) {
+impl h1::Recycle<Io> for Return {
+    fn recycle(self, conn: H1Conn) {
+        let idle_for = match conn.provider_idle_timeout() {
+            Some(provider) => provider.min(self.idle_timeout),
+            None => self.idle_timeout,
+        };
+        if idle_for.is_zero() {
+            return; // the provider closes it at once: not worth a slot
+        }
+        let expires = Instant::now() + idle_for;
         let mut hosts = self.pool.hosts.lock();
         let host = host_entry(&mut hosts, &self.key.scheme, &self.key.authority);
         if host.idle.len() < MAX_IDLE_PER_HOST {
-            host.idle.push_back(Idle {
-                conn,
-                since: Instant::now(),
-            });
+            host.idle.push_back(Idle { conn, expires });
         }
     }
 }
@@ -362,7 +380,7 @@ pub struct UpstreamBody {
 }
 
 enum Received {
-    H1(h1::ResponseBody<h1::Io, Return>),
+    H1(h1::ResponseBody<Io, Return>),
     H2(Incoming),
     /// Cut off after a stall; the provider connection is gone.
     Stalled,

@@ -9,6 +9,8 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+pub use gatehouse_http1::{content_length, InvalidContentLength};
+
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -97,40 +99,6 @@ pub fn outbound(mut headers: HeaderMap, request_id: &RequestId) -> HeaderMap {
 /// Prepares provider headers for the caller. Provider session cookies stay with Gatehouse.
 pub fn sanitize_response(headers: &mut HeaderMap) {
     strip(headers, |name| name == header::SET_COOKIE);
-}
-
-/// A message's `Content-Length` (RFC 9110 §8.6): `None` without one. Each value is ASCII digits
-/// only (no sign, no spaces inside); several values, on one line or several, must all agree
-/// (`5, 5` is 5). The one parser for lengths from callers and from providers.
-pub fn content_length(headers: &HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let n = digits(part.trim_ascii()).ok_or(InvalidContentLength::NotANumber)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(InvalidContentLength::Conflicting);
-            }
-            length = Some(n);
-        }
-    }
-    Ok(length)
-}
-
-/// Why a `Content-Length` was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvalidContentLength {
-    NotANumber,
-    Conflicting,
-}
-
-/// ASCII digits as a number; `None` for anything else, or past `u64`.
-fn digits(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    value.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
 }
 
 /// A request's id, kept as the header value it travels as: each use (provider request,
@@ -232,41 +200,6 @@ fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_length_is_digits_and_all_values_agree() {
-        let length = |values: &[&'static str]| {
-            let mut h = HeaderMap::new();
-            for v in values {
-                h.append(header::CONTENT_LENGTH, HeaderValue::from_static(v));
-            }
-            content_length(&h)
-        };
-        assert_eq!(length(&[]), Ok(None));
-        assert_eq!(length(&["0"]), Ok(Some(0)));
-        assert_eq!(length(&["42"]), Ok(Some(42)));
-        assert_eq!(length(&["5, 5"]), Ok(Some(5)));
-        assert_eq!(length(&["5", "5"]), Ok(Some(5)));
-        assert_eq!(length(&["18446744073709551615"]), Ok(Some(u64::MAX)));
-        for bad in [
-            "",
-            "+5",
-            "-1",
-            "5 5",
-            "0x10",
-            "1e3",
-            "18446744073709551616",
-            "5,",
-        ] {
-            assert_eq!(
-                length(&[bad]),
-                Err(InvalidContentLength::NotANumber),
-                "{bad:?}"
-            );
-        }
-        assert_eq!(length(&["5, 6"]), Err(InvalidContentLength::Conflicting));
-        assert_eq!(length(&["5", "6"]), Err(InvalidContentLength::Conflicting));
-    }
 
     #[test]
     fn request_loses_caller_credentials_and_hop_by_hop() {

@@ -346,7 +346,7 @@ async fn a_slow_body_that_keeps_coming_is_not_cut_off() {
     assert_eq!(clients.idle_count(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_idle_connections_are_swept_and_not_reused() {
     let (base, accepted) = provider().await;
     let clients = clients(&base, Duration::from_millis(20));
@@ -357,6 +357,53 @@ async fn expired_idle_connections_are_swept_and_not_reused() {
     assert_eq!(clients.idle_count(), 0);
     text(get(&clients, &format!("{base}/x")).await).await;
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+/// A loopback provider that answers every request on a connection with `Keep-Alive:
+/// timeout=5` and never closes a connection itself, counting the connections it accepts.
+async fn keep_alive_provider() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                    let reply = b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=100\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (base, accepted)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_is_not_reused_past_the_providers_keep_alive_timeout() {
+    let (base, accepted) = keep_alive_provider().await;
+    // The pool alone would keep it for 90 s; the provider said 5 s.
+    let clients = clients(&base, Duration::from_secs(90));
+    assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
+    // Inside the provider's timeout less the margin (a second): reused.
+    tokio::time::sleep(Duration::from_millis(3900)).await;
+    assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // Past it: swept, though the provider has not closed it (here it never does).
+    tokio::time::sleep(Duration::from_millis(4100)).await;
+    assert_eq!(clients.idle_count(), 1);
+    clients.sweep();
+    assert_eq!(clients.idle_count(), 0);
+    // And not offered at checkout either, without a sweep.
+    assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
+    tokio::time::sleep(Duration::from_millis(4100)).await;
+    assert_eq!(text(get(&clients, &format!("{base}/x")).await).await, "ok");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

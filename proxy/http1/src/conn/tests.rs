@@ -1,6 +1,20 @@
 use super::*;
+use crate::decode::MAX_CHUNK_LINE;
+use crate::MAX_HEADERS;
+use http::{HeaderValue, StatusCode, Version};
+use http_body_util::{Empty, Full};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, DuplexStream};
+
+fn full(bytes: impl Into<Bytes>) -> RequestBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn empty() -> RequestBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
 
 /// A body read without a pool: its connection is closed at the end.
 impl<S: Send> Recycle<S> for () {
@@ -34,7 +48,7 @@ type Response3 = (StatusCode, HeaderMap, Result<Bytes, String>);
 async fn exchange(
     method: Method,
     mut headers: HeaderMap,
-    body: ProxyBody,
+    body: RequestBody,
     reply: &'static [u8],
     piece: usize,
 ) -> Exchanged {
@@ -86,12 +100,12 @@ async fn exchange(
 
 /// [`exchange`] for a request without a body.
 async fn answer(method: Method, reply: &'static [u8], piece: usize) -> Exchanged {
-    exchange(method, host(), crate::body::empty(), reply, piece).await
+    exchange(method, host(), empty(), reply, piece).await
 }
 
 /// Sends a request with a body to a provider that answers 200 with no body: what the
 /// provider received, and whether the connection was recycled.
-async fn upload(method: Method, headers: HeaderMap, body: ProxyBody) -> (String, bool) {
+async fn upload(method: Method, headers: HeaderMap, body: RequestBody) -> (String, bool) {
     let ok_reply = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
     let (seen, outcome, recycled) = exchange(method, headers, body, ok_reply, 100).await;
     ok(outcome);
@@ -99,7 +113,7 @@ async fn upload(method: Method, headers: HeaderMap, body: ProxyBody) -> (String,
 }
 
 /// A body of unknown length, in these pieces.
-fn streamed(pieces: &[&'static str]) -> ProxyBody {
+fn streamed(pieces: &[&'static str]) -> RequestBody {
     let frames = pieces
         .iter()
         .map(|s| Ok::<_, BoxError>(Frame::data(Bytes::from_static(s.as_bytes()))))
@@ -203,7 +217,7 @@ async fn bodiless_responses_and_close_delimited_bodies() {
     let mut headers = host();
     headers.insert("x-request-only", HeaderValue::from_static("1"));
     let response = Conn::new(client, 8192)
-        .send(&Method::GET, "/", &mut headers, crate::body::empty(), ())
+        .send(&Method::GET, "/", &mut headers, empty(), ())
         .await
         .unwrap();
     assert_eq!(response.version(), Version::HTTP_10);
@@ -286,7 +300,7 @@ async fn broken_bodies_are_errors_and_close_the_connection() {
     // A length the provider does not deliver: the close is an error, not an end.
     let client = replies_and_closes(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort");
     let response = Conn::new(client, 8192)
-        .send(&Method::GET, "/", &mut host(), crate::body::empty(), ())
+        .send(&Method::GET, "/", &mut host(), empty(), ())
         .await
         .unwrap();
     let error = response.into_body().collect().await.unwrap_err();
@@ -314,7 +328,7 @@ async fn oversized_heads_are_refused() {
 async fn request_bodies_are_framed_by_length_or_chunked() {
     let mut headers = host();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
-    let (seen, _) = upload(Method::POST, headers, crate::body::full("hello")).await;
+    let (seen, _) = upload(Method::POST, headers, full("hello")).await;
     assert_eq!(
         seen,
         "POST /a?b=c HTTP/1.1\r\nhost: p.example\r\ncontent-length: 5\r\n\r\nhello"
@@ -360,13 +374,7 @@ async fn a_body_that_breaks_its_length_is_an_error() {
             while server.read(&mut buf).await.is_ok_and(|n| n > 0) {}
         });
         let failed = Conn::new(client, 8192)
-            .send(
-                &Method::POST,
-                "/",
-                &mut headers,
-                crate::body::full(sent),
-                (),
-            )
+            .send(&Method::POST, "/", &mut headers, full(sent), ())
             .await
             .unwrap_err();
         assert!(
@@ -382,7 +390,7 @@ async fn a_large_body_streams_after_the_head() {
     let big = Bytes::from(vec![b'z'; COALESCE_BYTES * 3]);
     let mut headers = host();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(big.len()));
-    let (seen, recycled) = upload(Method::PUT, headers, crate::body::full(big.clone())).await;
+    let (seen, recycled) = upload(Method::PUT, headers, full(big.clone())).await;
     assert!(recycled);
     let (_, body) = seen.split_once("\r\n\r\n").unwrap();
     assert_eq!(body.len(), big.len());
@@ -393,7 +401,7 @@ async fn a_close_before_any_response_is_reported_as_nothing_received() {
     let client = replies_and_closes(b"");
     let mut headers = host();
     let failed = Conn::new(client, 8192)
-        .send(&Method::GET, "/", &mut headers, crate::body::empty(), ())
+        .send(&Method::GET, "/", &mut headers, empty(), ())
         .await
         .unwrap_err();
     assert!(matches!(failed.error, Error::Closed));
@@ -403,7 +411,7 @@ async fn a_close_before_any_response_is_reported_as_nothing_received() {
     // Half a head, then a close: something was received, so it is not safe to resend.
     let client = replies_and_closes(b"HTTP/1.1 200 OK\r\n");
     let failed = Conn::new(client, 8192)
-        .send(&Method::GET, "/", &mut host(), crate::body::empty(), ())
+        .send(&Method::GET, "/", &mut host(), empty(), ())
         .await
         .unwrap_err();
     assert!(!failed.nothing_received, "{:?}", failed.error);
@@ -461,13 +469,7 @@ fn decode(reply: Vec<u8>, piece: usize, close: bool) -> (Result<Bytes, String>, 
         let pool: Pool = Arc::default();
         let exchange = async {
             let response = Conn::new(client, 8192)
-                .send(
-                    &Method::GET,
-                    "/",
-                    &mut host(),
-                    crate::body::empty(),
-                    Back(pool.clone()),
-                )
+                .send(&Method::GET, "/", &mut host(), empty(), Back(pool.clone()))
                 .await
                 .map_err(|f| f.error.to_string())?;
             let body = response.into_body().collect().await;
@@ -539,4 +541,50 @@ proptest::proptest! {
         reply.extend_from_slice(&garbage);
         let _ = decode(reply, piece, true);
     }
+}
+
+/// Reads one response with `keep_alive` as its `Keep-Alive` header and returns the recycled
+/// connection's idle timeout for the pool.
+async fn idle_timeout_after(keep_alive: Option<&str>) -> Option<std::time::Duration> {
+    let mut reply = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n".to_vec();
+    if let Some(value) = keep_alive {
+        reply.extend_from_slice(format!("keep-alive: {value}\r\n").as_bytes());
+    }
+    reply.extend_from_slice(b"\r\n");
+    let (client, mut server) = tokio::io::duplex(4096);
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1024];
+        let _ = server.read(&mut buf).await;
+        let _ = server.write_all(&reply).await;
+        let _ = server.read(&mut buf).await; // hold the connection open
+    });
+    let pool: Pool = Arc::default();
+    let response = Conn::new(client, 8192)
+        .send(&Method::GET, "/", &mut host(), empty(), Back(pool.clone()))
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    let conn = pool.lock().unwrap().pop().expect("recycled");
+    conn.provider_idle_timeout()
+}
+
+#[tokio::test]
+async fn the_providers_keep_alive_timeout_is_kept_less_a_margin() {
+    use std::time::Duration;
+    assert_eq!(idle_timeout_after(None).await, None);
+    assert_eq!(idle_timeout_after(Some("max=100")).await, None);
+    // A second less than the provider said, so a request is not sent into its close...
+    assert_eq!(
+        idle_timeout_after(Some("timeout=5, max=100")).await,
+        Some(Duration::from_secs(4))
+    );
+    // ...or half of a timeout too short to lose a whole second.
+    assert_eq!(
+        idle_timeout_after(Some("timeout=1")).await,
+        Some(Duration::from_millis(500))
+    );
+    assert_eq!(
+        idle_timeout_after(Some("timeout=0")).await,
+        Some(Duration::ZERO)
+    );
 }
