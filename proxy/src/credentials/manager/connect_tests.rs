@@ -3,7 +3,7 @@
 
 use super::store_outage_tests::pg_admin;
 use super::tests::{follow_once, start_with, Harness};
-use crate::credentials::store::tests::pg_url;
+use gatehouse_store::testing::pg_url;
 use gatehouse_sim::{
     Provider, SimConfig, SimHandle, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
 };

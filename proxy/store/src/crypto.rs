@@ -5,8 +5,7 @@
 //! `gatehouse keys rotate` can re-seal them. The associated data binds each ciphertext to its
 //! connection and field, so a ciphertext copied into another row or column fails to open.
 
-use super::{CredentialError, StoreConfig};
-use crate::secret::Secret;
+use crate::{Secret, StoreConfig};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -161,17 +160,16 @@ impl KeyRing {
     }
 }
 
+/// Why the store keys could not be loaded. The text names the variable or file, never a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
 /// Loads the store keys from `[store]`: the current key from `key_env` or `key_file`, previous
 /// keys from `previous_key_env` / `previous_key_file`. With no key configured and
 /// `allow_generate` (the embedded store), a key is generated into `data_dir/store.key` (0600).
-pub fn load_key_ring(
-    config: &StoreConfig,
-    allow_generate: bool,
-) -> Result<KeyRing, CredentialError> {
-    let bad = |reason: String| CredentialError::Misconfigured {
-        connection: "[store]".to_owned(),
-        reason,
-    };
+pub fn load_key_ring(config: &StoreConfig, allow_generate: bool) -> Result<KeyRing, KeyError> {
+    let bad = KeyError;
     let current = match (std::env::var(&config.key_env).ok().filter(|v| !v.trim().is_empty()), &config.key_file) {
         (Some(text), _) => StoreKey::from_base64(&text).map_err(|e| bad(format!("{}: {e}", config.key_env)))?,
         (None, Some(path)) => read_key_file(path).map_err(bad)?,

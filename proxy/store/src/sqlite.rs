@@ -2,44 +2,15 @@
 //! the blocking pool. One process owns the file; the row version is still compared at commit,
 //! so a second process on the same file cannot overwrite a newer refresh token.
 
-use super::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
+use crate::migrations::{MIGRATIONS, VERSION_TABLE};
+use crate::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Versioned migrations: applied in order, each once, recorded in `credential_schema_version`.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE credential_tokens (
-        connection TEXT PRIMARY KEY,
-        version INTEGER NOT NULL,
-        key_id TEXT NOT NULL,
-        access_token BLOB,
-        access_expires_at INTEGER,
-        access_issued_at INTEGER,
-        refresh_token BLOB,
-        scopes TEXT NOT NULL DEFAULT '',
-        instance_url TEXT,
-        state TEXT NOT NULL,
-        state_code TEXT,
-        seed_fingerprint TEXT,
-        updated_at INTEGER NOT NULL
-    );",
-    ),
-    // Connect-flow `state`s, so the callback may reach any process sharing the store.
-    (
-        2,
-        "CREATE TABLE credential_connect_states (
-        state_hash TEXT PRIMARY KEY,
-        connection TEXT NOT NULL,
-        key_id TEXT NOT NULL,
-        verifier BLOB NOT NULL,
-        created_at INTEGER NOT NULL
-    );",
-    ),
-];
+/// The database file inside the data directory.
+const DB_FILE: &str = "credentials.db";
 
 const COLUMNS: &str = "version, key_id, access_token, access_expires_at, access_issued_at, refresh_token, scopes, instance_url, state, state_code, seed_fingerprint";
 
@@ -52,8 +23,9 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let path = path.to_owned();
+    /// Opens or creates the database in `data_dir` and runs the migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(unavailable)?;
@@ -263,7 +235,7 @@ fn read(c: &Connection, connection: &str) -> Result<Option<RawRow>, StoreError> 
 
 fn current_version(c: &Connection) -> Result<i64, StoreError> {
     c.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM credential_schema_version",
+        &format!("SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}"),
         [],
         |r| r.get(0),
     )
@@ -272,20 +244,25 @@ fn current_version(c: &Connection) -> Result<i64, StoreError> {
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS credential_schema_version (version INTEGER NOT NULL)",
+        &format!("CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)"),
         [],
     )
     .map_err(unavailable)?;
-    // IMMEDIATE: two processes starting at once must not both apply a migration.
+    // IMMEDIATE: two openers at once must not both apply a migration.
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(unavailable)?;
     let current = current_version(&tx)?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        tx.execute_batch(sql).map_err(unavailable)?;
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(migration.sqlite).map_err(|e| {
+            unavailable(format!(
+                "migration {} ({}): {e}",
+                migration.version, migration.name
+            ))
+        })?;
         tx.execute(
-            "INSERT INTO credential_schema_version (version) VALUES (?1)",
-            params![version],
+            &format!("INSERT INTO {VERSION_TABLE} (version) VALUES (?1)"),
+            params![migration.version],
         )
         .map_err(unavailable)?;
     }

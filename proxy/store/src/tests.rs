@@ -2,7 +2,9 @@
 //! PostgreSQL tests fail loudly when the server is down: they never skip.
 
 use super::*;
-use crate::credentials::crypto::{KeyRing, StoreKey};
+use crate::crypto::{KeyRing, StoreKey};
+use crate::migrations::LATEST;
+use crate::testing::{pg_config, pg_url};
 use std::time::Duration;
 
 fn ring() -> KeyRing {
@@ -10,20 +12,6 @@ fn ring() -> KeyRing {
         StoreKey::from_base64(&StoreKey::generate_base64()).unwrap(),
         vec![],
     )
-}
-
-pub(crate) fn pg_url() -> String {
-    std::env::var("GATEHOUSE_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh schema per test, so tests run in parallel without seeing each other's rows.
-pub(crate) fn pg_config() -> StoreConfig {
-    StoreConfig {
-        url: Some(Secret::new(pg_url())),
-        schema: Some(format!("gh_test_{}", uuid::Uuid::new_v4().simple())),
-        ..StoreConfig::default()
-    }
 }
 
 fn sqlite_config(dir: &std::path::Path) -> StoreConfig {
@@ -69,7 +57,7 @@ async fn round_trip(store: &Store) {
     assert_eq!(loaded.refresh_token.unwrap().expose(), "refresh-BBB");
     assert_eq!(loaded.scopes, vec!["api", "refresh_token"]);
     assert_eq!(loaded.state, RecordState::Ok);
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
 }
 
 #[tokio::test]
@@ -99,7 +87,7 @@ async fn sqlite_migrations_run_once_and_survive_reopen() {
     round_trip(&store).await;
     drop(store);
     let again = open(&sqlite_config(dir.path()), keys).await;
-    assert_eq!(again.schema_version().await.unwrap(), 2);
+    assert_eq!(again.schema_version().await.unwrap(), LATEST);
     assert_eq!(again.load("sf").await.unwrap().unwrap().version, 1);
 }
 
@@ -202,7 +190,7 @@ async fn postgres_round_trip_and_migrations() {
     round_trip(&store).await;
     // A second process starting on the same schema runs no migration twice.
     let second = open(&config, keys).await;
-    assert_eq!(second.schema_version().await.unwrap(), 2);
+    assert_eq!(second.schema_version().await.unwrap(), LATEST);
     assert_eq!(second.load("sf").await.unwrap().unwrap().version, 1);
 }
 
@@ -348,4 +336,59 @@ async fn postgres_connect_states_are_single_use_across_processes() {
     let a = open(&config, keys.clone()).await;
     let b = open(&config, keys).await;
     connect_state_is_single_use_across_stores(&a, &b).await;
+}
+
+/// A store that an older build left at schema version 1 is carried forward, its records kept.
+#[tokio::test]
+async fn sqlite_an_older_schema_is_migrated_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("credentials.db")).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE {table} (version INTEGER NOT NULL); INSERT INTO {table} VALUES (1); {v1}
+             INSERT INTO credential_tokens (connection, version, key_id, state, updated_at)
+             VALUES ('old', 0, '', 'empty', 0);",
+            table = migrations::VERSION_TABLE,
+            v1 = migrations::MIGRATIONS[0].sqlite,
+        ))
+        .unwrap();
+    }
+    let store = open(&sqlite_config(dir.path()), ring()).await;
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
+    assert_eq!(store.connections().await.unwrap(), vec!["old".to_owned()]);
+    let now = now_ms();
+    assert!(store
+        .put_connect_state("s", "old", &Secret::new("v"), now, now - 1000, 10)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn postgres_an_older_schema_is_migrated_forward() {
+    let config = pg_config();
+    let schema = config.schema.clone().unwrap();
+    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be up at {}: {e}", pg_url()));
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path TO {schema};
+             CREATE TABLE {table} (version BIGINT NOT NULL); INSERT INTO {table} VALUES (1); {v1}",
+            table = migrations::VERSION_TABLE,
+            v1 = migrations::MIGRATIONS[0].postgres,
+        ))
+        .await
+        .unwrap();
+    let store = open(&config, ring()).await;
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
+    let now = now_ms();
+    assert!(store
+        .put_connect_state("s", "sf", &Secret::new("v"), now, now - 1000, 10)
+        .await
+        .unwrap());
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
 }
