@@ -12,7 +12,8 @@ pub struct StoreConfig {
     pub url: Option<Secret>,
     /// PostgreSQL schema holding the credential tables (created if missing). Default `public`.
     pub schema: Option<String>,
-    /// Directory of the embedded store.
+    /// Directory of the embedded store. One process at a time: it is locked while the store
+    /// is open, so processes that share a store use PostgreSQL (`url`).
     pub data_dir: PathBuf,
     /// Environment variable holding the base64 AES-256 key that encrypts secrets at rest.
     pub key_env: String,

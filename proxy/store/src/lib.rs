@@ -11,10 +11,14 @@
 //! fleet refreshes at a time; SQLite: a compare-and-set on `version` at commit) and hands back
 //! the current record, so a caller that waited can see that somebody else already refreshed.
 //! [`RowLock::commit`] makes the new record durable before anyone uses the new access token.
+//!
+//! The embedded store belongs to one process: [`Store::open`] locks its data directory for the
+//! life of the store and refuses a second opener with [`StoreError::DataDirInUse`].
 
 mod config;
 mod connect_state;
 pub mod crypto;
+mod data_dir;
 mod migrations;
 mod postgres;
 mod secret;
@@ -28,6 +32,7 @@ pub use secret::Secret;
 
 use connect_state::RawConnectState;
 use crypto::KeyRing;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch: expiry instants are shared by every process of a fleet.
@@ -48,6 +53,19 @@ pub enum StoreError {
     /// A record that cannot be opened (unknown key, tampered, bad encoding).
     #[error("credential record unreadable: {0}")]
     Corrupt(String),
+    /// Another process holds the embedded store's data directory. Two processes on one SQLite
+    /// file would both refresh with the same refresh token, and a provider that rotates refresh
+    /// tokens revokes the whole grant on the reuse.
+    #[error(
+        "data directory {} is in use by another Gatehouse process{}; the embedded SQLite store serves one process only: to share a store between processes, use PostgreSQL ([store] url = \"postgres://...\")",
+        dir.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    DataDirInUse {
+        dir: PathBuf,
+        /// The holder's process id, as it wrote it into the lock file.
+        holder: Option<u32>,
+    },
 }
 
 /// Whether a connection's grant is usable.
@@ -213,8 +231,10 @@ enum LockInner {
 }
 
 impl Store {
-    /// Opens the configured store and runs its migrations. `lock_wait` bounds how long a
-    /// process waits for another's refresh (PostgreSQL `lock_timeout`).
+    /// Opens the configured store and runs its migrations. An embedded store locks its data
+    /// directory until the `Store` is dropped ([`StoreError::DataDirInUse`] if another holds
+    /// it). `lock_wait` bounds how long a process waits for another's refresh (PostgreSQL
+    /// `lock_timeout`).
     pub async fn open(
         config: &StoreConfig,
         keys: KeyRing,
@@ -234,6 +254,7 @@ impl Store {
                     "[store] url must start with postgres://".to_owned(),
                 ))
             }
+            // The lock comes first: a second process must not even run migrations.
             None => Backend::Sqlite(sqlite::SqliteStore::open(&config.data_dir).await?),
         };
         Ok(Self { backend, keys })

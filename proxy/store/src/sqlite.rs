@@ -1,7 +1,10 @@
 //! Embedded store: one SQLite file in WAL mode. rusqlite is synchronous, so every call runs on
-//! the blocking pool. One process owns the file; the row version is still compared at commit,
-//! so a second process on the same file cannot overwrite a newer refresh token.
+//! the blocking pool. One process owns the file (the data directory is locked while the store
+//! is open); the row version is still compared at commit, so a writer that read a stale row
+//! (another task of this process, or a process the lock could not stop) cannot overwrite a
+//! newer refresh token.
 
+use crate::data_dir::{self, DataDirLock};
 use crate::migrations::{MIGRATIONS, VERSION_TABLE};
 use crate::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
 use parking_lot::Mutex;
@@ -16,6 +19,8 @@ const COLUMNS: &str = "version, key_id, access_token, access_expires_at, access_
 
 pub(crate) struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Held for the life of the store (declared after `conn`, so it is released last).
+    _lock: DataDirLock,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -23,29 +28,44 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens or creates the database in `data_dir` and runs the migrations.
+    /// Locks `data_dir` (creating it 0700 if needed), then opens or creates its database
+    /// (0600) and runs the migrations.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join(DB_FILE);
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(unavailable)?;
-            }
-            let mut conn = Connection::open(&path).map_err(unavailable)?;
-            // WAL: readers never block the writer. synchronous=FULL: a commit survives power
-            // loss too, since a lost rotated refresh token cannot be recovered.
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(unavailable)?;
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(unavailable)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(unavailable)?;
-            migrate(&mut conn)?;
-            Ok(conn)
-        })
+        let data_dir = data_dir.to_owned();
+        let (conn, lock) = tokio::task::spawn_blocking(
+            move || -> Result<(Connection, DataDirLock), StoreError> {
+                let lock = DataDirLock::acquire(&data_dir)?;
+                let path = data_dir.join(DB_FILE);
+                // SQLite creates a database 0644 (less the umask) and gives its -wal and -shm
+                // the database's mode: creating the file first, 0600, keeps all three private.
+                data_dir::private_options()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(unavailable)?;
+                let mut conn = Connection::open(&path).map_err(unavailable)?;
+                // WAL: readers never block the writer. synchronous=FULL: a commit survives power
+                // loss too, since a lost rotated refresh token cannot be recovered.
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(unavailable)?;
+                conn.pragma_update(None, "synchronous", "FULL")
+                    .map_err(unavailable)?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(unavailable)?;
+                migrate(&mut conn)?;
+                // A store written before files were created private is narrowed now.
+                for file in data_dir::sqlite_files(&path) {
+                    data_dir::make_private(&file);
+                }
+                Ok((conn, lock))
+            },
+        )
         .await
         .map_err(unavailable)??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            _lock: lock,
         })
     }
 
