@@ -18,6 +18,7 @@ use super::http_client::post_form;
 use super::metrics::CredentialMetrics;
 use super::spec::{seed_fingerprint, OAuthSpec};
 use super::store::{now_ms, RecordState, Store, TokenRecord};
+use super::StoreErrorExt as _;
 use super::{sensitive_value, Applied, ConnectionStatus, CredentialError};
 use crate::config::{Config, ConnectionConfig};
 use crate::secret::Secret;

@@ -6,17 +6,19 @@
 //!
 //! - `spec`: a connection's grant (refresh token, client credentials, JWT bearer) from config;
 //! - `manager`: the token cache, proactive refresh, single-flight, backoff, dead grants;
-//! - `store`: encrypted records in SQLite or PostgreSQL, with the fleet-wide refresh lock;
 //! - `connect`: the authorization-code flow on the admin port;
-//! - `crypto`: AES-256-GCM at rest and key rotation.
+//! - the `gatehouse-store` crate (`store`, `crypto` here): encrypted records in SQLite or
+//!   PostgreSQL with the fleet-wide refresh lock, AES-256-GCM at rest and key rotation.
 
 mod connect;
-mod crypto;
 mod http_client;
 mod manager;
 mod metrics;
 mod spec;
-mod store;
+
+// The store is its own crate; these names keep the paths the credential modules use.
+use gatehouse_store as store;
+use gatehouse_store::crypto;
 
 use crate::error::{Category, GatewayError};
 use crate::secret::Secret;
@@ -30,41 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crypto::StoreKey;
-
-/// Where credentials (and, later, audit records) are kept: the `[store]` table.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `postgres://...` for a fleet sharing connections; unset for the embedded SQLite store.
-    pub url: Option<Secret>,
-    /// PostgreSQL schema holding the credential tables (created if missing). Default `public`.
-    pub schema: Option<String>,
-    /// Directory of the embedded store.
-    pub data_dir: PathBuf,
-    /// Environment variable holding the base64 AES-256 key that encrypts secrets at rest.
-    pub key_env: String,
-    /// Or a file holding that key.
-    pub key_file: Option<PathBuf>,
-    /// During a key rotation: the environment variable holding the previous key, so records
-    /// not yet re-sealed stay readable.
-    pub previous_key_env: Option<String>,
-    /// Or a file holding the previous key.
-    pub previous_key_file: Option<PathBuf>,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            schema: None,
-            data_dir: PathBuf::from("data"),
-            key_env: "GATEHOUSE_STORE_KEY".to_owned(),
-            key_file: None,
-            previous_key_env: None,
-            previous_key_file: None,
-        }
-    }
-}
+pub use gatehouse_store::StoreConfig;
 
 /// How a connection authenticates to its provider (the `credentials` table of a connection).
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -205,6 +173,37 @@ pub enum CredentialError {
     /// or the provider answering `invalid_client`).
     #[error("credential for {connection} is misconfigured: {reason}")]
     Misconfigured { connection: String, reason: String },
+}
+
+/// The key ring is part of `[store]`: a key that cannot be loaded is a misconfigured store.
+impl From<crypto::KeyError> for CredentialError {
+    fn from(error: crypto::KeyError) -> Self {
+        CredentialError::Misconfigured {
+            connection: "[store]".to_owned(),
+            reason: error.0,
+        }
+    }
+}
+
+/// How a store failure reaches a connection's callers.
+pub(crate) trait StoreErrorExt {
+    fn into_credential_error(self, connection: &str) -> CredentialError;
+}
+
+impl StoreErrorExt for store::StoreError {
+    fn into_credential_error(self, connection: &str) -> CredentialError {
+        match self {
+            store::StoreError::Corrupt(reason) => CredentialError::Misconfigured {
+                connection: connection.to_owned(),
+                reason,
+            },
+            other => CredentialError::StoreUnavailable {
+                connection: connection.to_owned(),
+                reason: other.to_string(),
+                retry_after: Duration::from_secs(1),
+            },
+        }
+    }
 }
 
 /// The envelope for a credential failure. Messages carry connection ids and OAuth error

@@ -3,10 +3,10 @@
 
 use super::store_outage_tests::pg_admin;
 use super::tests::{follow_once, start_with, Harness};
-use crate::credentials::store::tests::pg_url;
 use gatehouse_sim::{
     Provider, SimConfig, SimHandle, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
 };
+use gatehouse_store::testing::pg_url;
 use http_body_util::BodyExt;
 use std::path::Path;
 
@@ -129,27 +129,74 @@ where
     );
 }
 
+/// The embedded store serves one process (issue 13: two processes on one SQLite file reuse a
+/// rotated refresh token): a second instance on the data directory is refused, and a flow
+/// started before a restart completes after it, once; an expired one never reaches the provider.
 #[tokio::test]
-async fn sqlite_connect_flow_completes_on_another_instance_once() {
+async fn sqlite_connect_flow_survives_a_restart_and_a_second_instance_is_refused() {
+    let sim = Simulator::start(Provider::Salesforce, SimConfig::default())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_owned();
-    let db = data.join("credentials.db");
-    flow_across_instances(&format!("data_dir = \"{}\"", data.display()), || {
-        let db = db.clone();
-        async move {
-            let conn = rusqlite::Connection::open(db).unwrap();
-            conn.busy_timeout(std::time::Duration::from_secs(5))
-                .unwrap();
-            let aged = conn
-                .execute(
-                    "UPDATE credential_connect_states SET created_at = created_at - 660000",
-                    [],
-                )
-                .unwrap();
-            assert!(aged >= 1);
-        }
-    })
+    let data = dir.path().join("data");
+    let text = config(
+        &format!("data_dir = \"{}\"", data.display()),
+        dir.path(),
+        &sim,
+    );
+    let a = start_with(dir, &text).await;
+
+    let parsed = crate::config::Config::from_str(Path::new("test.toml"), &text).unwrap();
+    let refused = crate::credentials::Credentials::start(
+        &parsed,
+        &mut prometheus_client::registry::Registry::default(),
+    )
     .await;
+    let message = match refused {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a second instance on one SQLite data directory must be refused"),
+    };
+    assert!(
+        message.contains(&data.display().to_string()) && message.contains("PostgreSQL"),
+        "{message}"
+    );
+
+    let callback = start_flow(&a).await;
+    let Harness { dir, creds, .. } = a;
+    drop(creds);
+
+    let b = start_with(dir, &text).await;
+    let (status, body, _) = admin(&b, &callback).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    b.apply().await.unwrap();
+    assert_eq!(b.state(), "ok");
+
+    let calls = code_calls(&sim);
+    let (status, body, _) = admin(&b, &callback).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("unknown, used or expired state"), "{body}");
+
+    // Expired: a real state with a real code, only too old (aged in the file directly: the
+    // directory lock is advisory and keeps out Gatehouse processes, not sqlite clients).
+    let callback = start_flow(&b).await;
+    let conn = rusqlite::Connection::open(data.join("credentials.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let aged = conn
+        .execute(
+            "UPDATE credential_connect_states SET created_at = created_at - 660000",
+            [],
+        )
+        .unwrap();
+    assert!(aged >= 1);
+    let (status, body, _) = admin(&b, &callback).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    assert_eq!(
+        code_calls(&sim),
+        calls,
+        "a used or expired state never reaches the provider"
+    );
 }
 
 #[tokio::test]

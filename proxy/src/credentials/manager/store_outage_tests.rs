@@ -6,11 +6,11 @@
 //! while the token call is in flight.
 
 use super::tests::{start_with, Harness};
-use crate::credentials::store::tests::pg_url;
 use crate::credentials::{to_gateway_error, CredentialError};
 use gatehouse_sim::{
     Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,
 };
+use gatehouse_store::testing::pg_url;
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 

@@ -5,8 +5,7 @@
 //! `gatehouse keys rotate` can re-seal them. The associated data binds each ciphertext to its
 //! connection and field, so a ciphertext copied into another row or column fails to open.
 
-use super::{CredentialError, StoreConfig};
-use crate::secret::Secret;
+use crate::{data_dir, Secret, StoreConfig};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -161,17 +160,16 @@ impl KeyRing {
     }
 }
 
+/// Why the store keys could not be loaded. The text names the variable or file, never a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
 /// Loads the store keys from `[store]`: the current key from `key_env` or `key_file`, previous
 /// keys from `previous_key_env` / `previous_key_file`. With no key configured and
 /// `allow_generate` (the embedded store), a key is generated into `data_dir/store.key` (0600).
-pub fn load_key_ring(
-    config: &StoreConfig,
-    allow_generate: bool,
-) -> Result<KeyRing, CredentialError> {
-    let bad = |reason: String| CredentialError::Misconfigured {
-        connection: "[store]".to_owned(),
-        reason,
-    };
+pub fn load_key_ring(config: &StoreConfig, allow_generate: bool) -> Result<KeyRing, KeyError> {
+    let bad = KeyError;
     let current = match (std::env::var(&config.key_env).ok().filter(|v| !v.trim().is_empty()), &config.key_file) {
         (Some(text), _) => StoreKey::from_base64(&text).map_err(|e| bad(format!("{}: {e}", config.key_env)))?,
         (None, Some(path)) => read_key_file(path).map_err(bad)?,
@@ -206,9 +204,11 @@ fn read_key_file(path: &Path) -> Result<StoreKey, String> {
 fn generated_dev_key(data_dir: &Path) -> Result<StoreKey, String> {
     let path: PathBuf = data_dir.join("store.key");
     if path.exists() {
+        // A key file written before key files were created private is narrowed now.
+        data_dir::make_private(&path);
         return read_key_file(&path);
     }
-    std::fs::create_dir_all(data_dir)
+    data_dir::create_private_dir(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let text = StoreKey::generate_base64();
     write_private_file(&path, text.as_bytes())
@@ -222,14 +222,10 @@ fn generated_dev_key(data_dir: &Path) -> Result<StoreKey, String> {
 
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = data_dir::private_options()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

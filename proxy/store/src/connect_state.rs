@@ -5,8 +5,7 @@
 //! callback; the PKCE verifier is sealed with the store key like every other secret, bound to
 //! its connection and state. Taking a state deletes it in the same statement (single use).
 
-use super::{Backend, Store, StoreError};
-use crate::secret::Secret;
+use crate::{Backend, Secret, Store, StoreError};
 use sha2::{Digest, Sha256};
 
 /// A pending authorization as stored.
@@ -20,7 +19,7 @@ pub(crate) struct RawConnectState {
 }
 
 /// A pending authorization, its verifier opened.
-pub(crate) struct ConnectState {
+pub struct ConnectState {
     pub connection: String,
     pub verifier: Secret,
     pub created_at_ms: i64,
@@ -43,7 +42,7 @@ fn verifier_field(state_hash: &str) -> String {
 impl Store {
     /// Records a started connect flow. `expired_before_ms`: states created before this are
     /// dropped first. Returns `false` (and stores nothing) when `max_pending` are waiting.
-    pub(crate) async fn put_connect_state(
+    pub async fn put_connect_state(
         &self,
         state: &str,
         connection: &str,
@@ -78,7 +77,7 @@ impl Store {
 
     /// Takes (deletes and returns) a pending authorization. Whoever takes it first gets it;
     /// every later call, in any process, gets `None`. Expiry is the caller's check.
-    pub(crate) async fn take_connect_state(
+    pub async fn take_connect_state(
         &self,
         state: &str,
     ) -> Result<Option<ConnectState>, StoreError> {

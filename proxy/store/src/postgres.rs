@@ -3,43 +3,11 @@
 //! exactly one refreshes; the others wait, re-read and use its token. If the refreshing process
 //! dies, its session ends, the transaction rolls back and the lock is released.
 
-use super::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
-use crate::secret::Secret;
+use crate::migrations::{MIGRATIONS, VERSION_TABLE};
+use crate::{now_ms, RawConnectState, RawRow, Secret, StoreError, EMPTY_STATE};
 use parking_lot::Mutex;
 use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Row};
-
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE credential_tokens (
-        connection TEXT PRIMARY KEY,
-        version BIGINT NOT NULL,
-        key_id TEXT NOT NULL,
-        access_token BYTEA,
-        access_expires_at BIGINT,
-        access_issued_at BIGINT,
-        refresh_token BYTEA,
-        scopes TEXT NOT NULL DEFAULT '',
-        instance_url TEXT,
-        state TEXT NOT NULL,
-        state_code TEXT,
-        seed_fingerprint TEXT,
-        updated_at BIGINT NOT NULL
-    );",
-    ),
-    // Connect-flow `state`s, so the callback may reach any process of the fleet.
-    (
-        2,
-        "CREATE TABLE credential_connect_states (
-        state_hash TEXT PRIMARY KEY,
-        connection TEXT NOT NULL,
-        key_id TEXT NOT NULL,
-        verifier BYTEA NOT NULL,
-        created_at BIGINT NOT NULL
-    );",
-    ),
-];
 
 /// Arbitrary constant: the advisory lock that serialises migrations of concurrent start-ups.
 const MIGRATION_LOCK: i64 = 0x6761_7465_6372_6564;
@@ -142,23 +110,53 @@ impl PgStore {
     async fn migrate(&self, client: &Client) -> Result<(), StoreError> {
         client.batch_execute("BEGIN").await.map_err(unavailable)?;
         let result = async {
-            client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
-            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.schema)).await?;
-            client.batch_execute("CREATE TABLE IF NOT EXISTS credential_schema_version (version BIGINT NOT NULL)").await?;
-            let current: i64 =
-                client.query_one("SELECT COALESCE(MAX(version), 0) FROM credential_schema_version", &[]).await?.try_get(0)?;
-            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-                client.batch_execute(sql).await?;
-                client.execute("INSERT INTO credential_schema_version (version) VALUES ($1)", &[version]).await?;
+            client
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(unavailable)?;
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", self.schema))
+                .await
+                .map_err(unavailable)?;
+            client
+                .batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version BIGINT NOT NULL)"
+                ))
+                .await
+                .map_err(unavailable)?;
+            let current: i64 = client
+                .query_one(
+                    &format!("SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}"),
+                    &[],
+                )
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(unavailable)?;
+            for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+                client
+                    .batch_execute(migration.postgres)
+                    .await
+                    .map_err(|e| {
+                        unavailable(format!(
+                            "migration {} ({}): {e}",
+                            migration.version, migration.name
+                        ))
+                    })?;
+                client
+                    .execute(
+                        &format!("INSERT INTO {VERSION_TABLE} (version) VALUES ($1)"),
+                        &[&migration.version],
+                    )
+                    .await
+                    .map_err(unavailable)?;
             }
-            client.batch_execute("COMMIT").await
+            client.batch_execute("COMMIT").await.map_err(unavailable)
         }
         .await;
-        if let Err(e) = result {
+        if result.is_err() {
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(unavailable(e));
         }
-        Ok(())
+        result
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -176,7 +174,7 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM credential_schema_version",
+                &format!("SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}"),
                 &[],
             )
             .await

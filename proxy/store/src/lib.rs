@@ -1,20 +1,38 @@
-//! The token store: one encrypted record per connection, in embedded SQLite or in PostgreSQL.
+//! Gatehouse's store: one encrypted token record per connection and the connect flow's pending
+//! authorizations, in embedded SQLite (one process) or PostgreSQL (a fleet). Audit records,
+//! idempotency keys, sync state and webhook deliveries will live here too; each adds a
+//! migration (see `migrations`) and a module beside `connect_state`.
+//!
+//! The crate holds no request logic and knows no provider: the proxy's credential code decides
+//! what to store and when; this crate keeps it durable, encrypted and shared correctly.
 //!
 //! Refreshing goes through [`Store::lock`]: it takes the connection's row lock (PostgreSQL:
 //! `SELECT ... FOR UPDATE`, held across the token-endpoint call, so only one process of a
 //! fleet refreshes at a time; SQLite: a compare-and-set on `version` at commit) and hands back
 //! the current record, so a caller that waited can see that somebody else already refreshed.
 //! [`RowLock::commit`] makes the new record durable before anyone uses the new access token.
+//!
+//! The embedded store belongs to one process: [`Store::open`] locks its data directory for the
+//! life of the store and refuses a second opener with [`StoreError::DataDirInUse`].
 
+mod config;
 mod connect_state;
+pub mod crypto;
+mod data_dir;
+mod migrations;
 mod postgres;
+mod secret;
 mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-pub(crate) use connect_state::RawConnectState;
+pub use config::StoreConfig;
+pub use connect_state::ConnectState;
+pub use secret::Secret;
 
-use super::crypto::KeyRing;
-use super::{CredentialError, StoreConfig};
-use crate::secret::Secret;
+use connect_state::RawConnectState;
+use crypto::KeyRing;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch: expiry instants are shared by every process of a fleet.
@@ -35,22 +53,19 @@ pub enum StoreError {
     /// A record that cannot be opened (unknown key, tampered, bad encoding).
     #[error("credential record unreadable: {0}")]
     Corrupt(String),
-}
-
-impl StoreError {
-    pub fn into_credential_error(self, connection: &str) -> CredentialError {
-        match self {
-            StoreError::Corrupt(reason) => CredentialError::Misconfigured {
-                connection: connection.to_owned(),
-                reason,
-            },
-            other => CredentialError::StoreUnavailable {
-                connection: connection.to_owned(),
-                reason: other.to_string(),
-                retry_after: std::time::Duration::from_secs(1),
-            },
-        }
-    }
+    /// Another process holds the embedded store's data directory. Two processes on one SQLite
+    /// file would both refresh with the same refresh token, and a provider that rotates refresh
+    /// tokens revokes the whole grant on the reuse.
+    #[error(
+        "data directory {} is in use by another Gatehouse process{}; the embedded SQLite store serves one process only: to share a store between processes, use PostgreSQL ([store] url = \"postgres://...\")",
+        dir.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    DataDirInUse {
+        dir: PathBuf,
+        /// The holder's process id, as it wrote it into the lock file.
+        holder: Option<u32>,
+    },
 }
 
 /// Whether a connection's grant is usable.
@@ -104,7 +119,7 @@ impl TokenRecord {
 
 /// A record as stored: secrets sealed, scopes joined.
 #[derive(Debug, Clone)]
-pub(crate) struct RawRow {
+struct RawRow {
     pub version: i64,
     pub key_id: String,
     pub access_token: Option<Vec<u8>>,
@@ -216,8 +231,10 @@ enum LockInner {
 }
 
 impl Store {
-    /// Opens the configured store and runs its migrations. `lock_wait` bounds how long a
-    /// process waits for another's refresh (PostgreSQL `lock_timeout`).
+    /// Opens the configured store and runs its migrations. An embedded store locks its data
+    /// directory until the `Store` is dropped ([`StoreError::DataDirInUse`] if another holds
+    /// it). `lock_wait` bounds how long a process waits for another's refresh (PostgreSQL
+    /// `lock_timeout`).
     pub async fn open(
         config: &StoreConfig,
         keys: KeyRing,
@@ -237,9 +254,8 @@ impl Store {
                     "[store] url must start with postgres://".to_owned(),
                 ))
             }
-            None => Backend::Sqlite(
-                sqlite::SqliteStore::open(&config.data_dir.join("credentials.db")).await?,
-            ),
+            // The lock comes first: a second process must not even run migrations.
+            None => Backend::Sqlite(sqlite::SqliteStore::open(&config.data_dir).await?),
         };
         Ok(Self { backend, keys })
     }
@@ -350,4 +366,4 @@ pub async fn reseal_all(store: &Store) -> Result<usize, StoreError> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

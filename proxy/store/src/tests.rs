@@ -2,7 +2,9 @@
 //! PostgreSQL tests fail loudly when the server is down: they never skip.
 
 use super::*;
-use crate::credentials::crypto::{KeyRing, StoreKey};
+use crate::crypto::{KeyRing, StoreKey};
+use crate::migrations::LATEST;
+use crate::testing::{pg_config, pg_url};
 use std::time::Duration;
 
 fn ring() -> KeyRing {
@@ -10,20 +12,6 @@ fn ring() -> KeyRing {
         StoreKey::from_base64(&StoreKey::generate_base64()).unwrap(),
         vec![],
     )
-}
-
-pub(crate) fn pg_url() -> String {
-    std::env::var("GATEHOUSE_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh schema per test, so tests run in parallel without seeing each other's rows.
-pub(crate) fn pg_config() -> StoreConfig {
-    StoreConfig {
-        url: Some(Secret::new(pg_url())),
-        schema: Some(format!("gh_test_{}", uuid::Uuid::new_v4().simple())),
-        ..StoreConfig::default()
-    }
 }
 
 fn sqlite_config(dir: &std::path::Path) -> StoreConfig {
@@ -69,7 +57,7 @@ async fn round_trip(store: &Store) {
     assert_eq!(loaded.refresh_token.unwrap().expose(), "refresh-BBB");
     assert_eq!(loaded.scopes, vec!["api", "refresh_token"]);
     assert_eq!(loaded.state, RecordState::Ok);
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
 }
 
 #[tokio::test]
@@ -99,7 +87,7 @@ async fn sqlite_migrations_run_once_and_survive_reopen() {
     round_trip(&store).await;
     drop(store);
     let again = open(&sqlite_config(dir.path()), keys).await;
-    assert_eq!(again.schema_version().await.unwrap(), 2);
+    assert_eq!(again.schema_version().await.unwrap(), LATEST);
     assert_eq!(again.load("sf").await.unwrap().unwrap().version, 1);
 }
 
@@ -202,7 +190,7 @@ async fn postgres_round_trip_and_migrations() {
     round_trip(&store).await;
     // A second process starting on the same schema runs no migration twice.
     let second = open(&config, keys).await;
-    assert_eq!(second.schema_version().await.unwrap(), 2);
+    assert_eq!(second.schema_version().await.unwrap(), LATEST);
     assert_eq!(second.load("sf").await.unwrap().unwrap().version, 1);
 }
 
@@ -314,10 +302,9 @@ async fn connect_state_is_single_use_across_stores(a: &Store, b: &Store) {
 #[tokio::test]
 async fn sqlite_connect_states_are_single_use_and_sealed() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = ring();
-    let a = open(&sqlite_config(dir.path()), keys.clone()).await;
-    let b = open(&sqlite_config(dir.path()), keys).await;
-    connect_state_is_single_use_across_stores(&a, &b).await;
+    let a = open(&sqlite_config(dir.path()), ring()).await;
+    // One process per SQLite store: "across stores" is one store taken from twice.
+    connect_state_is_single_use_across_stores(&a, &a).await;
     a.put_connect_state(
         "state-X",
         "sf",
@@ -328,7 +315,7 @@ async fn sqlite_connect_states_are_single_use_and_sealed() {
     )
     .await
     .unwrap();
-    drop((a, b));
+    drop(a);
     let mut raw = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
@@ -348,4 +335,159 @@ async fn postgres_connect_states_are_single_use_across_processes() {
     let a = open(&config, keys.clone()).await;
     let b = open(&config, keys).await;
     connect_state_is_single_use_across_stores(&a, &b).await;
+}
+
+/// Issue 13: two processes on one SQLite data directory both refresh with the same refresh
+/// token, and a provider that rotates refresh tokens revokes the grant. The second is refused.
+#[tokio::test]
+async fn sqlite_a_second_store_on_one_data_dir_is_refused_with_a_pointer_to_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = ring();
+    let first = open(&sqlite_config(&data), keys.clone()).await;
+    let err = match Store::open(&sqlite_config(&data), keys.clone(), Duration::from_secs(1)).await {
+        Err(e) => e,
+        Ok(_) => panic!("a second store on {} must be refused", data.display()),
+    };
+    match &err {
+        StoreError::DataDirInUse { dir, holder } => {
+            assert_eq!(dir, &data);
+            assert_eq!(*holder, Some(std::process::id()));
+        }
+        other => panic!("expected DataDirInUse, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains(&data.display().to_string()), "{message}");
+    assert!(message.contains("PostgreSQL"), "{message}");
+    // The holder is unaffected, and once it is gone the directory opens again with its data.
+    round_trip(&first).await;
+    drop(first);
+    let again = open(&sqlite_config(&data), keys).await;
+    assert_eq!(again.load("sf").await.unwrap().unwrap().version, 1);
+}
+
+/// PostgreSQL is the shared store: any number of processes open one schema.
+#[tokio::test]
+async fn postgres_is_not_locked_to_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        data_dir: dir.path().to_owned(),
+        ..pg_config()
+    };
+    let keys = ring();
+    let _a = open(&config, keys.clone()).await;
+    let _b = open(&config, keys).await;
+    assert!(
+        !dir.path().join("gatehouse.lock").exists(),
+        "a PostgreSQL store leaves the data directory alone"
+    );
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode();
+    format!("{:o}", mode & 0o777)
+}
+
+/// The database holds refresh tokens (sealed) and sits beside the generated key: nobody but
+/// the owner may read any of it, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_store_files_are_created_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("new").join("data");
+    let store = open(&sqlite_config(&data), ring()).await;
+    round_trip(&store).await;
+    assert_eq!(mode(&data), "700", "a data directory the store creates");
+    for name in [
+        "credentials.db",
+        "credentials.db-wal",
+        "credentials.db-shm",
+        "gatehouse.lock",
+    ] {
+        assert_eq!(mode(&data.join(name)), "600", "{name}");
+    }
+    let generate = StoreConfig {
+        key_env: "GATEHOUSE_TEST_UNSET_KEY_ENV".to_owned(),
+        ..sqlite_config(&data)
+    };
+    crypto::load_key_ring(&generate, true).unwrap();
+    assert_eq!(mode(&data.join("store.key")), "600", "store.key");
+}
+
+/// A store written by an older build (0644 files) is made private when it is opened.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_store_files_left_readable_by_others_are_narrowed_on_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = ring();
+    let store = open(&sqlite_config(dir.path()), keys.clone()).await;
+    round_trip(&store).await;
+    drop(store);
+    let db = dir.path().join("credentials.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = open(&sqlite_config(dir.path()), keys).await;
+    assert_eq!(mode(&db), "600");
+    assert_eq!(mode(&dir.path().join("credentials.db-wal")), "600");
+    assert_eq!(store.load("sf").await.unwrap().unwrap().version, 1);
+}
+
+/// A store that an older build left at schema version 1 is carried forward, its records kept.
+#[tokio::test]
+async fn sqlite_an_older_schema_is_migrated_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("credentials.db")).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE {table} (version INTEGER NOT NULL); INSERT INTO {table} VALUES (1); {v1}
+             INSERT INTO credential_tokens (connection, version, key_id, state, updated_at)
+             VALUES ('old', 0, '', 'empty', 0);",
+            table = migrations::VERSION_TABLE,
+            v1 = migrations::MIGRATIONS[0].sqlite,
+        ))
+        .unwrap();
+    }
+    let store = open(&sqlite_config(dir.path()), ring()).await;
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
+    assert_eq!(store.connections().await.unwrap(), vec!["old".to_owned()]);
+    let now = now_ms();
+    assert!(store
+        .put_connect_state("s", "old", &Secret::new("v"), now, now - 1000, 10)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn postgres_an_older_schema_is_migrated_forward() {
+    let config = pg_config();
+    let schema = config.schema.clone().unwrap();
+    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be up at {}: {e}", pg_url()));
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path TO {schema};
+             CREATE TABLE {table} (version BIGINT NOT NULL); INSERT INTO {table} VALUES (1); {v1}",
+            table = migrations::VERSION_TABLE,
+            v1 = migrations::MIGRATIONS[0].postgres,
+        ))
+        .await
+        .unwrap();
+    let store = open(&config, ring()).await;
+    assert_eq!(store.schema_version().await.unwrap(), LATEST);
+    let now = now_ms();
+    assert!(store
+        .put_connect_state("s", "sf", &Secret::new("v"), now, now - 1000, 10)
+        .await
+        .unwrap());
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
 }

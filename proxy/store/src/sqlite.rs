@@ -1,50 +1,26 @@
 //! Embedded store: one SQLite file in WAL mode. rusqlite is synchronous, so every call runs on
-//! the blocking pool. One process owns the file; the row version is still compared at commit,
-//! so a second process on the same file cannot overwrite a newer refresh token.
+//! the blocking pool. One process owns the file (the data directory is locked while the store
+//! is open); the row version is still compared at commit, so a writer that read a stale row
+//! (another task of this process, or a process the lock could not stop) cannot overwrite a
+//! newer refresh token.
 
-use super::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
+use crate::data_dir::{self, DataDirLock};
+use crate::migrations::{MIGRATIONS, VERSION_TABLE};
+use crate::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Versioned migrations: applied in order, each once, recorded in `credential_schema_version`.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        "CREATE TABLE credential_tokens (
-        connection TEXT PRIMARY KEY,
-        version INTEGER NOT NULL,
-        key_id TEXT NOT NULL,
-        access_token BLOB,
-        access_expires_at INTEGER,
-        access_issued_at INTEGER,
-        refresh_token BLOB,
-        scopes TEXT NOT NULL DEFAULT '',
-        instance_url TEXT,
-        state TEXT NOT NULL,
-        state_code TEXT,
-        seed_fingerprint TEXT,
-        updated_at INTEGER NOT NULL
-    );",
-    ),
-    // Connect-flow `state`s, so the callback may reach any process sharing the store.
-    (
-        2,
-        "CREATE TABLE credential_connect_states (
-        state_hash TEXT PRIMARY KEY,
-        connection TEXT NOT NULL,
-        key_id TEXT NOT NULL,
-        verifier BLOB NOT NULL,
-        created_at INTEGER NOT NULL
-    );",
-    ),
-];
+/// The database file inside the data directory.
+const DB_FILE: &str = "credentials.db";
 
 const COLUMNS: &str = "version, key_id, access_token, access_expires_at, access_issued_at, refresh_token, scopes, instance_url, state, state_code, seed_fingerprint";
 
 pub(crate) struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Held for the life of the store (declared after `conn`, so it is released last).
+    _lock: DataDirLock,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -52,28 +28,44 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let path = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(unavailable)?;
-            }
-            let mut conn = Connection::open(&path).map_err(unavailable)?;
-            // WAL: readers never block the writer. synchronous=FULL: a commit survives power
-            // loss too, since a lost rotated refresh token cannot be recovered.
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(unavailable)?;
-            conn.pragma_update(None, "synchronous", "FULL")
-                .map_err(unavailable)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(unavailable)?;
-            migrate(&mut conn)?;
-            Ok(conn)
-        })
+    /// Locks `data_dir` (creating it 0700 if needed), then opens or creates its database
+    /// (0600) and runs the migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let data_dir = data_dir.to_owned();
+        let (conn, lock) = tokio::task::spawn_blocking(
+            move || -> Result<(Connection, DataDirLock), StoreError> {
+                let lock = DataDirLock::acquire(&data_dir)?;
+                let path = data_dir.join(DB_FILE);
+                // SQLite creates a database 0644 (less the umask) and gives its -wal and -shm
+                // the database's mode: creating the file first, 0600, keeps all three private.
+                data_dir::private_options()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(unavailable)?;
+                let mut conn = Connection::open(&path).map_err(unavailable)?;
+                // WAL: readers never block the writer. synchronous=FULL: a commit survives power
+                // loss too, since a lost rotated refresh token cannot be recovered.
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(unavailable)?;
+                conn.pragma_update(None, "synchronous", "FULL")
+                    .map_err(unavailable)?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(unavailable)?;
+                migrate(&mut conn)?;
+                // A store written before files were created private is narrowed now.
+                for file in data_dir::sqlite_files(&path) {
+                    data_dir::make_private(&file);
+                }
+                Ok((conn, lock))
+            },
+        )
         .await
         .map_err(unavailable)??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            _lock: lock,
         })
     }
 
@@ -263,7 +255,7 @@ fn read(c: &Connection, connection: &str) -> Result<Option<RawRow>, StoreError> 
 
 fn current_version(c: &Connection) -> Result<i64, StoreError> {
     c.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM credential_schema_version",
+        &format!("SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}"),
         [],
         |r| r.get(0),
     )
@@ -272,20 +264,25 @@ fn current_version(c: &Connection) -> Result<i64, StoreError> {
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS credential_schema_version (version INTEGER NOT NULL)",
+        &format!("CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)"),
         [],
     )
     .map_err(unavailable)?;
-    // IMMEDIATE: two processes starting at once must not both apply a migration.
+    // IMMEDIATE: two openers at once must not both apply a migration.
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(unavailable)?;
     let current = current_version(&tx)?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        tx.execute_batch(sql).map_err(unavailable)?;
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(migration.sqlite).map_err(|e| {
+            unavailable(format!(
+                "migration {} ({}): {e}",
+                migration.version, migration.name
+            ))
+        })?;
         tx.execute(
-            "INSERT INTO credential_schema_version (version) VALUES (?1)",
-            params![version],
+            &format!("INSERT INTO {VERSION_TABLE} (version) VALUES (?1)"),
+            params![migration.version],
         )
         .map_err(unavailable)?;
     }
