@@ -37,7 +37,7 @@ impl RequestContext<'_> {
         ErrorContext {
             request_id: self.request_id.as_str(),
             connection: self.connection.map(|c| c.id.as_str()),
-            provider: self.connection.map(|c| c.profile.name.as_str()),
+            provider: self.connection.map(|c| c.provider.name()),
         }
     }
 }
@@ -212,7 +212,7 @@ async fn run<'s>(
         soql_stage::explain(guard, connection, base, &outbound, &soql_plan).await?;
     }
     // The headers are kept for a replay only where a 401 can be cured by a fresh credential.
-    let may_replay = connection.profile.replay_on_401 && credentials.refreshable(&connection.id);
+    let may_replay = connection.provider.replay_on_401() && credentials.refreshable(&connection.id);
     let first_headers = if may_replay {
         outbound.clone()
     } else {
@@ -241,7 +241,7 @@ async fn run<'s>(
                 "not_replayed_body_too_large",
                 format!(
                     "{} rejected the credential; it has been refreshed, but a request body over replay_buffer_bytes cannot be replayed: send the request again",
-                    connection.profile.name
+                    connection.provider.name()
                 ),
             )
             .with_retry_after(std::time::Duration::from_secs(1)));
@@ -286,7 +286,7 @@ async fn send(
             "upstream_timeout",
             format!(
                 "{} did not answer within {} ms",
-                connection.profile.name,
+                connection.provider.name(),
                 timeout.as_millis()
             ),
         )),
@@ -295,7 +295,7 @@ async fn send(
             UpstreamFailure::Connect => GatewayError::new(
                 Category::UpstreamUnavailable,
                 "upstream_connect_failed",
-                format!("could not connect to {}", connection.profile.name),
+                format!("could not connect to {}", connection.provider.name()),
             ),
             UpstreamFailure::BodyTooLarge => GatewayError::new(
                 Category::PayloadTooLarge,
@@ -307,7 +307,7 @@ async fn send(
                 "upstream_failed",
                 format!(
                     "the exchange with {} failed before a response arrived",
-                    connection.profile.name
+                    connection.provider.name()
                 ),
             ),
         }),
@@ -368,7 +368,7 @@ fn record(
 ) {
     let elapsed = started.elapsed();
     let (connection, provider) = match ctx.connection {
-        Some(c) => (c.id.as_str(), c.profile.name.as_str()),
+        Some(c) => (c.id.as_str(), c.provider.name()),
         None => ("none", "none"),
     };
     let labels = RequestLabelRefs {

@@ -11,7 +11,6 @@ use crate::request_body::RequestBody;
 use crate::routing::UpstreamBase;
 use crate::state::ConnectionRuntime;
 use bytes::Bytes;
-use gatehouse_adapters::SoqlCarrier;
 use gatehouse_guards::soql_guard::{
     queries_in_body, query_from_url, shape_key, CallerSoqlPolicy, CheckContext, Mode, SoqlGuard,
     Verdict,
@@ -36,8 +35,8 @@ impl ConnectionSoql {
         let mut out = rustc_hash::FxHashMap::default();
         for conn in &config.connections {
             let speaks_soql = conn
-                .resolve_profile()
-                .map(|p| p.soql != SoqlCarrier::None)
+                .resolve_provider()
+                .map(|p| p.soql().is_some())
                 .unwrap_or(false);
             if !speaks_soql {
                 continue;
@@ -103,8 +102,12 @@ pub fn check(
             plan.queries.push((sent, req.path.to_owned()));
         }
     }
-    let carrier = req.connection.profile.soql;
-    if carrier.body_carries_soql(req.method, req.path) {
+    let body_carries_soql = req
+        .connection
+        .provider
+        .soql()
+        .is_some_and(|api| api.body_carries_soql(req.method, req.path));
+    if body_carries_soql {
         let RequestBody::Buffered(bytes) = body else {
             return match body {
                 RequestBody::Empty => Ok(plan),
@@ -334,10 +337,8 @@ impl ExplainCheck {
         query: &str,
         path: &str,
     ) -> Option<Option<String>> {
-        let pq = connection
-            .profile
-            .soql
-            .explain_path_and_query(path, query)?;
+        let api = connection.provider.soql()?;
+        let pq = api.explain_path_and_query(path, query)?;
         let (plan_path, plan_query) = match pq.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (pq.as_str(), None),
@@ -359,8 +360,8 @@ impl ExplainCheck {
         }
         let bytes = response.into_body().collect().await.ok()?.to_bytes();
         let body: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        let best = gatehouse_adapters::best_query_plan(&body)?;
-        if best.leading_operation.eq_ignore_ascii_case("TableScan") {
+        let best = api.best_query_plan(&body)?;
+        if best.full_scan {
             return Some(Some(format!(
                 "the best plan is a table scan (relativeCost {:.2})",
                 best.relative_cost

@@ -1,4 +1,4 @@
-//! What every request shares: connections (profile, upstream base, pooled client), the policy
+//! What every request shares: connections (provider, upstream base, pooled client), the policy
 //! in force (swapped atomically on reload), credentials and metrics.
 
 use crate::config::{Config, ConfigErrors};
@@ -7,7 +7,7 @@ use crate::metrics::Metrics;
 use crate::routing::UpstreamBase;
 use crate::upstream::UpstreamClients;
 use arc_swap::ArcSwap;
-use gatehouse_adapters::ProviderProfile;
+use gatehouse_adapters::Provider;
 use gatehouse_guards::policy::Policy;
 use prometheus_client::registry::Registry;
 use rustc_hash::FxHashMap;
@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 pub struct ConnectionRuntime {
     pub id: String,
-    pub profile: ProviderProfile,
+    /// What this connection's provider does differently from a plain OAuth/REST API.
+    pub provider: Arc<dyn Provider>,
     pub base: UpstreamBase,
     /// Pooled clients to the provider, one per data-plane worker.
     pub clients: UpstreamClients,
@@ -64,7 +65,7 @@ impl AppState {
                 connection: conn.id.clone(),
                 message,
             };
-            let profile = conn.resolve_profile().map_err(err)?;
+            let provider = conn.resolve_provider().map_err(err)?;
             let base = UpstreamBase::parse(&conn.base_url).map_err(err)?;
             let clients =
                 UpstreamClients::build(&config.server, conn, config.server.worker_count())
@@ -73,7 +74,7 @@ impl AppState {
                 conn.id.clone(),
                 Arc::new(ConnectionRuntime {
                     id: conn.id.clone(),
-                    profile,
+                    provider,
                     base,
                     clients,
                 }),

@@ -14,7 +14,7 @@ use super::store::now_ms;
 use crate::body::{full, ProxyBody};
 use crate::secret::Secret;
 use base64::Engine;
-use gatehouse_adapters::oauth::{authorize_url, AuthorizeParams, FailureKind};
+use gatehouse_adapters::oauth::{AuthorizeParams, FailureKind};
 use http::{header, HeaderValue, Method, Response, StatusCode, Uri};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -97,18 +97,15 @@ pub(crate) async fn handle(
     if !callback {
         let state = random_b64(32);
         let verifier = random_b64(48);
-        let location = authorize_url(
-            &connection.profile.name,
-            &AuthorizeParams {
-                authorize_url: authorize,
-                client_id: &connection.spec.client_id,
-                redirect_uri,
-                scopes: &connection.spec.scopes,
-                state: &state,
-                code_challenge: &pkce_challenge(&verifier),
-                audience: connection.spec.audience.as_deref(),
-            },
-        );
+        let location = connection.provider.authorize_url(&AuthorizeParams {
+            authorize_url: authorize,
+            client_id: &connection.spec.client_id,
+            redirect_uri,
+            scopes: &connection.spec.scopes,
+            state: &state,
+            code_challenge: &pkce_challenge(&verifier),
+            audience: connection.spec.audience.as_deref(),
+        });
         let location = match location.ok().and_then(|l| HeaderValue::from_str(&l).ok()) {
             Some(location) => location,
             None => {

@@ -23,8 +23,8 @@ use crate::config::{Config, ConnectionConfig};
 use crate::secret::Secret;
 use crate::upstream::UpstreamClient;
 use arc_swap::ArcSwapOption;
-use gatehouse_adapters::oauth::{parse_token_response, FailureKind, TokenFailure, TokenGrant};
-use gatehouse_adapters::ProviderProfile;
+use gatehouse_adapters::oauth::{FailureKind, TokenFailure, TokenGrant};
+use gatehouse_adapters::Provider;
 use http::{HeaderMap, HeaderValue};
 use parking_lot::Mutex;
 use rand::Rng;
@@ -92,7 +92,7 @@ enum Need {
 pub(crate) struct OAuthConnection {
     pub id: String,
     pub spec: OAuthSpec,
-    pub profile: ProviderProfile,
+    pub provider: Arc<dyn Provider>,
     client: UpstreamClient,
     /// Hosts an `instance_url` may name: the base_url host and `allowed_hosts`.
     allowed_hosts: Vec<String>,
@@ -142,7 +142,7 @@ impl TokenManager {
                 connection: connection.id.clone(),
                 reason,
             };
-            let profile = connection.resolve_profile().map_err(bad)?;
+            let provider = connection.resolve_provider().map_err(bad)?;
             let client = crate::upstream::build_client(&config.server, connection).map_err(bad)?;
             let mut allowed_hosts = connection.allowed_hosts.clone();
             if let Some(host) = url::Url::parse(&connection.base_url)
@@ -154,7 +154,7 @@ impl TokenManager {
             let conn = Arc::new(OAuthConnection {
                 id: connection.id.clone(),
                 spec,
-                profile,
+                provider,
                 client,
                 allowed_hosts,
                 store: store.clone(),
@@ -252,7 +252,7 @@ impl OAuthConnection {
     fn lifetime_default(&self) -> Option<u64> {
         self.spec
             .lifetime_secs
-            .or(self.profile.default_token_lifetime_secs)
+            .or(self.provider.default_token_lifetime_secs())
     }
 
     /// Reads the stored record, applying a new config seed refresh token if there is one.
@@ -370,7 +370,7 @@ impl OAuthConnection {
 
     /// An `instance_url` is used only if its host is one this connection may contact.
     fn checked_base_url(&self, url: &str) -> Option<Arc<crate::routing::UpstreamBase>> {
-        if !self.profile.token_sets_instance_url {
+        if !self.provider.token_sets_instance_url() {
             return None;
         }
         let parsed = url::Url::parse(url).ok()?;
@@ -568,7 +568,7 @@ impl OAuthConnection {
         code: &str,
         verifier: &str,
     ) -> Result<TokenGrant, TokenFailure> {
-        let Some(request) = self.spec.code_request(&self.profile.name, code, verifier) else {
+        let Some(request) = self.spec.code_request(&*self.provider, code, verifier) else {
             return Err(TokenFailure {
                 kind: FailureKind::Misconfigured,
                 code: "no_redirect_uri".to_owned(),
@@ -583,7 +583,8 @@ impl OAuthConnection {
         .await
         {
             Ok((status, body)) => {
-                parse_token_response(&self.profile.name, self.lifetime_default(), status, &body)
+                self.provider
+                    .parse_token_response(self.lifetime_default(), status, &body)
             }
             Err(failure) => Err(TokenFailure {
                 kind: FailureKind::Transient,
