@@ -3,6 +3,7 @@
 //! method of [`crate::Provider`]; nothing here knows a provider by name.
 
 use crate::provider::{Provider, ProviderAccount};
+use base64::Engine;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -61,7 +62,8 @@ pub struct TokenParams<'a> {
 /// A token request ready to send: a form body and, optionally, Basic client credentials.
 pub struct TokenRequest {
     pub form: Vec<(&'static str, String)>,
-    /// `(user, password)` for the `Authorization: Basic` header.
+    /// `(client_id, client_secret)` as configured, for the `Authorization: Basic` header. Send
+    /// [`TokenRequest::authorization`], which encodes them; never join these by hand.
     pub basic_auth: Option<(String, String)>,
 }
 
@@ -73,6 +75,22 @@ impl TokenRequest {
             serializer.append_pair(name, value);
         }
         serializer.finish()
+    }
+
+    /// The `Authorization` header value for Basic client authentication, if this request uses
+    /// it. RFC 6749 §2.3.1 has the client id and secret form-urlencoded *before* they are
+    /// joined with `:`, so a secret holding `:`, `+` or `%` reaches a strict token endpoint
+    /// intact (it decodes each half after splitting on the first `:`).
+    pub fn authorization(&self) -> Option<String> {
+        let (id, secret) = self.basic_auth.as_ref()?;
+        let encode = |raw: &str| -> String {
+            url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+        };
+        let joined = format!("{}:{}", encode(id), encode(secret));
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(joined)
+        ))
     }
 }
 
@@ -424,7 +442,7 @@ mod tests {
             req.body(),
             "grant_type=refresh_token&refresh_token=rt-1&client_id=cid&client_secret=csecret"
         );
-        assert!(req.basic_auth.is_none());
+        assert!(req.basic_auth.is_none() && req.authorization().is_none());
     }
 
     #[test]
@@ -438,7 +456,53 @@ mod tests {
         p.client_auth = Some(ClientAuth::Basic);
         let req = token_request(&p, ClientAuth::Body);
         assert_eq!(req.body(), "grant_type=refresh_token&refresh_token=rt-1");
-        assert!(req.basic_auth.is_some());
+        assert!(req.authorization().is_some());
+    }
+
+    /// Splits and decodes a Basic header the way a strict RFC 6749 §2.3.1 endpoint does.
+    fn strict_decode(header: &str) -> (String, String) {
+        let b64 = header.strip_prefix("Basic ").unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let raw = String::from_utf8(raw).unwrap();
+        let (id, secret) = raw.split_once(':').unwrap();
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned()
+        };
+        (decode(id), decode(secret))
+    }
+
+    #[test]
+    fn basic_client_auth_form_urlencodes_id_and_secret_before_joining() {
+        for (id, secret) in [
+            ("cid", "plain"),
+            ("client:with:colons", "s3cr+t%2F:/ =&\u{fc}"),
+            ("a b", ""),
+        ] {
+            let mut p = params(Grant::ClientCredentials { sub: None }, Some(secret));
+            p.client_id = id;
+            let header = token_request(&p, ClientAuth::Basic)
+                .authorization()
+                .unwrap();
+            assert_eq!(
+                strict_decode(&header),
+                (id.to_owned(), secret.to_owned()),
+                "{id:?} {secret:?}"
+            );
+        }
+        // The exact bytes for a secret with every troublesome character.
+        let mut p = params(Grant::ClientCredentials { sub: None }, Some("a+b%c:d"));
+        p.client_id = "id";
+        let header = token_request(&p, ClientAuth::Basic)
+            .authorization()
+            .unwrap();
+        let expected = base64::engine::general_purpose::STANDARD.encode("id:a%2Bb%25c%3Ad");
+        assert_eq!(header, format!("Basic {expected}"));
     }
 
     #[test]
@@ -451,7 +515,7 @@ mod tests {
             req.body(),
             "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c"
         );
-        assert!(req.basic_auth.is_none());
+        assert!(req.authorization().is_none());
     }
 
     #[test]
