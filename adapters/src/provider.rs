@@ -80,9 +80,10 @@ pub trait Provider: Send + Sync + fmt::Debug {
     }
 
     /// For providers whose token response does not name the account: the path and query,
-    /// relative to the connection's API base, of a GET that does (sent with no credential
-    /// header). The access token may be part of the path, so this value is a secret: never
-    /// log it. Its answer is read by [`Provider::account_from_lookup`].
+    /// relative to the connection's API base, of a GET that does. Send it with the new access
+    /// token as its `Authorization: Bearer` credential (the simulators check it; HubSpot's
+    /// reference shows the call without one). The access token may be part of the path, so this value
+    /// is a secret: never log it. Its answer is read by [`Provider::account_from_lookup`].
     fn account_lookup_path(&self, _access_token: &str) -> Option<String> {
         None
     }
