@@ -1,11 +1,19 @@
-//! Provider profiles: everything Gatehouse knows about one provider lives here (and in the
-//! simulators), never in the proxy or the guards. The proxy asks a [`ProviderProfile`] how to
-//! authenticate, whether a 401 is worth a refresh-and-replay, which requests carry SOQL, and
-//! how to read the provider's token endpoint.
+//! Provider adapters: everything Gatehouse knows about one provider lives here (and in the
+//! simulators), never in the proxy or the guards. The proxy holds one [`Provider`] per
+//! connection and asks it how to authenticate, whether a 401 is worth a refresh-and-replay,
+//! which requests carry SOQL, and how to read the provider's token endpoint. See README.md.
 
 pub mod oauth;
-pub mod profile;
+pub mod provider;
+pub mod registry;
 
-pub use profile::{
-    best_query_plan, builtin, builtin_names, ProviderProfile, QueryPlan, SoqlCarrier,
-};
+pub mod ashby;
+pub mod custom;
+pub mod greenhouse;
+pub mod hubspot;
+pub mod lever;
+pub mod salesforce;
+
+pub use custom::CustomProfile;
+pub use provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
+pub use registry::{builtin, builtin_names, resolve, ResolveError};

@@ -132,7 +132,8 @@ where
             2 => {
                 let connection = req.extensions().get::<Connection>().map_or(0, |c| c.0);
                 let who = req.extensions().get::<Caller>().map_or(0, |c| c.0);
-                req.extensions_mut().insert(Allowed(policy(connection, who)));
+                req.extensions_mut()
+                    .insert(Allowed(policy(connection, who)));
             }
             3 => {
                 let limit = body(&req);
@@ -216,7 +217,9 @@ fn main() {
     hand.sort_by(f64::total_cmp);
     towered.sort_by(f64::total_cmp);
     let (h, t) = (hand[hand.len() / 2], towered[towered.len() / 2]);
-    println!("seven stages, composition cost per request (median of 7 interleaved rounds of {ROUNDS}):");
+    println!(
+        "seven stages, composition cost per request (median of 7 interleaved rounds of {ROUNDS}):"
+    );
     println!("  by hand (pipeline::run's shape): {h:6.1} ns");
     println!("  tower layers, extensions, BoxCloneService: {t:6.1} ns");
     println!("  difference: {:6.1} ns per request", t - h);

@@ -309,7 +309,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_cause_is_kept_for_the_log_and_never_sent() {
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by 10.0.0.9");
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by 10.0.0.9");
         let err = GatewayError::new(
             Category::UpstreamUnavailable,
             "upstream_connect_refused",
@@ -323,7 +324,12 @@ mod tests {
         assert!(std::error::Error::source(&err).is_some());
         assert!(GatewayError::bad_request("x", "y").cause_chain().is_none());
         let response = err.into_response(&ErrorContext::default());
-        let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
         let body = String::from_utf8_lossy(&bytes);
         assert!(!body.contains("10.0.0.9"), "{body}");
         assert!(body.contains("upstream_connect_refused"), "{body}");

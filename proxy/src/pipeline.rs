@@ -102,8 +102,13 @@ async fn run<'s>(
     )?;
 
     // Body: capped by the grant, buffered when it may need to be sent twice.
-    let mut request_body =
-        body::read(body, content_length, allowed.body_limit, &state.config.server).await?;
+    let mut request_body = body::read(
+        body,
+        content_length,
+        allowed.body_limit,
+        &state.config.server,
+    )
+    .await?;
 
     // Request guards: SOQL, and the provider's query planner (rate limits and circuits join here).
     let mut query = target.query;
@@ -145,7 +150,7 @@ impl RequestContext<'_> {
         ErrorContext {
             request_id: self.request_id.as_str(),
             connection: self.connection.map(|c| c.id.as_str()),
-            provider: self.connection.map(|c| c.profile.name.as_str()),
+            provider: self.connection.map(|c| c.provider.name()),
         }
     }
 }
@@ -176,7 +181,7 @@ impl Recorder<'_> {
         self.state.sinks.record(&RequestRecord {
             request_id: ctx.request_id.as_str(),
             connection: ctx.connection.map(|c| c.id.as_str()),
-            provider: ctx.connection.map(|c| c.profile.name.as_str()),
+            provider: ctx.connection.map(|c| c.provider.name()),
             caller: ctx.caller.as_deref(),
             method: &ctx.method,
             status,

@@ -1,16 +1,16 @@
-//! What every request shares: connections (profile, upstream base, pooled clients, request
+//! What every request shares: connections (provider, upstream base, pooled clients, request
 //! guards), the policy in force (swapped atomically on reload), credentials, metrics and the
 //! request record's sinks.
 
 use crate::config::{Config, ConfigErrors};
 use crate::credentials::Credentials;
-use crate::telemetry::metrics::Metrics;
-use crate::telemetry::log::AccessLog;
-use crate::telemetry::record::Sinks;
-use crate::stages::route::UpstreamBase;
 use crate::forward::upstream::UpstreamClients;
+use crate::stages::route::UpstreamBase;
+use crate::telemetry::log::AccessLog;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::record::Sinks;
 use arc_swap::ArcSwap;
-use gatehouse_adapters::ProviderProfile;
+use gatehouse_adapters::Provider;
 use gatehouse_guards::policy::Policy;
 use prometheus_client::registry::Registry;
 use rustc_hash::FxHashMap;
@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 pub struct ConnectionRuntime {
     pub id: String,
-    pub profile: ProviderProfile,
+    /// What this connection's provider does differently from a plain OAuth/REST API.
+    pub provider: Arc<dyn Provider>,
     pub base: UpstreamBase,
     /// Pooled clients to the provider, one per data-plane worker.
     pub clients: UpstreamClients,
@@ -95,17 +96,18 @@ impl AppState {
                 connection: conn.id.clone(),
                 message,
             };
-            let profile = conn.resolve_profile().map_err(err)?;
+            let provider = conn.resolve_provider().map_err(err)?;
             let base = UpstreamBase::parse(&conn.base_url).map_err(err)?;
             let clients =
                 UpstreamClients::build(&config.server, conn, config.server.worker_count())
                     .map_err(err)?;
-            let soql = crate::stages::soql::ConnectionSoql::build(conn, &profile).map_err(err)?;
+            let soql =
+                crate::stages::soql::ConnectionSoql::build(conn, provider.as_ref()).map_err(err)?;
             connections.insert(
                 conn.id.clone(),
                 Arc::new(ConnectionRuntime {
                     id: conn.id.clone(),
-                    profile,
+                    provider,
                     base,
                     clients,
                     soql,

@@ -750,7 +750,10 @@ async fn metrics_pass_promtool_with_every_family_present() {
     assert_eq!(status_of(&gh, "/dead/echo/x").await, 502);
     let scrape = gh.metrics().await;
     let (clean, lint) = promtool_check(&scrape);
-    assert!(clean, "promtool check metrics:\n{lint}\n--- scrape:\n{scrape}");
+    assert!(
+        clean,
+        "promtool check metrics:\n{lint}\n--- scrape:\n{scrape}"
+    );
     for family in [
         "gatehouse_requests_total{",
         "gatehouse_request_duration_seconds_bucket{",

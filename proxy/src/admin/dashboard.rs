@@ -26,7 +26,7 @@ fn views(state: &AppState) -> Vec<ConnectionView> {
         .values()
         .map(|c| ConnectionView {
             id: c.id.clone(),
-            provider: c.profile.name.clone(),
+            provider: c.provider.name().to_owned(),
             host: c.base.authority.to_string(),
             credential: statuses.iter().find(|s| s.connection == c.id).cloned(),
             traffic: tallies.get(&c.id).cloned().unwrap_or_default(),

@@ -5,13 +5,12 @@
 //! with its location (`file:line:col` for syntax and type errors, a key path such as
 //! `connections[1].base_url` for semantic ones), and all of them are reported, not only the first.
 
-pub(crate) mod reload;
 mod duration;
 mod interpolate;
-
+pub(crate) mod reload;
 
 use crate::credentials::{CredentialsConfig, StoreConfig};
-use gatehouse_adapters::ProviderProfile;
+use gatehouse_adapters::{CustomProfile, Provider};
 use gatehouse_guards::policy::{Policy, PolicyDocument};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -153,7 +152,7 @@ pub struct ConnectionConfig {
     pub provider: String,
     /// The provider profile for `provider = "custom"`.
     #[serde(default)]
-    pub profile: Option<ProviderProfile>,
+    pub profile: Option<CustomProfile>,
     /// Scheme, host, port and optional base path of the provider API. The only host this
     /// connection ever contacts (plus `allowed_hosts`).
     pub base_url: String,
@@ -319,7 +318,7 @@ impl Config {
             if !seen.insert(conn.id.clone()) {
                 push(at("id"), format!("duplicate connection id {:?}", conn.id));
             }
-            if let Err(message) = conn.resolve_profile() {
+            if let Err(message) = conn.resolve_provider() {
                 push(at("provider"), message);
             }
             if let Err(message) = crate::stages::route::UpstreamBase::parse(&conn.base_url) {
@@ -351,26 +350,10 @@ impl Config {
 }
 
 impl ConnectionConfig {
-    /// The provider profile this connection uses.
-    pub fn resolve_profile(&self) -> Result<ProviderProfile, String> {
-        if self.provider == "custom" {
-            return self.profile.clone().ok_or_else(|| {
-                "provider \"custom\" needs a [connections.profile] table".to_owned()
-            });
-        }
-        if self.profile.is_some() {
-            return Err(format!(
-                "a [connections.profile] table is only for provider = \"custom\", not {:?}",
-                self.provider
-            ));
-        }
-        gatehouse_adapters::builtin(&self.provider).ok_or_else(|| {
-            format!(
-                "unknown provider {:?}; expected one of {:?} or \"custom\"",
-                self.provider,
-                gatehouse_adapters::builtin_names()
-            )
-        })
+    /// The provider this connection uses.
+    pub fn resolve_provider(&self) -> Result<std::sync::Arc<dyn Provider>, String> {
+        gatehouse_adapters::resolve(&self.provider, self.profile.as_ref())
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -3,8 +3,8 @@
 //! force; requests never see a half-loaded policy (the swap is one atomic pointer store).
 
 use crate::config::load_policy_file;
-use crate::telemetry::metrics::OutcomeLabels;
 use crate::state::AppState;
+use crate::telemetry::metrics::OutcomeLabels;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -27,7 +27,9 @@ fn minimal_config_loads_with_defaults() {
     .expect("valid config");
     assert_eq!(config.server.listen.port(), 8080);
     assert_eq!(
-        config.connections[0].resolve_profile().map(|p| p.name),
+        config.connections[0]
+            .resolve_provider()
+            .map(|p| p.name().to_owned()),
         Ok("hubspot".to_owned())
     );
     assert_eq!(config.load_policy().map(|p| p.caller_count()).ok(), Some(1));

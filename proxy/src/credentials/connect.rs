@@ -14,7 +14,7 @@ use super::store::now_ms;
 use crate::body::{full, ProxyBody};
 use crate::secret::Secret;
 use base64::Engine;
-use gatehouse_adapters::oauth::{authorize_url, AuthorizeParams, FailureKind};
+use gatehouse_adapters::oauth::{AuthorizeParams, FailureKind};
 use http::{header, HeaderValue, Method, Response, StatusCode, Uri};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -97,18 +97,15 @@ pub(crate) async fn handle(
     if !callback {
         let state = random_b64(32);
         let verifier = random_b64(48);
-        let location = authorize_url(
-            &connection.profile.name,
-            &AuthorizeParams {
-                authorize_url: authorize,
-                client_id: &connection.spec.client_id,
-                redirect_uri,
-                scopes: &connection.spec.scopes,
-                state: &state,
-                code_challenge: &pkce_challenge(&verifier),
-                audience: connection.spec.audience.as_deref(),
-            },
-        );
+        let location = connection.provider.authorize_url(&AuthorizeParams {
+            authorize_url: authorize,
+            client_id: &connection.spec.client_id,
+            redirect_uri,
+            scopes: &connection.spec.scopes,
+            state: &state,
+            code_challenge: &pkce_challenge(&verifier),
+            audience: connection.spec.audience.as_deref(),
+        });
         let location = match location.ok().and_then(|l| HeaderValue::from_str(&l).ok()) {
             Some(location) => location,
             None => {
@@ -218,6 +215,96 @@ pub(crate) async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::http_client::post_form;
+    use gatehouse_adapters::oauth::{Grant, TokenGrant, TokenParams};
+    use gatehouse_sim::{
+        Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN,
+    };
+    use http_body_util::BodyExt;
+
+    /// A refresh against `provider`'s simulator, read by the connection's `Provider` (what
+    /// the connect flow gets back), plus the client and provider for follow-up calls.
+    async fn refreshed(
+        provider: Provider,
+        name: &str,
+    ) -> (
+        gatehouse_sim::SimHandle,
+        crate::forward::upstream::UpstreamClient,
+        std::sync::Arc<dyn gatehouse_adapters::Provider>,
+        TokenGrant,
+    ) {
+        let sim = Simulator::start(provider, SimConfig::default())
+            .await
+            .unwrap();
+        let config = crate::config::Config::from_str(
+            std::path::Path::new("test.toml"),
+            &format!(
+                "[[connections]]\nid = \"c\"\nprovider = \"{name}\"\nbase_url = \"{}\"\n",
+                sim.http_base_url()
+            ),
+        )
+        .unwrap();
+        let connection = &config.connections[0];
+        let adapter = connection.resolve_provider().unwrap();
+        let client = crate::forward::upstream::build_client(&config.server, connection).unwrap();
+        let request = adapter.token_request(&TokenParams {
+            grant: Grant::RefreshToken {
+                refresh_token: DEMO_REFRESH_TOKEN,
+            },
+            client_id: DEMO_CLIENT_ID,
+            client_secret: Some(DEMO_CLIENT_SECRET),
+            scopes: &[],
+            audience: None,
+            client_auth: None,
+        });
+        let (status, body) = post_form(
+            &client,
+            &sim.token_url(),
+            &request,
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let grant = adapter
+            .parse_token_response(None, status, &body)
+            .unwrap_or_else(|e| panic!("{name} token call: {e:?}"));
+        (sim, client, adapter, grant)
+    }
+
+    #[tokio::test]
+    async fn a_salesforce_grant_names_its_org_from_the_token_response() {
+        let (_sim, _, _, grant) = refreshed(Provider::Salesforce, "salesforce").await;
+        let account = grant.account.expect("the identity URL names the org");
+        assert_eq!(account.account_id, "00D5g000004SIMUEAU");
+        assert!(account.user.is_some_and(|u| u.starts_with("005")));
+    }
+
+    #[tokio::test]
+    async fn a_hubspot_grant_names_its_portal_through_the_token_info_call() {
+        let (sim, client, adapter, grant) = refreshed(Provider::HubSpot, "hubspot").await;
+        assert!(
+            grant.account.is_none(),
+            "HubSpot's token response names no hub"
+        );
+        let path = adapter
+            .account_lookup_path(&grant.access_token)
+            .expect("HubSpot has a token-info call");
+        let uri: http::Uri = format!("{}{path}", sim.http_base_url()).parse().unwrap();
+        let request = http::Request::get(uri)
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", grant.access_token),
+            )
+            .body(crate::body::empty())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let account = adapter.account_from_lookup(&answer).expect("hub id");
+        assert_eq!(account.account_id, "12345678");
+        assert!(account.locator.is_some());
+    }
 
     #[test]
     fn pkce_matches_rfc7636_example() {

@@ -21,11 +21,11 @@ use super::store::{now_ms, RecordState, Store, TokenRecord};
 use super::StoreErrorExt as _;
 use super::{sensitive_value, Applied, ConnectionStatus, CredentialError};
 use crate::config::{Config, ConnectionConfig};
-use crate::secret::Secret;
 use crate::forward::upstream::UpstreamClient;
+use crate::secret::Secret;
 use arc_swap::ArcSwapOption;
-use gatehouse_adapters::oauth::{parse_token_response, FailureKind, TokenFailure, TokenGrant};
-use gatehouse_adapters::ProviderProfile;
+use gatehouse_adapters::oauth::{FailureKind, TokenFailure, TokenGrant};
+use gatehouse_adapters::Provider;
 use http::{HeaderMap, HeaderValue};
 use parking_lot::Mutex;
 use rand::Rng;
@@ -93,7 +93,7 @@ enum Need {
 pub(crate) struct OAuthConnection {
     pub id: String,
     pub spec: OAuthSpec,
-    pub profile: ProviderProfile,
+    pub provider: Arc<dyn Provider>,
     client: UpstreamClient,
     /// Hosts an `instance_url` may name: the base_url host and `allowed_hosts`.
     allowed_hosts: Vec<String>,
@@ -143,8 +143,9 @@ impl TokenManager {
                 connection: connection.id.clone(),
                 reason,
             };
-            let profile = connection.resolve_profile().map_err(bad)?;
-            let client = crate::forward::upstream::build_client(&config.server, connection).map_err(bad)?;
+            let provider = connection.resolve_provider().map_err(bad)?;
+            let client =
+                crate::forward::upstream::build_client(&config.server, connection).map_err(bad)?;
             let mut allowed_hosts = connection.allowed_hosts.clone();
             if let Some(host) = url::Url::parse(&connection.base_url)
                 .ok()
@@ -155,7 +156,7 @@ impl TokenManager {
             let conn = Arc::new(OAuthConnection {
                 id: connection.id.clone(),
                 spec,
-                profile,
+                provider,
                 client,
                 allowed_hosts,
                 store: store.clone(),
@@ -253,7 +254,7 @@ impl OAuthConnection {
     fn lifetime_default(&self) -> Option<u64> {
         self.spec
             .lifetime_secs
-            .or(self.profile.default_token_lifetime_secs)
+            .or(self.provider.default_token_lifetime_secs())
     }
 
     /// Reads the stored record, applying a new config seed refresh token if there is one.
@@ -371,7 +372,7 @@ impl OAuthConnection {
 
     /// An `instance_url` is used only if its host is one this connection may contact.
     fn checked_base_url(&self, url: &str) -> Option<Arc<crate::stages::route::UpstreamBase>> {
-        if !self.profile.token_sets_instance_url {
+        if !self.provider.token_sets_instance_url() {
             return None;
         }
         let parsed = url::Url::parse(url).ok()?;
@@ -569,7 +570,7 @@ impl OAuthConnection {
         code: &str,
         verifier: &str,
     ) -> Result<TokenGrant, TokenFailure> {
-        let Some(request) = self.spec.code_request(&self.profile.name, code, verifier) else {
+        let Some(request) = self.spec.code_request(&*self.provider, code, verifier) else {
             return Err(TokenFailure {
                 kind: FailureKind::Misconfigured,
                 code: "no_redirect_uri".to_owned(),
@@ -584,7 +585,8 @@ impl OAuthConnection {
         .await
         {
             Ok((status, body)) => {
-                parse_token_response(&self.profile.name, self.lifetime_default(), status, &body)
+                self.provider
+                    .parse_token_response(self.lifetime_default(), status, &body)
             }
             Err(failure) => Err(TokenFailure {
                 kind: FailureKind::Transient,

@@ -1,7 +1,7 @@
 //! Provider credentials: services never hold them, Gatehouse injects them.
 //!
 //! The pipeline calls [`Credentials::apply`] before forwarding and, when the provider answers
-//! 401 and the provider profile allows it, [`Credentials::on_unauthorized`] once before a
+//! 401 and the connection's provider allows it, [`Credentials::on_unauthorized`] once before a
 //! single replay. Everything else lives behind those calls:
 //!
 //! - `spec`: a connection's grant (refresh token, client credentials, JWT bearer) from config;

@@ -1,9 +1,10 @@
 //! A connection's OAuth grant, read from config once and checked at start-up, and the token
-//! requests it produces (their wire shape per provider comes from `gatehouse_adapters::oauth`).
+//! requests it produces (their wire shape comes from the connection's `Provider`).
 
 use super::{CredentialError, CredentialsConfig};
 use crate::secret::Secret;
 use gatehouse_adapters::oauth::{self, ClientAuth, Grant, TokenParams, TokenRequest};
+use gatehouse_adapters::Provider;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -226,25 +227,21 @@ impl OAuthSpec {
     /// `None` for a refresh-token grant that has no refresh token yet.
     pub fn renew_request(
         &self,
-        profile: &str,
+        provider: &dyn Provider,
         refresh_token: Option<&Secret>,
     ) -> Result<Option<TokenRequest>, String> {
         Ok(Some(match &self.grant {
             GrantKind::RefreshToken => match refresh_token {
-                Some(token) => oauth::token_request(
-                    profile,
-                    &self.params(Grant::RefreshToken {
-                        refresh_token: token.expose(),
-                    }),
-                ),
+                Some(token) => provider.token_request(&self.params(Grant::RefreshToken {
+                    refresh_token: token.expose(),
+                })),
                 None => return Ok(None),
             },
-            GrantKind::ClientCredentials { sub } => oauth::token_request(
-                profile,
-                &self.params(Grant::ClientCredentials {
+            GrantKind::ClientCredentials { sub } => {
+                provider.token_request(&self.params(Grant::ClientCredentials {
                     sub: sub.as_deref(),
-                }),
-            ),
+                }))
+            }
             GrantKind::JwtBearer {
                 consumer_key,
                 username,
@@ -265,12 +262,9 @@ impl OAuthSpec {
                     key,
                 )
                 .map_err(|_| "cannot sign the JWT bearer assertion".to_owned())?;
-                oauth::token_request(
-                    profile,
-                    &self.params(Grant::JwtBearer {
-                        assertion: &assertion,
-                    }),
-                )
+                provider.token_request(&self.params(Grant::JwtBearer {
+                    assertion: &assertion,
+                }))
             }
         }))
     }
@@ -278,19 +272,18 @@ impl OAuthSpec {
     /// The authorization-code exchange at the end of the connect flow.
     pub fn code_request(
         &self,
-        profile: &str,
+        provider: &dyn Provider,
         code: &str,
         code_verifier: &str,
     ) -> Option<TokenRequest> {
         let redirect_uri = self.redirect_uri.as_deref()?;
-        Some(oauth::token_request(
-            profile,
-            &self.params(Grant::AuthorizationCode {
+        Some(
+            provider.token_request(&self.params(Grant::AuthorizationCode {
                 code,
                 redirect_uri,
                 code_verifier,
-            }),
-        ))
+            })),
+        )
     }
 }
 

@@ -39,7 +39,7 @@ pub(crate) async fn exchange(
     let applied = credentials.apply(&connection.id, &mut headers).await?;
     // The headers are kept for a replay only where a 401 can be cured by a fresh credential
     // (no clone for static credentials).
-    let may_replay = connection.profile.replay_on_401 && credentials.refreshable(&connection.id);
+    let may_replay = connection.provider.replay_on_401() && credentials.refreshable(&connection.id);
     let first_headers = if may_replay {
         headers.clone()
     } else {
@@ -50,7 +50,10 @@ pub(crate) async fn exchange(
     if !(may_replay && response.status() == StatusCode::UNAUTHORIZED) {
         return Ok(response);
     }
-    if !credentials.on_unauthorized(&connection.id, &applied).await? {
+    if !credentials
+        .on_unauthorized(&connection.id, &applied)
+        .await?
+    {
         return Ok(response);
     }
     if !body.replayable() {
@@ -60,7 +63,7 @@ pub(crate) async fn exchange(
             "not_replayed_body_too_large",
             format!(
                 "{} rejected the credential; it has been refreshed, but a request body over replay_buffer_bytes cannot be replayed: send the request again",
-                connection.profile.name
+                connection.provider.name()
             ),
         )
         .with_retry_after(std::time::Duration::from_secs(1)));
@@ -97,7 +100,7 @@ async fn send(
             "upstream_timeout",
             format!(
                 "{} did not answer within {} ms",
-                connection.profile.name,
+                connection.provider.name(),
                 timeout.as_millis()
             ),
         )),

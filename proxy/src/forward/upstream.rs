@@ -566,7 +566,10 @@ fn connect_failure(err: &(dyn std::error::Error + 'static)) -> (&'static str, &'
             "upstream_connect_timeout",
             "connecting to the provider timed out",
         ),
-        _ => ("upstream_connect_failed", "could not connect to the provider"),
+        _ => (
+            "upstream_connect_failed",
+            "could not connect to the provider",
+        ),
     }
 }
 

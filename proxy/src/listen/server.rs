@@ -2,9 +2,9 @@
 //! certificates), the admin port, policy hot reload, and graceful shutdown (stop accepting,
 //! let in-flight requests finish within `shutdown_grace`).
 
+use crate::config::reload;
 use crate::stages::caller::PeerIdentity;
 use crate::state::{AppState, StartError};
-use crate::config::reload;
 use crate::{admin, pipeline};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -53,7 +53,6 @@ impl Server {
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.local_addr().ok()
     }
-
 
     /// Serves until `shutdown` resolves, then drains.
     ///

@@ -13,7 +13,10 @@ use http::Response;
 use http_body_util::BodyExt;
 
 /// The caller's response to a provider response.
-pub(crate) fn to_caller(response: Response<UpstreamBody>, request_id: &RequestId) -> Response<ProxyBody> {
+pub(crate) fn to_caller(
+    response: Response<UpstreamBody>,
+    request_id: &RequestId,
+) -> Response<ProxyBody> {
     let (mut head, body) = response.into_parts();
     hygiene::sanitize_response(&mut head.headers);
     head.headers.insert(X_REQUEST_ID, request_id.header());

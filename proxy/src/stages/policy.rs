@@ -41,7 +41,11 @@ impl From<Denial> for GatewayError {
     fn from(d: Denial) -> Self {
         let code = match d {
             Denial::BodyTooLarge { .. } => {
-                return GatewayError::new(Category::PayloadTooLarge, "body_too_large", d.to_string())
+                return GatewayError::new(
+                    Category::PayloadTooLarge,
+                    "body_too_large",
+                    d.to_string(),
+                )
             }
             Denial::Connection { .. } => "connection_not_granted",
             Denial::Method { .. } => "method_not_granted",

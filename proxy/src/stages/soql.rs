@@ -6,12 +6,12 @@
 
 use crate::config::{ConnectionConfig, ExplainConfig};
 use crate::error::{Category, GatewayError};
-use crate::telemetry::metrics::{Metrics, SoqlLabels};
 use crate::stages::body::RequestBody;
 use crate::stages::route::UpstreamBase;
 use crate::state::ConnectionRuntime;
+use crate::telemetry::metrics::{Metrics, SoqlLabels};
 use bytes::Bytes;
-use gatehouse_adapters::{ProviderProfile, SoqlCarrier};
+use gatehouse_adapters::Provider;
 use gatehouse_guards::soql_guard::{
     queries_in_body, query_from_url, shape_key, CallerSoqlPolicy, CheckContext, Mode, SoqlGuard,
     Verdict,
@@ -30,8 +30,8 @@ pub struct ConnectionSoql {
 
 impl ConnectionSoql {
     /// The guard of one connection, or `None` when its provider speaks no SOQL.
-    pub fn build(conn: &ConnectionConfig, profile: &ProviderProfile) -> Result<Option<Self>, String> {
-        if profile.soql == SoqlCarrier::None {
+    pub fn build(conn: &ConnectionConfig, provider: &dyn Provider) -> Result<Option<Self>, String> {
+        if provider.soql().is_none() {
             return Ok(None);
         }
         let guard = SoqlGuard::new(conn.soql.clone().unwrap_or_default())
@@ -93,8 +93,12 @@ pub fn check(
             plan.queries.push((sent, req.path.to_owned()));
         }
     }
-    let carrier = req.connection.profile.soql;
-    if carrier.body_carries_soql(req.method, req.path) {
+    let body_carries_soql = req
+        .connection
+        .provider
+        .soql()
+        .is_some_and(|api| api.body_carries_soql(req.method, req.path));
+    if body_carries_soql {
         let RequestBody::Buffered(bytes) = body else {
             return match body {
                 RequestBody::Empty => Ok(plan),
@@ -334,10 +338,8 @@ impl ExplainCheck {
         query: &str,
         path: &str,
     ) -> Option<Option<String>> {
-        let pq = connection
-            .profile
-            .soql
-            .explain_path_and_query(path, query)?;
+        let api = connection.provider.soql()?;
+        let pq = api.explain_path_and_query(path, query)?;
         let (plan_path, plan_query) = match pq.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (pq.as_str(), None),
@@ -359,8 +361,8 @@ impl ExplainCheck {
         }
         let bytes = response.into_body().collect().await.ok()?.to_bytes();
         let body: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        let best = gatehouse_adapters::best_query_plan(&body)?;
-        if best.leading_operation.eq_ignore_ascii_case("TableScan") {
+        let best = api.best_query_plan(&body)?;
+        if best.full_scan {
             return Some(Some(format!(
                 "the best plan is a table scan (relativeCost {:.2})",
                 best.relative_cost

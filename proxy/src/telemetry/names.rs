@@ -231,7 +231,10 @@ mod tests {
                 m.name
             );
         }
-        assert!(text.contains(&format!("{} ", REQUESTS.exposed())) || text.contains(&format!("{}{{", REQUESTS.exposed())));
+        assert!(
+            text.contains(&format!("{} ", REQUESTS.exposed()))
+                || text.contains(&format!("{}{{", REQUESTS.exposed()))
+        );
     }
 
     #[test]
@@ -240,7 +243,11 @@ mod tests {
         for m in ALL {
             assert!(seen.insert(m.name), "{} declared twice", m.name);
             assert!(m.name.starts_with("gatehouse_"), "{}", m.name);
-            assert!(!m.name.ends_with("_total"), "{}: counters get _total when exposed", m.name);
+            assert!(
+                !m.name.ends_with("_total"),
+                "{}: counters get _total when exposed",
+                m.name
+            );
             assert!(
                 m.name
                     .bytes()

@@ -8,8 +8,8 @@
 //! dashboard merge the shards. Label sets are bounded (config ids and closed enums), so a fast
 //! non-keyed hash is safe.
 
-use crate::telemetry::names::{self, DURATION_BUCKETS};
 use crate::telemetry::labels::{LabelKey, RequestLabelRefs, RequestLabels, StatusClass};
+use crate::telemetry::names::{self, DURATION_BUCKETS};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -101,10 +101,7 @@ impl RequestStats {
         let mut series = self.shard().series.lock();
         match series.get_mut(labels as &dyn LabelKey) {
             Some(s) => s.observe(seconds),
-            None => series
-                .entry(labels.owned())
-                .or_default()
-                .observe(seconds),
+            None => series.entry(labels.owned()).or_default().observe(seconds),
         }
     }
 

@@ -10,7 +10,7 @@ use crate::credentials::http_client::post_form;
 use crate::credentials::store::{now_ms, RecordState, RowLock, TokenRecord};
 use crate::credentials::CredentialError;
 use crate::secret::Secret;
-use gatehouse_adapters::oauth::{parse_token_response, FailureKind, TokenFailure, TokenGrant};
+use gatehouse_adapters::oauth::{FailureKind, TokenFailure, TokenGrant};
 use rand::Rng;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -181,7 +181,7 @@ impl OAuthConnection {
         let refresh_token = lock.current.as_ref().and_then(|r| r.refresh_token.clone());
         let request = match self
             .spec
-            .renew_request(&self.profile.name, refresh_token.as_ref())
+            .renew_request(&*self.provider, refresh_token.as_ref())
         {
             Ok(Some(request)) => request,
             Ok(None) => {
@@ -211,7 +211,8 @@ impl OAuthConnection {
         .await;
         let parsed = match answer {
             Ok((status, body)) => {
-                parse_token_response(&self.profile.name, self.lifetime_default(), status, &body)
+                self.provider
+                    .parse_token_response(self.lifetime_default(), status, &body)
             }
             Err(failure) => Err(TokenFailure {
                 kind: FailureKind::Transient,

@@ -215,7 +215,11 @@ async fn a_post_the_provider_drops_is_not_sent_again() {
     };
     let err = GatewayError::from(err);
     assert_eq!(err.code, "upstream_failed", "{err}");
-    assert!(err.cause_chain().is_some_and(|c| c.contains("closed")), "{:?}", err.cause_chain());
+    assert!(
+        err.cause_chain().is_some_and(|c| c.contains("closed")),
+        "{:?}",
+        err.cause_chain()
+    );
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "not resent");
 }
 
@@ -478,7 +482,12 @@ async fn a_provider_certificate_nobody_trusts_is_a_tls_failure_with_its_cause() 
     });
     let clients = clients(&base, Duration::from_secs(90));
     let to = target(&format!("{base}/x"));
-    let sent = clients.send(&http::Method::GET, &to, HeaderMap::new(), crate::body::empty());
+    let sent = clients.send(
+        &http::Method::GET,
+        &to,
+        HeaderMap::new(),
+        crate::body::empty(),
+    );
     let Err(err) = sent.await else {
         panic!("an untrusted certificate was accepted")
     };

@@ -1,0 +1,181 @@
+//! HubSpot (CRM v3 objects and search).
+//!
+//! - Access tokens live `expires_in` = 1800 s, and HubSpot documents that a 401 is not a
+//!   reliable signal to refresh: refresh on the lifetime, never refresh-and-replay on a 401.
+//! - Token endpoint failures carry HubSpot's own code in `status` (`BAD_REFRESH_TOKEN`,
+//!   `BAD_HUB`, ...); newer bodies add the RFC 6749 `error`, which is less specific.
+//! - The token response does not name the portal (hub). The token-info call
+//!   `GET /oauth/v1/access-tokens/<token>` does: `hub_id`, `hub_domain`, `user`.
+
+use crate::oauth::{self, FailureKind, TokenFailure};
+use crate::provider::{Provider, ProviderAccount};
+use serde_json::Value;
+
+pub const NAME: &str = "hubspot";
+
+/// The token-info resource, relative to the API base (`https://api.hubapi.com`).
+const TOKEN_INFO_PATH: &str = "/oauth/v1/access-tokens/";
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HubSpot;
+
+impl Provider for HubSpot {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn replay_on_401(&self) -> bool {
+        false
+    }
+
+    fn classify_token_failure(&self, status: u16, body: Option<&Value>) -> TokenFailure {
+        if !oauth::is_transient_status(status) {
+            if let Some(code) = oauth::body_code(body, "status") {
+                let kind = match code.as_str() {
+                    "BAD_REFRESH_TOKEN" | "BAD_HUB" | "BAD_AUTH_CODE" | "EXPIRED_AUTH_CODE" => {
+                        Some(FailureKind::DeadGrant)
+                    }
+                    "BAD_CLIENT_ID" | "BAD_CLIENT_SECRET" | "BAD_REDIRECT_URI"
+                    | "BAD_GRANT_TYPE" | "BAD_SCOPES" => Some(FailureKind::Misconfigured),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    return TokenFailure::new(kind, code);
+                }
+            }
+        }
+        oauth::classify_failure(status, body)
+    }
+
+    fn account_lookup_path(&self, access_token: &str) -> Option<String> {
+        if access_token.is_empty() {
+            return None;
+        }
+        let segment: String =
+            url::form_urlencoded::byte_serialize(access_token.as_bytes()).collect();
+        Some(format!("{TOKEN_INFO_PATH}{segment}"))
+    }
+
+    /// `{"token":..,"user":"a@b","hub_id":12345678,"hub_domain":"x.hubspot.com",..}`. The
+    /// answer echoes the token; only the account fields are kept.
+    fn account_from_lookup(&self, body: &Value) -> Option<ProviderAccount> {
+        let hub_id = match body.get("hub_id")? {
+            Value::Number(n) => n.as_u64()?.to_string(),
+            Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.clone(),
+            _ => return None,
+        };
+        let text = |field: &str| body.get(field).and_then(Value::as_str);
+        ProviderAccount::new(&hub_id, text("user"), text("hub_domain"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::{Grant, TokenParams};
+
+    #[test]
+    fn refreshes_on_the_lifetime_not_on_401() {
+        assert!(!HubSpot.replay_on_401());
+        assert_eq!(HubSpot.default_token_lifetime_secs(), None);
+        assert!(HubSpot.soql().is_none());
+        assert_eq!(HubSpot.method_override_param(), None);
+    }
+
+    #[test]
+    fn refresh_request_puts_client_credentials_in_the_body() {
+        let req = HubSpot.token_request(&TokenParams {
+            grant: Grant::RefreshToken {
+                refresh_token: "rt-1",
+            },
+            client_id: "cid",
+            client_secret: Some("csecret"),
+            scopes: &[],
+            audience: None,
+            client_auth: None,
+        });
+        assert_eq!(
+            req.body(),
+            "grant_type=refresh_token&refresh_token=rt-1&client_id=cid&client_secret=csecret"
+        );
+        assert!(req.basic_auth.is_none());
+    }
+
+    #[test]
+    fn response_reads_scopes_array_and_rotated_token() {
+        let body = br#"{"access_token":"CKabc","refresh_token":"na1-new","expires_in":1800,"token_type":"bearer","scopes":["oauth","crm.objects.contacts.read"]}"#;
+        let grant = HubSpot.parse_token_response(None, 200, body).unwrap();
+        assert_eq!(grant.expires_in, Some(1800));
+        assert_eq!(grant.refresh_token.as_deref(), Some("na1-new"));
+        assert_eq!(grant.scopes, vec!["oauth", "crm.objects.contacts.read"]);
+        // The portal is not in the token response: it takes the token-info call.
+        assert!(grant.account.is_none());
+    }
+
+    #[test]
+    fn hubspot_codes_win_over_the_rfc_error() {
+        let cases: [(&[u8], FailureKind, &str); 4] = [
+            (
+                br#"{"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token"}"#,
+                FailureKind::DeadGrant,
+                "BAD_REFRESH_TOKEN",
+            ),
+            (
+                br#"{"status":"BAD_HUB","error":"access_denied"}"#,
+                FailureKind::DeadGrant,
+                "BAD_HUB",
+            ),
+            (
+                br#"{"status":"BAD_CLIENT_SECRET","error":"invalid_client"}"#,
+                FailureKind::Misconfigured,
+                "BAD_CLIENT_SECRET",
+            ),
+            // An unknown HubSpot code falls back to the RFC 6749 reading.
+            (
+                br#"{"status":"error","error":"invalid_grant"}"#,
+                FailureKind::DeadGrant,
+                "invalid_grant",
+            ),
+        ];
+        for (body, kind, code) in cases {
+            let failure = HubSpot.parse_token_response(None, 400, body).unwrap_err();
+            assert_eq!(failure, TokenFailure::new(kind, code));
+        }
+        let busy = HubSpot
+            .parse_token_response(None, 503, br#"{"status":"BAD_HUB"}"#)
+            .unwrap_err();
+        assert_eq!(busy, TokenFailure::new(FailureKind::Transient, "http_503"));
+    }
+
+    #[test]
+    fn the_portal_comes_from_the_token_info_call() {
+        assert_eq!(
+            HubSpot.account_lookup_path("CK-a/b+c").as_deref(),
+            Some("/oauth/v1/access-tokens/CK-a%2Fb%2Bc")
+        );
+        assert_eq!(HubSpot.account_lookup_path(""), None);
+        let answer = serde_json::json!({
+            "token": "CKabc", "user": "demo@example.com", "hub_id": 12345678,
+            "scopes": ["oauth"], "token_type": "access", "app_id": 1000001,
+            "hub_domain": "gatehouse-sim.hubspot.com", "user_id": 42, "expires_in": 1700,
+        });
+        let account = HubSpot.account_from_lookup(&answer).unwrap();
+        assert_eq!(
+            account,
+            ProviderAccount {
+                account_id: "12345678".to_owned(),
+                user: Some("demo@example.com".to_owned()),
+                locator: Some("gatehouse-sim.hubspot.com".to_owned()),
+            }
+        );
+        assert!(!format!("{account:?}{account}").contains("CKabc"));
+        for bad in [
+            serde_json::json!({"user": "x"}),
+            serde_json::json!({"hub_id": "12ab"}),
+            serde_json::json!({"hub_id": -1}),
+            serde_json::json!([]),
+        ] {
+            assert_eq!(HubSpot.account_from_lookup(&bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Lever (v1 Data API): HTTP Basic with the API key as the user name, or, for partner apps,
+//! OAuth 2.0 authorization code on an Auth0-hosted server that requires `audience` (and
+//! `offline_access` for a refresh token); both are connection config. Refresh tokens are
+//! reported to rotate on every use, which the token manager handles for every provider.
+
+use crate::provider::Provider;
+
+pub const NAME: &str = "lever";
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lever;
+
+impl Provider for Lever {
+    fn name(&self) -> &str {
+        NAME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::FailureKind;
+
+    #[test]
+    fn auth0_invalid_grant_is_a_dead_grant() {
+        let failure = Lever
+            .parse_token_response(
+                None,
+                403,
+                br#"{"error":"invalid_grant","error_description":"Unknown or invalid refresh token."}"#,
+            )
+            .unwrap_err();
+        assert_eq!(failure.kind, FailureKind::DeadGrant);
+        assert!(Lever.replay_on_401());
+    }
+}

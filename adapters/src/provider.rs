@@ -1,0 +1,216 @@
+//! The [`Provider`] trait: every question the proxy asks about a provider. Each method has the
+//! behaviour of a plain OAuth 2.0 / REST API as its default, so a provider module overrides
+//! only where its API differs, and the proxy never branches on a provider's name.
+
+use crate::oauth::TokenRequest;
+use crate::oauth::{self, AuthorizeParams, ClientAuth, TokenFailure, TokenGrant, TokenParams};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// What Gatehouse knows about one provider. Implemented once per module in this crate
+/// (`salesforce`, `hubspot`, `greenhouse`, `lever`, `ashby`, `custom`); the proxy holds one
+/// `Arc<dyn Provider>` per connection, from [`crate::registry::resolve`].
+///
+/// Methods are grouped by the pipeline stage that asks. Room is left (see the notes at the
+/// end of the trait) for what the next capabilities add.
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// Stable name, used in metrics labels, logs and error envelopes (`salesforce`, ...).
+    fn name(&self) -> &str;
+
+    // --- Credentials: the token endpoint -------------------------------------------------
+
+    /// The client authentication the token endpoint expects unless the connection's config
+    /// says otherwise. RFC 6749 §2.3.1 lets servers take either; most take the body.
+    fn default_client_auth(&self) -> ClientAuth {
+        ClientAuth::Body
+    }
+
+    /// The token request for `params` (refresh, client credentials, JWT bearer, code).
+    fn token_request(&self, params: &TokenParams<'_>) -> TokenRequest {
+        oauth::token_request(params, self.default_client_auth())
+    }
+
+    /// The authorize redirect that starts the connect flow.
+    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<String, String> {
+        oauth::authorize_url(params)
+    }
+
+    /// What a non-2xx token endpoint answer means (dead grant, transient, misconfigured).
+    /// `body` is the answer as JSON, when it is JSON.
+    fn classify_token_failure(&self, status: u16, body: Option<&Value>) -> TokenFailure {
+        oauth::classify_failure(status, body)
+    }
+
+    /// Reads a token endpoint answer; `default_lifetime_secs` applies when it has no
+    /// `expires_in`. Uses [`Provider::classify_token_failure`] and
+    /// [`Provider::account_from_token_response`], so providers rarely override this.
+    fn parse_token_response(
+        &self,
+        default_lifetime_secs: Option<u64>,
+        status: u16,
+        body: &[u8],
+    ) -> Result<TokenGrant, TokenFailure> {
+        oauth::read_token_response(self, default_lifetime_secs, status, body)
+    }
+
+    /// Access-token lifetime when the token endpoint sends no `expires_in` (a connection's
+    /// `token_lifetime_secs` overrides it). `None`: the proxy's own fallback.
+    fn default_token_lifetime_secs(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether the token response's `instance_url` becomes the API base the token is used
+    /// against (only ever within the connection's allowed hosts).
+    fn token_sets_instance_url(&self) -> bool {
+        false
+    }
+
+    /// Whether a 401 from the API is worth one refresh and one replay. A provider that says
+    /// a 401 is not a reliable signal (refresh on the token's lifetime instead) answers false.
+    fn replay_on_401(&self) -> bool {
+        true
+    }
+
+    // --- Credentials: which provider account a grant belongs to -------------------------
+
+    /// The account a new grant belongs to, read from the successful token response (pure).
+    /// `None` when the response does not say; see [`Provider::account_lookup_path`].
+    fn account_from_token_response(&self, _body: &Map<String, Value>) -> Option<ProviderAccount> {
+        None
+    }
+
+    /// For providers whose token response does not name the account: the path and query,
+    /// relative to the connection's API base, of a GET that does. Send it with the new access
+    /// token as its `Authorization: Bearer` credential (the simulators check it; HubSpot's
+    /// reference shows the call without one). The access token may be part of the path, so this value
+    /// is a secret: never log it. Its answer is read by [`Provider::account_from_lookup`].
+    fn account_lookup_path(&self, _access_token: &str) -> Option<String> {
+        None
+    }
+
+    /// Reads the answer of the [`Provider::account_lookup_path`] call (pure).
+    fn account_from_lookup(&self, _body: &Value) -> Option<ProviderAccount> {
+        None
+    }
+
+    // --- Request guards -----------------------------------------------------------------
+
+    /// The query parameter through which the provider lets a request claim another HTTP
+    /// method (a POST that it runs as a DELETE), so that policy can judge the claimed method.
+    fn method_override_param(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// How this provider carries SOQL and how its query planner is asked; `None` for a
+    /// provider that speaks no SOQL (its requests skip the SOQL stage).
+    fn soql(&self) -> Option<&dyn SoqlApi> {
+        None
+    }
+
+    // --- Room for the next capabilities (issue 15) --------------------------------------
+    //
+    // Each joins here as methods with a plain-REST default, so adding one never touches the
+    // proxy's stages beyond the one call that asks:
+    // - quota signals: read a response's rate-limit headers or body into the guards' budget
+    //   (`Sforce-Limit-Info`, `X-HubSpot-RateLimit-*`, `X-RateLimit-*`), and what a throttled
+    //   answer looks like (Salesforce's 403 `REQUEST_LIMIT_EXCEEDED`, not 429);
+    // - error classification: a provider error body (and Ashby's 200 `success:false`) into the
+    //   taxonomy's category and code, the provider's own error kept verbatim;
+    // - pagination: the next-page cursor of a response, exposed as one opaque cursor;
+    // - record mapping: provider records to and from the canonical CRM/ATS models.
+}
+
+/// Which SOQL a provider's requests carry and how its planner answers. Only providers that
+/// speak SOQL implement it (see [`Provider::soql`]).
+pub trait SoqlApi: Send + Sync {
+    /// Whether a request body sent to `path` can embed SOQL (composite subrequests), so the
+    /// body must be buffered and checked.
+    fn body_carries_soql(&self, method: &http::Method, path: &str) -> bool;
+
+    /// The path and query of the planner call for `soql`, asked on behalf of a query sent
+    /// to `query_path`; `None` when `query_path` is not a query endpoint.
+    fn explain_path_and_query(&self, query_path: &str, soql: &str) -> Option<String>;
+
+    /// The best plan of the planner's answer, reduced to what the guard decides on.
+    fn best_query_plan(&self, body: &Value) -> Option<QueryPlan>;
+}
+
+/// A query plan as the provider's planner reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPlan {
+    /// The planner's cost relative to a full scan (below 1 is selective).
+    pub relative_cost: f64,
+    /// The provider's name for the plan's leading operation, for messages.
+    pub leading_operation: String,
+    pub cardinality: Option<u64>,
+    /// The plan reads the whole table (the adapter knows the provider's word for it).
+    pub full_scan: bool,
+}
+
+/// The provider account a grant belongs to, as the provider names it. Values come from the
+/// provider's answers and are cleaned of control characters and bounded in length before
+/// they reach an admin page or a log line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderAccount {
+    /// The provider's id of the account (organisation, portal, tenant).
+    pub account_id: String,
+    /// The user the grant acts as, when the provider says.
+    pub user: Option<String>,
+    /// Where the account lives or how the provider identifies it (an identity URL, a domain).
+    pub locator: Option<String>,
+}
+
+impl ProviderAccount {
+    /// Longest value kept from a provider's answer.
+    const MAX_CHARS: usize = 256;
+
+    /// An account from raw provider values; `None` if the id is empty once cleaned.
+    pub fn new(account_id: &str, user: Option<&str>, locator: Option<&str>) -> Option<Self> {
+        let clean = |raw: &str| -> Option<String> {
+            let kept: String = raw
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(Self::MAX_CHARS)
+                .collect();
+            let kept = kept.trim();
+            (!kept.is_empty()).then(|| kept.to_owned())
+        };
+        Some(Self {
+            account_id: clean(account_id)?,
+            user: user.and_then(clean),
+            locator: locator.and_then(clean),
+        })
+    }
+}
+
+impl fmt::Display for ProviderAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "account {}", self.account_id)?;
+        if let Some(user) = &self.user {
+            write!(f, ", user {user}")?;
+        }
+        if let Some(locator) = &self.locator {
+            write!(f, " ({locator})")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_values_are_cleaned_and_bounded() {
+        let long = "x".repeat(1000);
+        let account = ProviderAccount::new(" 42\n", Some("a\u{1b}[31mb"), Some(&long)).unwrap();
+        assert_eq!(account.account_id, "42");
+        assert_eq!(account.user.as_deref(), Some("a[31mb"));
+        assert_eq!(account.locator.map(|l| l.len()), Some(256));
+        assert!(ProviderAccount::new("\n\t", None, None).is_none());
+        let shown = ProviderAccount::new("42", Some("u"), Some("d.example"))
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "account 42, user u (d.example)");
+    }
+}

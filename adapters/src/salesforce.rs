@@ -1,0 +1,216 @@
+//! Salesforce (REST API: query, sObjects, composite).
+//!
+//! - No `expires_in`: the token lives as long as the org's session timeout, two hours by
+//!   default.
+//! - The token response names the org's API host (`instance_url`) and the identity URL `id`
+//!   (`.../id/<org id>/<user id>`), which says which org a new grant belongs to.
+//! - SOQL travels in `GET .../query?q=`, `.../queryAll?q=`, `nextRecordsUrl` follow-ups
+//!   (`.../query/<locator>`, no query text) and in query subrequests inside `/composite` and
+//!   `/composite/batch`; the planner answers `GET .../query?explain=`.
+//! - `_HttpMethod=<METHOD>` on a POST runs it as that method.
+
+use crate::provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
+use serde_json::{Map, Value};
+
+pub const NAME: &str = "salesforce";
+
+/// The session timeout Salesforce orgs default to.
+const DEFAULT_SESSION_SECS: u64 = 7200;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Salesforce;
+
+impl Provider for Salesforce {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn default_token_lifetime_secs(&self) -> Option<u64> {
+        Some(DEFAULT_SESSION_SECS)
+    }
+
+    fn token_sets_instance_url(&self) -> bool {
+        true
+    }
+
+    fn account_from_token_response(&self, body: &Map<String, Value>) -> Option<ProviderAccount> {
+        let identity = body.get("id")?.as_str()?;
+        let url = url::Url::parse(identity).ok()?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return None;
+        }
+        let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+        let [.., "id", org, user] = segments.as_slice() else {
+            return None;
+        };
+        if !is_record_id(org) || !is_record_id(user) {
+            return None;
+        }
+        ProviderAccount::new(org, Some(user), Some(identity))
+    }
+
+    fn method_override_param(&self) -> Option<&'static str> {
+        Some("_HttpMethod")
+    }
+
+    fn soql(&self) -> Option<&dyn SoqlApi> {
+        Some(self)
+    }
+}
+
+/// Salesforce ids are 15 (case-sensitive) or 18 (case-safe) alphanumeric characters.
+fn is_record_id(s: &str) -> bool {
+    matches!(s.len(), 15 | 18) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl SoqlApi for Salesforce {
+    fn body_carries_soql(&self, method: &http::Method, path: &str) -> bool {
+        *method != http::Method::GET && path.split('/').any(|s| s.eq_ignore_ascii_case("composite"))
+    }
+
+    fn explain_path_and_query(&self, query_path: &str, soql: &str) -> Option<String> {
+        let (prefix, last) = query_path.trim_end_matches('/').rsplit_once('/')?;
+        if !(last.eq_ignore_ascii_case("query") || last.eq_ignore_ascii_case("queryAll")) {
+            return None;
+        }
+        let encoded: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+        Some(format!("{prefix}/query?explain={encoded}"))
+    }
+
+    /// `{"plans":[{"relativeCost":..,"leadingOperationType":..,"cardinality":..}]}`, best first.
+    fn best_query_plan(&self, body: &Value) -> Option<QueryPlan> {
+        let plan = body.get("plans")?.as_array()?.first()?;
+        let leading_operation = plan.get("leadingOperationType")?.as_str()?.to_owned();
+        Some(QueryPlan {
+            relative_cost: plan.get("relativeCost")?.as_f64()?,
+            full_scan: leading_operation.eq_ignore_ascii_case("TableScan"),
+            leading_operation,
+            cardinality: plan.get("cardinality").and_then(Value::as_u64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::{ClientAuth, Grant, TokenParams};
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn soql_travels_in_composite_bodies_and_query_urls() {
+        let sf = Salesforce;
+        assert!(sf.body_carries_soql(&http::Method::POST, "/services/data/v60.0/composite/batch"));
+        assert!(!sf.body_carries_soql(&http::Method::GET, "/services/data/v60.0/composite"));
+        assert!(!sf.body_carries_soql(&http::Method::POST, "/services/data/v60.0/sobjects/Account"));
+        assert_eq!(
+            sf.explain_path_and_query("/services/data/v60.0/queryAll", "SELECT Id FROM Account"),
+            Some("/services/data/v60.0/query?explain=SELECT+Id+FROM+Account".to_owned())
+        );
+        assert_eq!(
+            sf.explain_path_and_query("/services/data/v60.0/sobjects", "x"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_first_plan_is_the_best_and_table_scans_are_named() {
+        let plan = Salesforce.best_query_plan(
+            &serde_json::json!({"plans":[{"relativeCost":2.5,"leadingOperationType":"TableScan","cardinality":10},{"relativeCost":0.1,"leadingOperationType":"Index"}]}),
+        );
+        assert_eq!(
+            plan,
+            Some(QueryPlan {
+                relative_cost: 2.5,
+                leading_operation: "TableScan".to_owned(),
+                cardinality: Some(10),
+                full_scan: true,
+            })
+        );
+        let index = Salesforce.best_query_plan(
+            &serde_json::json!({"plans":[{"relativeCost":0.1,"leadingOperationType":"Index"}]}),
+        );
+        assert_eq!(index.map(|p| p.full_scan), Some(false));
+        assert_eq!(
+            Salesforce.best_query_plan(&serde_json::json!({"plans":[]})),
+            None
+        );
+    }
+
+    #[test]
+    fn response_without_expires_in_lives_a_session_and_names_its_org() {
+        let body = br#"{"access_token":"00D!AQ","instance_url":"https://na1.example.com","id":"https://login.example.com/id/00D5g000004SIMUEAU/0055g0000012Q9PAAU","token_type":"Bearer","issued_at":"1700000000000","signature":"s","scope":"api refresh_token"}"#;
+        let grant = Salesforce
+            .parse_token_response(Salesforce.default_token_lifetime_secs(), 200, body)
+            .unwrap();
+        assert_eq!(grant.expires_in, Some(7200));
+        assert_eq!(
+            grant.instance_url.as_deref(),
+            Some("https://na1.example.com")
+        );
+        assert_eq!(grant.scopes, vec!["api", "refresh_token"]);
+        assert!(grant.refresh_token.is_none());
+        let account = grant.account.unwrap();
+        assert_eq!(account.account_id, "00D5g000004SIMUEAU");
+        assert_eq!(account.user.as_deref(), Some("0055g0000012Q9PAAU"));
+        assert_eq!(
+            account.locator.as_deref(),
+            Some("https://login.example.com/id/00D5g000004SIMUEAU/0055g0000012Q9PAAU")
+        );
+    }
+
+    #[test]
+    fn identity_urls_that_are_not_identity_urls_name_no_account() {
+        for id in [
+            json_str("not a url"),
+            json_str("https://login.example.com/services/oauth2/token"),
+            json_str("https://login.example.com/id/00D5g000004SIMUEAU"),
+            json_str("https://login.example.com/id/00D5g0000/0055g0000012Q9PAAU"),
+            json_str("javascript://x/id/00D5g000004SIMUEAU/0055g0000012Q9PAAU"),
+            serde_json::json!(42),
+        ] {
+            let body = object(serde_json::json!({ "id": id }));
+            assert_eq!(Salesforce.account_from_token_response(&body), None, "{id}");
+        }
+    }
+
+    fn json_str(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+
+    #[test]
+    fn dead_refresh_token_is_a_dead_grant() {
+        let failure = Salesforce
+            .parse_token_response(
+                None,
+                400,
+                br#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#,
+            )
+            .unwrap_err();
+        assert_eq!(failure.kind, crate::oauth::FailureKind::DeadGrant);
+    }
+
+    #[test]
+    fn jwt_bearer_and_refresh_are_plain_rfc_requests() {
+        let req = Salesforce.token_request(&TokenParams {
+            grant: Grant::JwtBearer { assertion: "a.b.c" },
+            client_id: "cid",
+            client_secret: Some("csecret"),
+            scopes: &[],
+            audience: None,
+            client_auth: None,
+        });
+        assert_eq!(
+            req.body(),
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c"
+        );
+        assert_eq!(Salesforce.default_client_auth(), ClientAuth::Body);
+        assert_eq!(Salesforce.method_override_param(), Some("_HttpMethod"));
+        assert!(Salesforce.replay_on_401());
+    }
+}
