@@ -170,11 +170,12 @@ impl Parser<'_> {
     }
 
     fn list_rhs(&mut self, op: CompareOp, ctx: Ctx) -> Result<Rhs, ParseError> {
-        if self.peek().kind == TokKind::Colon && self.options.apex {
+        let is_bind = matches!(self.peek().kind, TokKind::Bind(_));
+        if is_bind && self.options.apex {
             let (name, span) = self.bind()?;
             return Ok(Rhs::Value(Literal::Bind(name), span));
         }
-        if self.peek().kind == TokKind::Colon {
+        if is_bind {
             return Err(self
                 .unexpected("'(' and a list of values")
                 .with_note("':name' bind variables are Apex-only; inline the values"));
@@ -224,11 +225,11 @@ impl Parser<'_> {
             TokKind::Number => Literal::Number(self.text(tok.span).to_string()),
             TokKind::Date(d) => Literal::Date(*d),
             TokKind::DateTime(dt) => Literal::DateTime(dt.clone()),
-            TokKind::Colon if self.options.apex => {
+            TokKind::Bind(_) if self.options.apex => {
                 let (name, span) = self.bind()?;
                 return Ok((Literal::Bind(name), span));
             }
-            TokKind::Colon => {
+            TokKind::Bind(_) => {
                 return Err(self
                     .unexpected(EXPECTED)
                     .with_note("':name' bind variables are Apex-only; inline the value"))

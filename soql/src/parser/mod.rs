@@ -55,8 +55,19 @@ pub(crate) enum QueryKind {
     SemiJoin,
 }
 
-/// Words that cannot name a field or an alias (Salesforce's reserved list plus the clause
-/// keywords that would make an alias ambiguous).
+/// The SOQL keywords that "can't be used as alias names" (SOQL reference, "Alias
+/// Notation"). Any other word, `distinct` or `max` included, can alias a SELECT item.
+pub(crate) const ALIAS_RESERVED: &[&str] = &[
+    "AND", "ASC", "DESC", "EXCLUDES", "FIRST", "FROM", "GROUP", "HAVING", "IN", "INCLUDES", "LAST",
+    "LIKE", "LIMIT", "NOT", "NULL", "NULLS", "OR", "SELECT", "USING", "WHERE", "WITH",
+];
+
+pub(crate) fn is_alias_reserved(word: &str) -> bool {
+    ALIAS_RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
+}
+
+/// Words that cannot name a field, an object alias or a scope: Salesforce's reserved list
+/// plus the clause keywords that would make `FROM Account <word>` ambiguous.
 pub(crate) const RESERVED: &[&str] = &[
     "AND", "ASC", "DESC", "EXCLUDES", "FIRST", "FROM", "GROUP", "HAVING", "IN", "INCLUDES", "LAST",
     "LIKE", "LIMIT", "NOT", "NULL", "NULLS", "OR", "SELECT", "WHERE", "WITH", "ORDER", "OFFSET",
@@ -356,22 +367,72 @@ impl<'a> Parser<'a> {
             QueryKind::Child(_) => "a child relationship name",
             _ => "an object name",
         };
-        let object = self.any_word(expected)?;
+        let mut object = self.any_word(expected)?;
+        let mut parent = None;
         if self.peek().kind == TokKind::Dot {
-            return Err(self
-                .unexpected("an alias, a clause keyword or the end of the query")
-                .with_note("FROM takes one object (or child relationship) name"));
-        }
-        let mut alias = None;
-        if self.peek().kind == TokKind::Word {
-            let word = self.text(self.peek().span);
-            let clause_word = RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
-                || word.eq_ignore_ascii_case("ALL");
-            if !clause_word && sql_note(word).is_none() {
-                alias = Some(self.ident("an alias")?);
+            // `FROM Account.Contacts`: a child relationship qualified with its parent.
+            if !matches!(kind, QueryKind::Child(_)) {
+                return Err(self
+                    .unexpected("an alias, ',', a clause keyword or the end of the query")
+                    .with_note("FROM takes an object name; relationship paths follow a comma: FROM Contact c, c.Account a"));
+            }
+            self.advance();
+            let relationship = self.any_word("a child relationship name after '.'")?;
+            parent = Some(std::mem::replace(&mut object, relationship));
+            if self.peek().kind == TokKind::Dot {
+                return Err(self
+                    .unexpected("an alias, a clause keyword or ')'")
+                    .with_note("a subquery's FROM is a child relationship, optionally after its parent: Account.Contacts"));
             }
         }
-        Ok(From { object, alias })
+        let alias = self.object_alias()?;
+        let mut related = Vec::new();
+        if kind == QueryKind::Top {
+            while self.eat(&TokKind::Comma) {
+                let path = self.field_path()?;
+                let known = |name: &str| {
+                    alias
+                        .as_ref()
+                        .is_some_and(|a: &Ident| a.eq_ignore_case(name))
+                        || object.eq_ignore_case(name)
+                        || related.iter().any(|r: &RelatedFrom| {
+                            r.alias.as_ref().is_some_and(|a| a.eq_ignore_case(name))
+                        })
+                };
+                let starts_known = path.segments.len() > 1
+                    && path.segments.first().is_some_and(|s| known(&s.name));
+                if !starts_known {
+                    return Err(self.error_at(
+                        path.span,
+                        "a relationship path from the queried object, such as c.Account",
+                        "after a comma, FROM lists relationship paths that start with the object or its alias: FROM Contact c, c.Account a",
+                    ));
+                }
+                let alias = self.object_alias()?;
+                related.push(RelatedFrom { path, alias });
+            }
+        }
+        Ok(From {
+            object,
+            parent,
+            alias,
+            related,
+        })
+    }
+
+    /// An alias after an object or relationship path in FROM, when the next word is not
+    /// a clause keyword.
+    fn object_alias(&mut self) -> Result<Option<Ident>, ParseError> {
+        if self.peek().kind != TokKind::Word {
+            return Ok(None);
+        }
+        let word = self.text(self.peek().span);
+        let clause_word = RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
+            || word.eq_ignore_ascii_case("ALL");
+        if clause_word || sql_note(word).is_some() {
+            return Ok(None);
+        }
+        Ok(Some(self.ident("an alias")?))
     }
 }
 
