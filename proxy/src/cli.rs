@@ -104,6 +104,9 @@ enum SoqlCommand {
         /// One JSON object per query.
         #[arg(long)]
         json: bool,
+        /// Accept Apex bind syntax (`:ids`, `:ids.keySet()`, `ALL ROWS`) for SOQL taken from Apex.
+        #[arg(long)]
+        apex: bool,
         queries: Vec<String>,
     },
 }
@@ -158,6 +161,7 @@ pub fn main() -> ExitCode {
                     caller,
                     connection,
                     json,
+                    apex,
                     queries,
                 },
         } => {
@@ -166,6 +170,7 @@ pub fn main() -> ExitCode {
                 caller,
                 connection,
                 json,
+                apex,
                 queries,
             };
             let stdin = std::io::stdin();

@@ -85,6 +85,22 @@ const TOKENS: &[&str] = &[
     ":x",
     "DISTANCE(",
     "GEOLOCATION(",
+    // Forms added with issue 14: binds with brackets, escapes, FROM paths, WITH filters.
+    ":ids.keySet()",
+    ":a[0].Id",
+    ":new Map<Id, Account>(",
+    "[",
+    "]",
+    "<",
+    ">",
+    "\\u00e9",
+    "\\u",
+    ", c.Account a",
+    "FROM Account.Contacts",
+    " WITH UserId = '005000000000001'",
+    " WITH RecordVisibilityContext (maxDescriptorPerRecord=1)",
+    " USING SCOPE my_territory",
+    " n",
 ];
 
 fn mutate(rng: &mut Rng, seeds: &[&str]) -> Vec<u8> {
@@ -139,6 +155,7 @@ fn main() {
     let corpus: Vec<&str> = include_str!("../tests/corpus/valid_handwritten.soql")
         .lines()
         .chain(include_str!("../tests/corpus/valid_generated.soql").lines())
+        .chain(include_str!("../tests/corpus/valid_reference.soql").lines())
         .chain(include_str!("../tests/corpus/invalid.soql").lines())
         .filter(|l| !l.starts_with('#'))
         .collect();

@@ -39,6 +39,7 @@ pub fn parse_with(src: &str, options: ParseOptions) -> Result<Query, ParseError>
         pos: 0,
         options,
         depth: 0,
+        semi_joins: Vec::new(),
     };
     let q = p.query(QueryKind::Top)?;
     if p.peek().kind != TokKind::Eof {
@@ -104,6 +105,10 @@ pub(crate) struct Parser<'a> {
     pub(crate) pos: usize,
     pub(crate) options: ParseOptions,
     pub(crate) depth: usize,
+    /// Spans of the semi-/anti-join subqueries parsed so far. Conditions compare its length
+    /// before and after a group to learn whether the group holds one, instead of walking
+    /// the group again at every level of nesting.
+    pub(crate) semi_joins: Vec<Span>,
 }
 
 impl<'a> Parser<'a> {
@@ -117,12 +122,23 @@ impl<'a> Parser<'a> {
         &self.toks[i]
     }
 
+    /// Consumes the current token and returns it. Its kind is moved out, not cloned (a
+    /// string literal is not copied twice): the parser never looks back at a token it has
+    /// consumed, except for its span.
     pub(crate) fn advance(&mut self) -> Token {
-        let tok = self.peek().clone();
-        if self.pos < self.toks.len() - 1 {
+        let last = self.toks.len() - 1;
+        let i = self.pos.min(last);
+        let span = self.toks[i].span;
+        if self.pos < last {
             self.pos += 1;
+            let kind = std::mem::replace(&mut self.toks[i].kind, TokKind::Eof);
+            Token { kind, span }
+        } else {
+            Token {
+                kind: TokKind::Eof,
+                span,
+            }
         }
-        tok
     }
 
     pub(crate) fn text(&self, span: Span) -> &'a str {
