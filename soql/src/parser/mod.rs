@@ -79,24 +79,52 @@ const CLAUSE_ORDER: &str =
     "SELECT, FROM, USING SCOPE, WHERE, WITH, GROUP BY, HAVING, ORDER BY, LIMIT, OFFSET, FOR, UPDATE";
 
 /// SQL words that people (and generators) put into SOQL, with the SOQL way to say it.
+const SQL_WORDS: &[(&str, &str)] = &[
+    ("JOIN", JOIN_NOTE),
+    ("INNER", JOIN_NOTE),
+    ("LEFT", JOIN_NOTE),
+    ("RIGHT", JOIN_NOTE),
+    ("OUTER", JOIN_NOTE),
+    ("ON", JOIN_NOTE),
+    ("DISTINCT", "SOQL has no DISTINCT; use GROUP BY"),
+    (
+        "AS",
+        "SOQL has no AS; write the alias directly after the aggregate",
+    ),
+    ("TOP", "SOQL has no TOP; use LIMIT"),
+    (
+        "BETWEEN",
+        "SOQL has no BETWEEN; use field >= a AND field <= b",
+    ),
+    ("IS", "SOQL has no IS NULL; use = null or != null"),
+    ("UNION", SET_NOTE),
+    ("INTERSECT", SET_NOTE),
+    ("EXCEPT", SET_NOTE),
+    ("CASE", "SOQL has no CASE expressions"),
+    (
+        "EXISTS",
+        "SOQL has no EXISTS; use a semi-join: Id IN (SELECT ...)",
+    ),
+    ("ILIKE", "use LIKE; it is case-insensitive in SOQL"),
+    ("INSERT", WRITE_NOTE),
+    ("DELETE", WRITE_NOTE),
+    ("MERGE", WRITE_NOTE),
+];
+const JOIN_NOTE: &str =
+    "SOQL has no JOIN; use relationship paths (Account.Name) or a child subquery";
+const SET_NOTE: &str = "SOQL has no set operators; run separate queries";
+const WRITE_NOTE: &str = "SOQL only reads; use the REST sObject endpoints to write";
+
+/// The SOQL way to say an SQL word. Runs for every select item, so it compares in place
+/// rather than upper-casing a copy.
 pub(crate) fn sql_note(word: &str) -> Option<&'static str> {
-    let w = word.to_ascii_uppercase();
-    Some(match w.as_str() {
-        "JOIN" | "INNER" | "LEFT" | "RIGHT" | "OUTER" | "ON" => {
-            "SOQL has no JOIN; use relationship paths (Account.Name) or a child subquery"
-        }
-        "DISTINCT" => "SOQL has no DISTINCT; use GROUP BY",
-        "AS" => "SOQL has no AS; write the alias directly after the aggregate",
-        "TOP" => "SOQL has no TOP; use LIMIT",
-        "BETWEEN" => "SOQL has no BETWEEN; use field >= a AND field <= b",
-        "IS" => "SOQL has no IS NULL; use = null or != null",
-        "UNION" | "INTERSECT" | "EXCEPT" => "SOQL has no set operators; run separate queries",
-        "CASE" => "SOQL has no CASE expressions",
-        "EXISTS" => "SOQL has no EXISTS; use a semi-join: Id IN (SELECT ...)",
-        "ILIKE" => "use LIKE; it is case-insensitive in SOQL",
-        "INSERT" | "DELETE" | "MERGE" => "SOQL only reads; use the REST sObject endpoints to write",
-        _ => return None,
-    })
+    if word.len() > 9 {
+        return None;
+    }
+    SQL_WORDS
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(word))
+        .map(|(_, note)| *note)
 }
 
 pub(crate) struct Parser<'a> {

@@ -42,14 +42,14 @@ impl Parser<'_> {
     /// One pass with a hash set: a query of 100,000 characters can select thousands of
     /// fields, and comparing each with every earlier one would be quadratic.
     fn check_duplicates(&self, q: &Query) -> Result<(), ParseError> {
-        let mut seen: HashSet<String> = HashSet::with_capacity(q.select.len());
+        let mut seen: HashSet<Caseless<'_>> = HashSet::with_capacity(q.select.len());
         for item in &q.select {
             if let SelectItem::Expr {
                 expr: Expr::Field(p),
                 ..
             } = item
             {
-                if !seen.insert(lower_dotted(p)) {
+                if !seen.insert(Caseless(p)) {
                     return Err(self.error_at(
                         p.span,
                         "a field not selected before",
@@ -181,16 +181,33 @@ fn has_aggregate(q: &Query) -> bool {
     })
 }
 
-/// `Account.Name` in lower case, built without an intermediate vector.
-fn lower_dotted(p: &FieldPath) -> String {
-    let mut key = String::with_capacity(p.span.end.saturating_sub(p.span.start));
-    for (i, seg) in p.segments.iter().enumerate() {
-        if i > 0 {
-            key.push('.');
-        }
-        key.extend(seg.name.chars().map(|c| c.to_ascii_lowercase()));
+/// A field path compared and hashed without regard to ASCII case, borrowed (no lower-cased
+/// copy per selected field).
+struct Caseless<'a>(&'a FieldPath);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.segments.len() == other.0.segments.len()
+            && self
+                .0
+                .segments
+                .iter()
+                .zip(&other.0.segments)
+                .all(|(a, b)| a.name.eq_ignore_ascii_case(&b.name))
     }
-    key
+}
+
+impl Eq for Caseless<'_> {}
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for seg in &self.0.segments {
+            for b in seg.name.bytes() {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+            state.write_u8(b'.');
+        }
+    }
 }
 
 /// An aggregate call, or a call wrapping one (`FORMAT(MIN(x))`).
