@@ -13,7 +13,7 @@ use gatehouse_soql::{
     analyze, is_aggregate_query, parse_with, FieldTraits, IndexCatalog, ParseError, ParseOptions,
 };
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,6 +151,7 @@ impl SoqlGuard {
             guard: self,
             caller,
             violations: Vec::new(),
+            counts: BTreeMap::new(),
         };
         // Before anything else reads the text: the parser and the checks are linear, but
         // the cap keeps one request from costing more than Salesforce would accept.
@@ -307,7 +308,14 @@ pub(crate) struct Collector<'a> {
     guard: &'a SoqlGuard,
     caller: Option<&'a CallerSoqlPolicy>,
     violations: Vec<Violation>,
+    /// Per rule: violations recorded, and how many more were left out.
+    counts: BTreeMap<RuleId, (usize, usize)>,
 }
+
+/// At most this many violations of one rule are listed; the rest are counted in one more
+/// violation. A 100,000-character query can name 10,000 fields a caller may not read, and
+/// listing each would make the blocked answer megabytes long.
+pub const MAX_LISTED_PER_RULE: usize = 100;
 
 impl Collector<'_> {
     pub(crate) fn enabled(&self, rule: RuleId) -> bool {
@@ -326,6 +334,12 @@ impl Collector<'_> {
         if mode == Mode::Off {
             return None;
         }
+        let (listed, omitted) = self.counts.entry(rule).or_default();
+        if *listed >= MAX_LISTED_PER_RULE {
+            *omitted += 1;
+            return Some(mode);
+        }
+        *listed += 1;
         self.violations.push(Violation {
             rule,
             mode,
@@ -343,6 +357,21 @@ impl Collector<'_> {
         rewritten: Option<String>,
         parse_error: Option<ParseError>,
     ) -> Verdict {
+        for (rule, (_, omitted)) in &self.counts {
+            if *omitted > 0 {
+                let mode = self.guard.mode(*rule, self.caller);
+                self.violations.push(Violation {
+                    rule: *rule,
+                    mode,
+                    message: format!(
+                        "{omitted} more {rule} violations are not listed (the first {MAX_LISTED_PER_RULE} are)"
+                    ),
+                    span: (0, src.len()),
+                    chars: (0, src.len()),
+                    hint: "fix the listed ones the same way and check again".to_string(),
+                });
+            }
+        }
         set_char_spans(src, &mut self.violations);
         let decision = if self.violations.iter().any(|v| v.mode == Mode::Enforce) {
             Decision::Block

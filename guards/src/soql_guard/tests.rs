@@ -610,8 +610,29 @@ fn queries_at_the_cap_are_checked_in_linear_time() {
         "SELECT Id FROM Account WHERE {} LIMIT 5",
         ands.join(" AND ")
     );
-    // (query, violations at least): every field of the first is outside the bot's list.
-    for (q, at_least) in [(&many_fields, 10_000), (&or_chain, 0), (&and_chain, 1)] {
+    // Groups nested 40 deep (AND and OR alternate, so each level is parenthesised), the
+    // filters unindexed so that every rule walks the whole tree.
+    let nested = |i: usize| {
+        let mut c = format!("F{i}__c = 1");
+        for level in 0..40 {
+            let op = if level % 2 == 0 { "AND" } else { "OR" };
+            c = format!("(G{level}__c = 2 {op} {c})");
+        }
+        c
+    };
+    let groups: Vec<String> = (0..60).map(nested).collect();
+    let deep = format!(
+        "SELECT Id FROM Account WHERE {} LIMIT 5",
+        groups.join(" OR ")
+    );
+    // (query, violations at least): every field of the first is outside the bot's list
+    // (100 are listed, the rest counted in one more).
+    for (q, at_least) in [
+        (&many_fields, 101),
+        (&or_chain, 0),
+        (&and_chain, 1),
+        (&deep, 1),
+    ] {
         assert!(q.len() <= 100_000, "{}", q.len());
         let start = std::time::Instant::now();
         let v = guard.check(q, bot, &ctx(false));
@@ -690,4 +711,35 @@ fn cli_json_reports_character_columns() {
     assert_eq!(v["violations"][0]["chars"], serde_json::json!([46, 46]));
     assert_eq!(v["error"]["offset"], 48);
     assert_eq!(v["error"]["char_offset"], 46);
+}
+
+#[test]
+fn a_rule_lists_at_most_a_hundred_violations_and_counts_the_rest() {
+    let policy = policy();
+    let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
+    let fields: Vec<String> = (0..250).map(|i| format!("F{i}__c")).collect();
+    let q = format!(
+        "SELECT {} FROM Account WHERE Id = '001000000000001' LIMIT 1",
+        fields.join(", ")
+    );
+    let v = guard.check(&q, policy.caller("bot"), &ctx(false));
+    assert!(v.is_blocked());
+    let listed: Vec<&Violation> = v
+        .violations
+        .iter()
+        .filter(|v| v.rule == RuleId::FieldNotAllowed)
+        .collect();
+    assert_eq!(listed.len(), 101);
+    assert!(
+        listed[99].message.ends_with("Account.F99__c"),
+        "{}",
+        listed[99].message
+    );
+    assert!(
+        listed[100]
+            .message
+            .starts_with("150 more field-not-allowed violations"),
+        "{}",
+        listed[100].message
+    );
 }
