@@ -103,6 +103,20 @@ pub struct Query {
 pub struct From {
     /// An object (top level, semi-join) or a child relationship name (subquery in SELECT).
     pub object: Ident,
+    /// The parent named before a child relationship: `Account` in a subquery's
+    /// `FROM Account.Contacts` (SOQL reference, "SOQL SELECT Syntax").
+    pub parent: Option<Ident>,
+    pub alias: Option<Ident>,
+    /// Relationship paths listed after the object, each with an alias:
+    /// `FROM Contact c, c.Account a` (SOQL reference, "Alias Notation").
+    pub related: Vec<RelatedFrom>,
+}
+
+/// `c.Account a` in `FROM Contact c, c.Account a`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelatedFrom {
+    /// Starts with the query's alias or object name (or an earlier related alias).
+    pub path: FieldPath,
     pub alias: Option<Ident>,
 }
 
@@ -187,6 +201,17 @@ pub enum WithClause {
     SystemMode,
     /// `WITH DATA CATEGORY a AT b AND c BELOW (d, e)`.
     DataCategory(Vec<DataCategoryFilter>),
+    /// `WITH UserId = '005...'` (UserProfileFeed): the string body in canonical form.
+    UserId(String),
+    /// `WITH RecordVisibilityContext (maxDescriptorPerRecord=100, supportsDomains=true)`.
+    RecordVisibilityContext(Vec<VisibilityParam>),
+}
+
+/// One `name=value` of `WITH RecordVisibilityContext (...)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VisibilityParam {
+    pub name: Ident,
+    pub value: Literal,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

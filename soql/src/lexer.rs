@@ -15,6 +15,11 @@ pub enum TokKind {
     Str(String),
     Date(Date),
     DateTime(DateTime),
+    /// Apex bind expression after `:` (`:ids`, `:acc.Id`, `:ids.keySet()`,
+    /// `:accounts[0].Id`, `:new Map<Id, Account>(rows).keySet()`): the expression text as
+    /// written, without the colon. Read opaquely with balanced brackets; the parser accepts
+    /// it only in Apex mode.
+    Bind(String),
     LParen,
     RParen,
     Comma,
@@ -55,7 +60,27 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
             b')' => toks.push(single(TokKind::RParen)),
             b',' => toks.push(single(TokKind::Comma)),
             b'.' => toks.push(single(TokKind::Dot)),
-            b':' => toks.push(single(TokKind::Colon)),
+            b':' => {
+                // `:30` after a date literal is the `:n` argument; a name after the colon
+                // starts a bind expression.
+                let mut j = i + 1;
+                while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n') {
+                    j += 1;
+                }
+                if bytes
+                    .get(j)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                {
+                    let end = scan_bind(src, i, j)?;
+                    toks.push(Token {
+                        kind: TokKind::Bind(src[j..end].to_string()),
+                        span: Span::new(i, end),
+                    });
+                    i = end;
+                    continue;
+                }
+                toks.push(single(TokKind::Colon))
+            }
             b'=' => toks.push(single(TokKind::Eq)),
             b'!' if bytes.get(i + 1) == Some(&b'=') => {
                 toks.push(Token {
@@ -127,6 +152,133 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
         span: Span::new(src.len(), src.len()),
     });
     Ok(toks)
+}
+
+/// The end of a bind expression whose first name starts at `start` (`colon` is the `:`).
+///
+/// Apex expressions are not SOQL, so they are read opaquely: names joined by dots, each
+/// optionally followed by call arguments `(...)` or an index `[...]`, and after `new` a type
+/// with generic arguments `<...>`. Brackets are matched with one counter stack on the heap
+/// and string literals are skipped, so no input can recurse or loop without consuming.
+fn scan_bind(src: &str, colon: usize, start: usize) -> Result<usize, ParseError> {
+    let bytes = src.as_bytes();
+    let mut i = scan_word(bytes, start);
+    let after_new = src[start..i].eq_ignore_ascii_case("new")
+        && bytes.get(i).is_some_and(|c| c.is_ascii_whitespace());
+    if after_new {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if !bytes
+            .get(i)
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        {
+            return Err(ParseError::new(
+                colon,
+                i,
+                "a type after new",
+                quote(src.get(colon..i).unwrap_or(":")),
+            ));
+        }
+        i = scan_word(bytes, i);
+        // Dotted type names (`Schema.SObjectType`) and generic arguments.
+        loop {
+            if bytes.get(i) == Some(&b'.')
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+            {
+                i = scan_word(bytes, i + 1);
+            } else if bytes.get(i) == Some(&b'<') {
+                i = balanced(src, colon, i)?;
+            } else {
+                break;
+            }
+        }
+        if !matches!(bytes.get(i), Some(b'(') | Some(b'[') | Some(b'{')) {
+            return Err(ParseError::new(
+                colon,
+                i.max(colon + 1),
+                "constructor arguments '(...)' after the type",
+                quote(src.get(colon..i).unwrap_or(":")),
+            ));
+        }
+    }
+    loop {
+        match bytes.get(i) {
+            Some(b'(') | Some(b'[') => i = balanced(src, colon, i)?,
+            Some(b'{') if after_new => i = balanced(src, colon, i)?,
+            Some(b'.')
+                if bytes
+                    .get(i + 1)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') =>
+            {
+                i = scan_word(bytes, i + 1);
+            }
+            _ => return Ok(i),
+        }
+    }
+}
+
+/// The offset after the bracket group opening at `open`, with nested groups and strings.
+/// Generic arguments (`<...>`) count only angle brackets; other groups count `()[]{}` and
+/// leave `<`/`>` alone, since inside arguments they are comparisons.
+fn balanced(src: &str, colon: usize, open: usize) -> Result<usize, ParseError> {
+    let bytes = src.as_bytes();
+    let generic = bytes.get(open) == Some(&b'<');
+    let mut stack: Vec<u8> = Vec::new();
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            c @ b'<' if generic => stack.push(c),
+            c @ (b'(' | b'[' | b'{') if !generic => stack.push(c),
+            b'>' if generic => {
+                stack.pop();
+                if stack.is_empty() {
+                    return Ok(i + 1);
+                }
+            }
+            b'(' | b'[' | b'{' | b')' | b']' | b'}' if generic => {
+                return Err(ParseError::new(
+                    i,
+                    i + 1,
+                    "'>' closing the generic type",
+                    quote(&char::from(bytes[i]).to_string()),
+                ))
+            }
+            c @ (b')' | b']' | b'}') => {
+                let want = match c {
+                    b')' => b'(',
+                    b']' => b'[',
+                    _ => b'{',
+                };
+                if stack.pop() != Some(want) {
+                    return Err(ParseError::new(
+                        i,
+                        i + 1,
+                        "a balanced bind expression",
+                        quote(&char::from(c).to_string()),
+                    )
+                    .with_note("the brackets of this Apex bind expression do not match"));
+                }
+                if stack.is_empty() {
+                    return Ok(i + 1);
+                }
+            }
+            b'\'' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'\'' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err(
+        ParseError::new(colon, src.len(), "a closing bracket", "end of query")
+            .with_note("the Apex bind expression starting here is not closed"),
+    )
 }
 
 fn comment_error(at: usize) -> ParseError {
@@ -363,12 +515,42 @@ fn lex_string(src: &str, start: usize) -> Result<(String, usize), ParseError> {
                     'b' | 'B' => 'b',
                     'f' | 'F' => 'f',
                     '"' | '\'' | '\\' | '%' | '_' => esc,
+                    'u' => {
+                        // `\uXXXX`: exactly four hex digits (SOQL reference, "Quoted String
+                        // Escape Sequences"). Kept escaped, digits lower-cased.
+                        let mut hex = String::with_capacity(4);
+                        for _ in 0..4 {
+                            match chars.clone().next() {
+                                Some((_, h)) if h.is_ascii_hexdigit() => {
+                                    hex.push(h.to_ascii_lowercase());
+                                    chars.next();
+                                }
+                                _ => break,
+                            }
+                        }
+                        if hex.len() != 4 {
+                            // `\u` and the hex digits read are all ASCII.
+                            let end = at + 2 + hex.len();
+                            return Err(ParseError::new(
+                                at,
+                                end,
+                                "four hex digits after \\u",
+                                quote(src.get(at..end).unwrap_or("\\u")),
+                            )
+                            .with_note(
+                                "a Unicode escape is written with four hex digits: \\u00e9",
+                            ));
+                        }
+                        body.push_str("\\u");
+                        body.push_str(&hex);
+                        continue;
+                    }
                     other => {
                         let end = at + 1 + other.len_utf8();
                         return Err(ParseError::new(
                             at,
                             end,
-                            "an escape sequence (\\' \\\\ \\n \\r \\t \\b \\f \\\" \\% \\_)",
+                            "an escape sequence (\\' \\\\ \\n \\r \\t \\b \\f \\\" \\% \\_ \\uXXXX)",
                             quote(&format!("\\{other}")),
                         ));
                     }
@@ -417,6 +599,12 @@ pub fn unescape_string(body: &str) -> String {
             Some('t') => out.push('\t'),
             Some('b') => out.push('\u{8}'),
             Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                let decoded = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                // A lone surrogate half has no char; U+FFFD keeps the text printable.
+                out.push(decoded.unwrap_or('\u{fffd}'));
+            }
             Some(other) => out.push(other),
             None => {}
         }

@@ -65,10 +65,22 @@ impl Printer {
             self.select_item(item);
         }
         self.s(" FROM ");
+        if let Some(parent) = &q.from.parent {
+            self.s(&parent.name);
+            self.s(".");
+        }
         self.s(&q.from.object.name);
         if let Some(alias) = &q.from.alias {
             self.s(" ");
             self.s(&alias.name);
+        }
+        for related in &q.from.related {
+            self.s(", ");
+            self.path(&related.path);
+            if let Some(alias) = &related.alias {
+                self.s(" ");
+                self.s(&alias.name);
+            }
         }
         if let Some(scope) = &q.using_scope {
             self.s(" USING SCOPE ");
@@ -238,6 +250,26 @@ impl Printer {
             WithClause::SecurityEnforced => self.s("SECURITY_ENFORCED"),
             WithClause::UserMode => self.s("USER_MODE"),
             WithClause::SystemMode => self.s("SYSTEM_MODE"),
+            WithClause::UserId(body) => {
+                self.s("UserId = '");
+                self.s(body);
+                self.s("'");
+            }
+            WithClause::RecordVisibilityContext(params) => {
+                self.s("RecordVisibilityContext (");
+                for (i, p) in params.iter().enumerate() {
+                    if i > 0 {
+                        self.s(", ");
+                    }
+                    self.s(&p.name.name);
+                    self.s("=");
+                    // Parameters are part of the shape, like function arguments.
+                    let shape = std::mem::replace(&mut self.shape, false);
+                    self.literal(&p.value);
+                    self.shape = shape;
+                }
+                self.s(")");
+            }
             WithClause::DataCategory(filters) => {
                 self.s("DATA CATEGORY ");
                 for (i, f) in filters.iter().enumerate() {

@@ -148,3 +148,59 @@ fn catalog_learns_from_describe_and_config() {
         None
     );
 }
+
+#[test]
+fn related_from_aliases_resolve_to_their_objects() {
+    // "Alias Notation": `a` is the Account reached from Contact, `o` that account's owner.
+    let a = run("SELECT Id, a.Name, o.Email FROM Contact c, c.Account a, a.Owner o WHERE a.Name = 'MyriadPubs' LIMIT 5");
+    let objects: Vec<(String, Via)> = a.objects.iter().map(|o| (o.name.clone(), o.via)).collect();
+    assert!(
+        objects.contains(&("Account".into(), Via::ParentPath)),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&("User".into(), Via::ParentPath)),
+        "{objects:?}"
+    );
+    let fields: Vec<(String, String)> = a
+        .fields
+        .iter()
+        .map(|f| (f.object.clone(), f.field.clone()))
+        .collect();
+    assert!(
+        fields.contains(&("Account".into(), "Name".into())),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("User".into(), "Email".into())),
+        "{fields:?}"
+    );
+    // A filter through the related alias is a parent-path filter: no index on Contact.
+    assert_eq!(a.main.filters[0].index, None);
+    assert_eq!(a.main.selectivity, Selectivity::NotSelective);
+}
+
+#[test]
+fn a_qualified_child_relationship_reads_the_child_object() {
+    // "SOQL SELECT Syntax": (SELECT Contact.LastName FROM Account.Contacts).
+    let a = run(
+        "SELECT Account.Name, (SELECT Contact.LastName FROM Account.Contacts) FROM Account LIMIT 5",
+    );
+    let fields: Vec<(String, String)> = a
+        .fields
+        .iter()
+        .map(|f| (f.object.clone(), f.field.clone()))
+        .collect();
+    assert!(
+        fields.contains(&("Contact".into(), "LastName".into())),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("Account".into(), "Name".into())),
+        "{fields:?}"
+    );
+    assert!(a
+        .objects
+        .iter()
+        .any(|o| o.name == "Contact" && o.via == Via::ChildSubquery));
+}

@@ -13,6 +13,7 @@ fn lines(text: &str) -> Vec<&str> {
 fn valid() -> Vec<&'static str> {
     let mut v = lines(include_str!("corpus/valid_handwritten.soql"));
     v.extend(lines(include_str!("corpus/valid_generated.soql")));
+    v.extend(lines(include_str!("corpus/valid_reference.soql")));
     v
 }
 
@@ -152,4 +153,83 @@ fn deep_nesting_is_refused_not_overflowed() {
     );
     let e = parse(&q).unwrap_err();
     assert!(e.to_string().contains("nesting"), "{e}");
+}
+
+#[test]
+fn apex_binds_are_opaque_balanced_expressions() {
+    use gatehouse_soql::ast::{Literal, Rhs};
+    use gatehouse_soql::{parse_with, ParseOptions};
+    let apex = ParseOptions { apex: true };
+    for (q, bind) in [
+        ("SELECT Id FROM Account WHERE Id IN :ids.keySet()", "ids.keySet()"),
+        ("SELECT Id FROM Contact WHERE AccountId = :accounts[0].Id", "accounts[0].Id"),
+        (
+            "SELECT Id FROM Account WHERE Id IN :new Map<Id, Account>(accounts).keySet() LIMIT 5",
+            "new Map<Id, Account>(accounts).keySet()",
+        ),
+        (
+            "SELECT Id FROM Account WHERE Id IN :new Map<Id, List<Account>>(byOwner.get(x[1])).keySet()",
+            "new Map<Id, List<Account>>(byOwner.get(x[1])).keySet()",
+        ),
+        ("SELECT Id FROM Account WHERE Name = :names.get('a)b')", "names.get('a)b')"),
+        ("SELECT Id FROM Account WHERE Amount > :limits.get(a < b)", "limits.get(a < b)"),
+        ("SELECT Id FROM Account WHERE (Id IN :ids) AND Name = : n", "ids"),
+    ] {
+        let ast = parse_with(q, apex).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let Some(gatehouse_soql::ast::Condition::Compare(c)) = first_compare(&ast) else {
+            panic!("{q}: no comparison");
+        };
+        assert_eq!(c.rhs, Rhs::Value(Literal::Bind(bind.into()), c.rhs.span()), "{q}");
+        let again = parse_with(&print(&ast), apex).unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(ast, again, "{q}");
+        assert!(parse(q).is_err(), "API mode accepted {q}");
+    }
+    for bad in [
+        "SELECT Id FROM Account WHERE Id IN :ids.get(1",
+        "SELECT Id FROM Account WHERE Id IN :ids[0)",
+        "SELECT Id FROM Account WHERE Id IN :new Map<Id, Account(x)",
+        "SELECT Id FROM Account WHERE Id IN :new Map<Id, Account>",
+    ] {
+        assert!(parse_with(bad, apex).is_err(), "accepted {bad}");
+    }
+}
+
+fn first_compare(q: &gatehouse_soql::Query) -> Option<gatehouse_soql::ast::Condition> {
+    use gatehouse_soql::ast::Condition;
+    let mut c = q.where_clause.clone()?;
+    loop {
+        match c {
+            Condition::And(items, _) | Condition::Or(items, _) => c = items.into_iter().next()?,
+            Condition::Not(inner, _) => c = *inner,
+            cmp @ Condition::Compare(_) => return Some(cmp),
+        }
+    }
+}
+
+#[test]
+fn unicode_escapes_decode() {
+    use gatehouse_soql::lexer::unescape_string;
+    let q = parse("SELECT Id FROM Account WHERE Name = 'caf\\u00E9' LIMIT 1").unwrap();
+    let printed = print(&q);
+    assert!(printed.contains("'caf\\u00e9'"), "{printed}");
+    assert_eq!(unescape_string("caf\\u00e9"), "café");
+}
+
+/// The duplicate-field check used to compare every field with every earlier one: 60,000
+/// distinct fields took seconds. It must stay linear.
+#[test]
+fn many_distinct_fields_are_checked_in_linear_time() {
+    let fields: Vec<String> = (0..60_000).map(|i| format!("F{i}__c")).collect();
+    let q = format!("SELECT {} FROM Account LIMIT 1", fields.join(", "));
+    let start = std::time::Instant::now();
+    let ast = parse(&q).unwrap();
+    let took = start.elapsed();
+    assert_eq!(ast.select.len(), 60_000);
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    let dup = format!("SELECT {}, f7__C FROM Account LIMIT 1", fields.join(", "));
+    let e = parse(&dup).unwrap_err();
+    assert!(
+        e.to_string().contains("duplicate field selected: f7__C"),
+        "{e}"
+    );
 }

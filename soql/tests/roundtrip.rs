@@ -34,7 +34,7 @@ fn string_body() -> impl Strategy<Value = String> {
             .collect();
         let mut body = escape_string(&s);
         if like_escape {
-            body.push_str("\\%\\_");
+            body.push_str("\\%\\_\\u00e9");
         }
         body
     })
@@ -164,7 +164,9 @@ fn base_query(select: Vec<SelectItem>, object: Ident) -> Query {
         select,
         from: From {
             object,
+            parent: None,
             alias: None,
+            related: Vec::new(),
         },
         using_scope: None,
         where_clause: None,
@@ -218,11 +220,12 @@ fn child_query() -> impl Strategy<Value = Query> {
     (
         prop::collection::vec(path(), 1..3),
         ident("Kids"),
+        prop::option::of(ident("Par")),
         prop::option::of(condition()),
         order_items(),
         count(),
     )
-        .prop_map(|(fields, object, where_clause, order_by, limit)| {
+        .prop_map(|(fields, object, parent, where_clause, order_by, limit)| {
             let select = dedup(fields)
                 .into_iter()
                 .map(|p| SelectItem::Expr {
@@ -231,6 +234,7 @@ fn child_query() -> impl Strategy<Value = Query> {
                 })
                 .collect();
             let mut q = base_query(select, object);
+            q.from.parent = parent;
             q.where_clause = where_clause;
             q.order_by = order_by;
             q.limit = limit;
@@ -329,6 +333,22 @@ fn with_clause() -> impl Strategy<Value = WithClause> {
         Just(WithClause::UserMode),
         Just(WithClause::SystemMode),
         prop::collection::vec(filter, 1..3).prop_map(WithClause::DataCategory),
+        "[0-9A-Za-z]{15}".prop_map(WithClause::UserId),
+        prop::collection::vec(
+            (
+                ident("param"),
+                prop_oneof![
+                    any::<bool>().prop_map(Literal::Bool),
+                    (0u32..1000).prop_map(|n| Literal::Number(n.to_string()))
+                ]
+            ),
+            1..3
+        )
+        .prop_map(|v| WithClause::RecordVisibilityContext(
+            v.into_iter()
+                .map(|(name, value)| VisibilityParam { name, value })
+                .collect()
+        )),
     ]
 }
 
@@ -339,6 +359,7 @@ fn plain_query() -> impl Strategy<Value = Query> {
             prop::collection::vec(select_extra(), 0..3),
             ident("Obj"),
             prop::option::of(ident("als")),
+            prop::collection::vec((ident("Rel"), prop::option::of(ident("ra"))), 0..3),
         ),
         (
             prop::option::of(prop::sample::select(vec![
@@ -346,6 +367,9 @@ fn plain_query() -> impl Strategy<Value = Query> {
                 "Everything",
                 "Team",
                 "Delegated",
+                "my_territory",
+                "scopingRule",
+                "mine_and_my_groups",
             ])),
             prop::option::of(condition()),
             prop::option::of(semi_join()),
@@ -370,7 +394,7 @@ fn plain_query() -> impl Strategy<Value = Query> {
     )
         .prop_map(
             |(
-                (fields, extra, object, alias),
+                (fields, extra, object, alias, related),
                 (scope, cond, semi),
                 (with, order_by, limit, offset),
                 (for_clause, update),
@@ -383,8 +407,21 @@ fn plain_query() -> impl Strategy<Value = Query> {
                     })
                     .collect();
                 select.extend(extra);
+                // Related FROM paths start with the alias, or the object name without one.
+                let head = alias.clone().unwrap_or_else(|| object.clone());
+                let related = related
+                    .into_iter()
+                    .map(|(rel, alias)| RelatedFrom {
+                        path: FieldPath {
+                            segments: vec![head.clone(), rel],
+                            span: Span::default(),
+                        },
+                        alias,
+                    })
+                    .collect();
                 let mut q = base_query(select, object);
                 q.from.alias = alias;
+                q.from.related = related;
                 q.using_scope = scope.map(Ident::new);
                 q.where_clause = match (cond, semi) {
                     (Some(c), Some(s)) => Some(Condition::And(vec![c, s], Span::default())),
@@ -411,7 +448,7 @@ fn aggregate_query() -> impl Strategy<Value = Query> {
         Func::CountDistinct,
     ]);
     (
-        prop::collection::vec(path(), 1..3),
+        prop::collection::vec((path(), prop::option::of(ident("gal"))), 1..3),
         prop::collection::vec((agg, path(), prop::option::of(ident("ag"))), 1..3),
         ident("Obj"),
         prop::sample::select(vec![0u8, 1, 2]),
@@ -419,12 +456,15 @@ fn aggregate_query() -> impl Strategy<Value = Query> {
         count(),
     )
         .prop_map(|(groups, aggs, object, kind, having, limit)| {
-            let groups = dedup(groups);
+            let (paths, aliases): (Vec<FieldPath>, Vec<Option<Ident>>) = groups.into_iter().unzip();
+            let groups = dedup(paths);
+            // Plain fields may carry an alias in an aggregate query.
             let mut select: Vec<SelectItem> = groups
                 .iter()
-                .map(|p| SelectItem::Expr {
+                .zip(aliases)
+                .map(|(p, alias)| SelectItem::Expr {
                     expr: Expr::Field(p.clone()),
-                    alias: None,
+                    alias,
                 })
                 .collect();
             for (func, p, alias) in aggs {

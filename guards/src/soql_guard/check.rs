@@ -13,6 +13,7 @@ use gatehouse_soql::{
     analyze, is_aggregate_query, parse_with, FieldTraits, IndexCatalog, ParseError, ParseOptions,
 };
 use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,6 +29,10 @@ pub struct Violation {
     pub message: String,
     /// Byte range in the query text.
     pub span: (usize, usize),
+    /// The same range in characters (Unicode scalar values), for editors and CI
+    /// annotations that count columns in characters: it differs from `span` as soon as
+    /// the query has a non-ASCII character before the offending text.
+    pub chars: (usize, usize),
     /// How to fix it.
     pub hint: String,
 }
@@ -120,6 +125,11 @@ impl SoqlGuard {
 
     /// The effective mode of a rule for a caller.
     pub fn mode(&self, rule: RuleId, caller: Option<&CallerSoqlPolicy>) -> Mode {
+        // A safety limit, not a policy: callers cannot switch it off (config validation
+        // refuses it too).
+        if rule == RuleId::QueryTooLong {
+            return Mode::Enforce;
+        }
         let mode = caller
             .and_then(|c| c.rules.get(&rule).copied())
             .unwrap_or_else(|| self.config.mode(rule));
@@ -141,19 +151,33 @@ impl SoqlGuard {
             guard: self,
             caller,
             violations: Vec::new(),
+            counts: BTreeMap::new(),
         };
+        // Before anything else reads the text: the parser and the checks are linear, but
+        // the cap keeps one request from costing more than Salesforce would accept.
+        // Bytes bound characters from above, so most queries skip the count.
+        let max = self.config.max_query_chars;
+        if query.len() > max {
+            let chars = query.chars().count();
+            if chars > max {
+                out.push(
+                    RuleId::QueryTooLong,
+                    format!("the query is {chars} characters long; the maximum is {max}"),
+                    (0, query.len()),
+                    "split it into several queries (for example, fewer values per IN list, or fewer fields per query)".to_string(),
+                );
+                return out.finish(query, None, None);
+            }
+        }
         let options = ParseOptions {
             apex: self.config.apex_syntax,
         };
         let q = match parse_with(query, options) {
             Ok(q) => q,
             Err(e) => {
-                let hint = match &e.note {
-                    Some(note) => format!("{note}; expected {} at byte {}", e.expected, e.offset),
-                    None => format!("write {} at byte {}", e.expected, e.offset),
-                };
-                out.push(RuleId::Syntax, e.to_string(), (e.offset, e.end), hint);
-                return out.finish(None, Some(e));
+                let (message, hint) = syntax_message(query, &e);
+                out.push(RuleId::Syntax, message, (e.offset, e.end), hint);
+                return out.finish(query, None, Some(e));
             }
         };
         let today = ctx.today.or_else(today_from_clock);
@@ -171,7 +195,7 @@ impl SoqlGuard {
         }
         allow_list_rules(&analysis, caller, &mut out);
         self.locking_rules(&q, ctx, caller, query.len(), &mut out);
-        out.finish(rewritten, None)
+        out.finish(query, rewritten, None)
     }
 
     /// The LIMIT a rewrite adds: the default, capped so the result passes limit-too-high.
@@ -284,7 +308,14 @@ pub(crate) struct Collector<'a> {
     guard: &'a SoqlGuard,
     caller: Option<&'a CallerSoqlPolicy>,
     violations: Vec<Violation>,
+    /// Per rule: violations recorded, and how many more were left out.
+    counts: BTreeMap<RuleId, (usize, usize)>,
 }
+
+/// At most this many violations of one rule are listed; the rest are counted in one more
+/// violation. A 100,000-character query can name 10,000 fields a caller may not read, and
+/// listing each would make the blocked answer megabytes long.
+pub const MAX_LISTED_PER_RULE: usize = 100;
 
 impl Collector<'_> {
     pub(crate) fn enabled(&self, rule: RuleId) -> bool {
@@ -303,17 +334,45 @@ impl Collector<'_> {
         if mode == Mode::Off {
             return None;
         }
+        let (listed, omitted) = self.counts.entry(rule).or_default();
+        if *listed >= MAX_LISTED_PER_RULE {
+            *omitted += 1;
+            return Some(mode);
+        }
+        *listed += 1;
         self.violations.push(Violation {
             rule,
             mode,
             message,
             span,
+            chars: span,
             hint,
         });
         Some(mode)
     }
 
-    fn finish(self, rewritten: Option<String>, parse_error: Option<ParseError>) -> Verdict {
+    fn finish(
+        mut self,
+        src: &str,
+        rewritten: Option<String>,
+        parse_error: Option<ParseError>,
+    ) -> Verdict {
+        for (rule, (_, omitted)) in &self.counts {
+            if *omitted > 0 {
+                let mode = self.guard.mode(*rule, self.caller);
+                self.violations.push(Violation {
+                    rule: *rule,
+                    mode,
+                    message: format!(
+                        "{omitted} more {rule} violations are not listed (the first {MAX_LISTED_PER_RULE} are)"
+                    ),
+                    span: (0, src.len()),
+                    chars: (0, src.len()),
+                    hint: "fix the listed ones the same way and check again".to_string(),
+                });
+            }
+        }
+        set_char_spans(src, &mut self.violations);
         let decision = if self.violations.iter().any(|v| v.mode == Mode::Enforce) {
             Decision::Block
         } else {
@@ -326,6 +385,82 @@ impl Collector<'_> {
             parse_error,
         }
     }
+}
+
+/// Fills `chars` from `span` for every violation in one pass over the text (a query can
+/// have thousands of violations, so each is not counted from the start).
+fn set_char_spans(src: &str, violations: &mut [Violation]) {
+    if src.is_ascii() {
+        return;
+    }
+    let mut offsets: Vec<usize> = violations
+        .iter()
+        .flat_map(|v| [v.span.0, v.span.1])
+        .collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    let mut chars_at: Vec<usize> = Vec::with_capacity(offsets.len());
+    let mut count = 0;
+    let mut iter = src.char_indices().peekable();
+    for &offset in &offsets {
+        // Characters that start before the offset.
+        while iter.next_if(|(i, _)| *i < offset).is_some() {
+            count += 1;
+        }
+        chars_at.push(count);
+    }
+    let lookup = |byte: usize| {
+        offsets
+            .binary_search(&byte)
+            .ok()
+            .and_then(|i| chars_at.get(i).copied())
+            .unwrap_or(byte)
+    };
+    for v in violations {
+        v.chars = (lookup(v.span.0), lookup(v.span.1));
+    }
+}
+
+/// The message and hint of a `syntax` violation. The message says where (in characters,
+/// and in bytes when they differ) and what was expected; the hint says how to fix it: the
+/// parser's note when it has one (`write a AND (b OR c)`), otherwise what to write after
+/// the text that still parses.
+fn syntax_message(src: &str, e: &ParseError) -> (String, String) {
+    let at = src.get(..e.offset).map_or(e.offset, |s| s.chars().count());
+    let place = if at == e.offset {
+        format!("at character {at}")
+    } else {
+        format!("at character {at} (byte {})", e.offset)
+    };
+    let message = format!("{place}: expected {}, found {}", e.expected, e.found);
+    let hint = match &e.note {
+        Some(note) => note.clone(),
+        None => {
+            let before = src.get(..e.offset).unwrap_or("").trim_end();
+            // The last few words that parsed, to say where without counting columns.
+            let n = before.chars().count();
+            let tail: String = if n > 40 {
+                let rest: String = before.chars().skip(n - 40).collect();
+                format!("...{rest}")
+            } else {
+                before.to_string()
+            };
+            if e.found == "end of query" {
+                format!(
+                    "the query stops after '{tail}'; finish it with {}",
+                    e.expected
+                )
+            } else if tail.is_empty() {
+                format!("start the query with {}", e.expected)
+            } else {
+                format!(
+                    "after '{tail}', write {} instead of {}",
+                    e.expected, e.found
+                )
+            }
+        }
+    };
+    (message, hint)
 }
 
 /// OFFSET in a child subquery is only allowed when the parent query has `LIMIT 1`.
@@ -379,12 +514,11 @@ fn allow_list_rules(a: &Analysis, caller: Option<&CallerSoqlPolicy>, out: &mut C
     };
     if let Some(objects) = &policy.objects {
         if out.enabled(RuleId::ObjectNotAllowed) {
-            let mut reported: Vec<String> = Vec::new();
+            // Sets, not lists: a long query can reach thousands of names.
+            let mut reported: HashSet<String> = HashSet::new();
             for o in &a.objects {
                 let allowed = objects.iter().any(|p| name_matches(p, &o.name));
-                let key = o.name.to_ascii_lowercase();
-                if !allowed && !reported.contains(&key) {
-                    reported.push(key);
+                if !allowed && reported.insert(o.name.to_ascii_lowercase()) {
                     out.push(
                         RuleId::ObjectNotAllowed,
                         format!("this caller may not read {}", o.name),
@@ -408,14 +542,14 @@ fn allow_list_rules(a: &Analysis, caller: Option<&CallerSoqlPolicy>, out: &mut C
             .find(|(o, _)| o.eq_ignore_ascii_case(object))
             .map(|(_, f)| f)
     };
-    let mut reported: Vec<(String, String)> = Vec::new();
+    let mut reported: HashSet<(String, String)> = HashSet::new();
     for f in &a.fields {
         let Some(list) = list_for(&f.object) else {
             continue;
         };
-        let key = (f.object.to_ascii_lowercase(), f.field.to_ascii_lowercase());
-        if !list.iter().any(|p| name_matches(p, &f.field)) && !reported.contains(&key) {
-            reported.push(key);
+        if !list.iter().any(|p| name_matches(p, &f.field))
+            && reported.insert((f.object.to_ascii_lowercase(), f.field.to_ascii_lowercase()))
+        {
             out.push(
                 RuleId::FieldNotAllowed,
                 format!("this caller may not read {}.{}", f.object, f.field),

@@ -2,7 +2,8 @@
 //! SOQL. Lives here (not in the proxy) so it is tested with the guard; the proxy's
 //! `soql_cli` module only reads the TOML policy file and calls [`run_with_loader`].
 //!
-//! Exit codes: 0 all allowed, 1 any blocked, 2 usage error.
+//! Exit codes: 0 all allowed, 1 any blocked (a line that is not UTF-8 counts as blocked), 2
+//! usage error (bad arguments or policy, or no queries at all).
 
 use super::check::{CheckContext, SoqlGuard, Verdict};
 use super::config::{PolicyFile, SoqlGuardConfig};
@@ -14,13 +15,16 @@ pub const EXIT_ALLOWED: i32 = 0;
 pub const EXIT_BLOCKED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
-/// Arguments of `gatehouse soql check [--policy FILE] [--caller ID] [--connection ID] [--json] [QUERY...]`.
+/// Arguments of `gatehouse soql check [--policy FILE] [--caller ID] [--connection ID] [--json] [--apex] [QUERY...]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SoqlCheckArgs {
     pub policy: Option<PathBuf>,
     pub caller: Option<String>,
     pub connection: Option<String>,
     pub json: bool,
+    /// Accept Apex bind syntax (`:ids`, `:ids.keySet()`, `ALL ROWS`), for SOQL lifted from
+    /// Apex code; the same as `apex_syntax = true` in the policy.
+    pub apex: bool,
     /// Queries to check; when empty, one query per line is read from the input.
     pub queries: Vec<String>,
 }
@@ -57,12 +61,15 @@ fn run_inner(
         }
         None => PolicyFile::default(),
     };
-    let config: SoqlGuardConfig = match &args.connection {
+    let mut config: SoqlGuardConfig = match &args.connection {
         Some(id) => policy.connection(id).cloned().ok_or_else(|| {
             format!("unknown connection {id:?} (not in the policy's [[connections]])")
         })?,
         None => policy.soql.clone(),
     };
+    if args.apex {
+        config.apex_syntax = true;
+    }
     let caller =
         match &args.caller {
             Some(id) => Some(policy.caller(id).ok_or_else(|| {
@@ -71,27 +78,50 @@ fn run_inner(
             None => None,
         };
     let guard = SoqlGuard::new(config).map_err(|e| e.to_string())?;
-    let queries: Vec<String> = if args.queries.is_empty() {
-        let mut lines = Vec::new();
-        for line in input.lines() {
-            let line = line.map_err(|e| format!("reading standard input: {e}"))?;
-            if !line.trim().is_empty() {
-                lines.push(line);
-            }
-        }
-        lines
+    let queries: Vec<Line> = if args.queries.is_empty() {
+        read_lines(input)?
     } else {
-        args.queries.clone()
+        args.queries.iter().cloned().map(Line::Query).collect()
     };
+    // Nothing to check is a mistake (an empty file, a pipeline that produced nothing), not
+    // a pass: "all allowed" would hide it.
+    if queries.is_empty() {
+        return Err(
+            "no queries: pass them as arguments or one per line on standard input".to_string(),
+        );
+    }
     let ctx = CheckContext::default();
     let mut any_blocked = false;
-    for (n, query) in queries.iter().enumerate() {
-        let verdict = guard.check(query, caller, &ctx);
-        any_blocked |= verdict.is_blocked();
-        let written = if args.json {
-            writeln!(out, "{}", json_line(query, &verdict))
-        } else {
-            write_report(out, n + 1, query, &verdict)
+    for (n, line) in queries.iter().enumerate() {
+        let written = match line {
+            Line::Query(query) => {
+                let verdict = guard.check(query, caller, &ctx);
+                any_blocked |= verdict.is_blocked();
+                if args.json {
+                    writeln!(out, "{}", json_line(query, &verdict))
+                } else {
+                    write_report(out, n + 1, query, &verdict)
+                }
+            }
+            Line::NotUtf8 { line, valid_up_to } => {
+                // One bad line is that line's error; the rest of the batch is still checked.
+                any_blocked = true;
+                let message = format!(
+                    "line {line} is not valid UTF-8 (bad byte at offset {valid_up_to}); SOQL is text"
+                );
+                if args.json {
+                    let obj = json!({
+                        "line": line,
+                        "parsed": false,
+                        "verdict": "block",
+                        "error": {"message": message, "offset": valid_up_to},
+                        "violations": [],
+                    });
+                    writeln!(out, "{obj}")
+                } else {
+                    writeln!(out, "query {}: BLOCK\n  {message}", n + 1)
+                }
+            }
         };
         written.map_err(|e| format!("writing output: {e}"))?;
     }
@@ -100,6 +130,45 @@ fn run_inner(
     } else {
         EXIT_ALLOWED
     })
+}
+
+/// One input line: a query, or a line that is not UTF-8 (1-based line number).
+enum Line {
+    Query(String),
+    NotUtf8 { line: usize, valid_up_to: usize },
+}
+
+/// Non-blank lines of the input. Reads bytes, not `String`s, so one line of invalid UTF-8
+/// does not end the batch.
+fn read_lines(mut input: impl BufRead) -> Result<Vec<Line>, String> {
+    let mut lines = Vec::new();
+    let mut buf = Vec::new();
+    let mut number = 0;
+    loop {
+        buf.clear();
+        let n = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("reading standard input: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        match std::str::from_utf8(&buf) {
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) => lines.push(Line::Query(text.to_string())),
+            Err(e) => lines.push(Line::NotUtf8 {
+                line: number,
+                valid_up_to: e.valid_up_to(),
+            }),
+        }
+    }
+    Ok(lines)
 }
 
 /// One JSON object per query.
@@ -113,6 +182,7 @@ pub fn json_line(query: &str, verdict: &Verdict) -> String {
                 "mode": v.mode.as_str(),
                 "message": v.message,
                 "span": [v.span.0, v.span.1],
+                "chars": [v.chars.0, v.chars.1],
                 "hint": v.hint,
             })
         })
@@ -125,7 +195,14 @@ pub fn json_line(query: &str, verdict: &Verdict) -> String {
     });
     if let Some(map) = obj.as_object_mut() {
         if let Some(e) = &verdict.parse_error {
-            map.insert("error".into(), serde_json::to_value(e).unwrap_or_default());
+            let mut error = serde_json::to_value(e).unwrap_or_default();
+            // Editors count columns in characters; `offset`/`end` are bytes.
+            if let Some(error) = error.as_object_mut() {
+                let chars = |b: usize| query.get(..b).map_or(b, |s| s.chars().count());
+                error.insert("char_offset".into(), json!(chars(e.offset)));
+                error.insert("char_end".into(), json!(chars(e.end)));
+            }
+            map.insert("error".into(), error);
         }
         if let Some(r) = &verdict.rewritten {
             map.insert("rewritten".into(), json!(r));
@@ -154,12 +231,7 @@ pub fn write_report(
         .collect();
     writeln!(out, "  {shown}")?;
     for v in &verdict.violations {
-        let (start, end) = (v.span.0.min(query.len()), v.span.1.min(query.len()));
-        let col = query.get(..start).map_or(start, |s| s.chars().count());
-        let width = query
-            .get(start..end)
-            .map_or(1, |s| s.chars().count())
-            .max(1);
+        let (col, width) = (v.chars.0, v.chars.1.saturating_sub(v.chars.0).max(1));
         writeln!(out, "  {}{} {}", " ".repeat(col), "^".repeat(width), v.rule)?;
         writeln!(out, "  {} ({}): {}", v.rule, v.mode.as_str(), v.message)?;
         writeln!(out, "    fix: {}", v.hint)?;

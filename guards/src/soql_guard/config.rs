@@ -28,10 +28,12 @@ pub enum RuleId {
     FieldNotAllowed,
     ForUpdateNotAllowed,
     AllRowsNotAllowed,
+    /// The query is longer than `max_query_chars`; checked before parsing. Always enforced.
+    QueryTooLong,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 17] = [
+    pub const ALL: [RuleId; 18] = [
         RuleId::Syntax,
         RuleId::MissingWhere,
         RuleId::MissingLimit,
@@ -49,6 +51,7 @@ impl RuleId {
         RuleId::FieldNotAllowed,
         RuleId::ForUpdateNotAllowed,
         RuleId::AllRowsNotAllowed,
+        RuleId::QueryTooLong,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl RuleId {
             RuleId::FieldNotAllowed => "field-not-allowed",
             RuleId::ForUpdateNotAllowed => "for-update-not-allowed",
             RuleId::AllRowsNotAllowed => "all-rows-not-allowed",
+            RuleId::QueryTooLong => "query-too-long",
         }
     }
 
@@ -168,6 +172,10 @@ pub fn default_large_objects() -> Vec<String> {
 /// Always exempt from selectivity rules, whatever is configured.
 pub const BUILTIN_SMALL_OBJECTS: &[&str] = &["RecordType", "Profile", "*__mdt"];
 
+/// Salesforce's documented maximum length of a SOQL statement: "By default, 100,000
+/// characters" (Salesforce Developer Limits, "SOQL and SOSL Limits for Search Queries").
+pub const DEFAULT_MAX_QUERY_CHARS: usize = 100_000;
+
 /// Connection-level SOQL guard settings (the `[soql]` table).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -193,6 +201,10 @@ pub struct SoqlGuardConfig {
     pub allow_all_rows: bool,
     /// Accept Apex-only syntax (`:bind`, `ALL ROWS`); for checking SOQL taken from Apex.
     pub apex_syntax: bool,
+    /// `query-too-long`: queries longer than this many characters are blocked before they
+    /// are parsed, in query strings and composite subrequests alike. Salesforce's own
+    /// maximum is 100,000; an org whose limit was raised can raise this to match.
+    pub max_query_chars: usize,
     /// Rule modes; rules not listed are enforced.
     pub rules: BTreeMap<RuleId, Mode>,
 }
@@ -210,6 +222,7 @@ impl Default for SoqlGuardConfig {
             allow_for_update: false,
             allow_all_rows: false,
             apex_syntax: false,
+            max_query_chars: DEFAULT_MAX_QUERY_CHARS,
             rules: BTreeMap::new(),
         }
     }
@@ -273,12 +286,19 @@ pub enum ConfigError {
     BadIndex { entry: String },
     #[error("duplicate {what} id {id:?}")]
     Duplicate { what: &'static str, id: String },
+    #[error("query-too-long is always enforced (it keeps oversized queries away from the parser); raise max_query_chars instead of setting its mode")]
+    QueryTooLongAlwaysEnforced,
+    #[error("max_query_chars must be at least 1")]
+    ZeroQueryLength,
 }
 
 fn check_modes(rules: &BTreeMap<RuleId, Mode>) -> Result<(), ConfigError> {
     for (rule, mode) in rules {
         if *mode == Mode::Rewrite && *rule != RuleId::MissingLimit {
             return Err(ConfigError::RewriteNotSupported { rule: *rule });
+        }
+        if *rule == RuleId::QueryTooLong && *mode != Mode::Enforce {
+            return Err(ConfigError::QueryTooLongAlwaysEnforced);
         }
     }
     Ok(())
@@ -287,6 +307,9 @@ fn check_modes(rules: &BTreeMap<RuleId, Mode>) -> Result<(), ConfigError> {
 impl SoqlGuardConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_modes(&self.rules)?;
+        if self.max_query_chars == 0 {
+            return Err(ConfigError::ZeroQueryLength);
+        }
         for entry in &self.indexes {
             parse_index(entry)?;
         }

@@ -18,7 +18,7 @@ mod selectivity;
 #[cfg(test)]
 mod tests;
 
-pub use check::{CheckContext, Decision, SoqlGuard, Verdict, Violation};
+pub use check::{CheckContext, Decision, SoqlGuard, Verdict, Violation, MAX_LISTED_PER_RULE};
 pub use composite::{queries_in_body, query_from_url, EmbeddedQuery};
 pub use config::{
     CallerEntry, CallerSoqlPolicy, ConfigError, ConnectionEntry, Mode, PolicyFile, RuleId,

@@ -84,9 +84,11 @@ pub(crate) fn rules(
 
     let mut leaves = Vec::new();
     ctx.uncovered_leaves(tree, false, &mut leaves);
+    // Each leaf reports every rule it breaks: `Email != null` is a null comparison as well
+    // as a negative filter, and `NOT Name LIKE '%x'` a leading wildcard as well.
     for i in leaves {
         let f = &main.filters[i];
-        if f.leading_wildcard && !f.negative {
+        if f.leading_wildcard {
             matched = true;
             out.push(
                 RuleId::LeadingWildcard,
@@ -94,17 +96,25 @@ pub(crate) fn rules(
                 (f.span.start, f.span.end),
                 "anchor the pattern at the start ('Acme%'), or AND it with a selective indexed filter".to_string(),
             );
-        } else if (f.null || f.empty_string) && f.index.is_some() && !f.negative {
+        }
+        if (f.null || f.empty_string) && f.index.is_some() {
             matched = true;
+            let (what, fix) = if f.null {
+                ("null", "filter on a value that records have (e.g. Email LIKE 'a%'), or AND it with another selective indexed filter")
+            } else {
+                (
+                    "''",
+                    "compare with a real value, or AND it with another selective indexed filter",
+                )
+            };
             out.push(
                 RuleId::NullComparison,
                 format!(
-                    "{} is compared with an empty value, and indexes do not contain nulls",
+                    "{} is compared with {what}, and indexes do not contain empty values",
                     f.path
                 ),
                 (f.span.start, f.span.end),
-                "compare with a real value, or AND it with another selective indexed filter"
-                    .to_string(),
+                fix.to_string(),
             );
         }
     }
@@ -258,9 +268,12 @@ impl TreeCtx<'_> {
                 }
             }
             FilterTree::And(items, _) => {
+                // Count once; asking "is any other sibling selective?" per item would be
+                // quadratic in the width of the AND.
                 let selective: Vec<bool> = items.iter().map(|i| self.selective(i)).collect();
-                for (n, item) in items.iter().enumerate() {
-                    let sibling = selective.iter().enumerate().any(|(m, s)| m != n && *s);
+                let total = selective.iter().filter(|s| **s).count();
+                for (item, own) in items.iter().zip(&selective) {
+                    let sibling = total > usize::from(*own);
                     self.uncovered_leaves(item, covered || sibling, out);
                 }
             }

@@ -32,6 +32,7 @@ fn rule_catalog_cases() {
     let policy = policy();
     let default = SoqlGuard::new(policy.soql.clone()).unwrap();
     let rewrite = SoqlGuard::new(policy.connection("rewrite").unwrap().clone()).unwrap();
+    let short = SoqlGuard::new(policy.connection("short").unwrap().clone()).unwrap();
     let mut failures = Vec::new();
     let mut count = 0;
     let mut rules_seen = BTreeSet::new();
@@ -50,6 +51,7 @@ fn rule_catalog_cases() {
             "default" => (&default, None, false),
             "queryall" => (&default, None, true),
             "rewrite" => (&rewrite, None, false),
+            "short" => (&short, None, false),
             "bot" => (&default, policy.caller("bot"), false),
             "lenient" => (&default, policy.caller("lenient"), false),
             "lenient+queryall" => (&default, policy.caller("lenient"), true),
@@ -75,6 +77,8 @@ fn rule_catalog_cases() {
                 "bad span {:?} in {query}",
                 v.span
             );
+            let chars = |b: usize| query[..b].chars().count();
+            assert_eq!(v.chars, (chars(v.span.0), chars(v.span.1)), "{query}");
         }
     }
     assert!(count >= 100, "only {count} cases");
@@ -461,5 +465,281 @@ fn guard_check_throughput() {
         queries.len(),
         n as f64 / secs,
         secs * 1e9 / n as f64
+    );
+}
+
+#[test]
+fn the_length_cap_is_salesforces_maximum_and_comes_before_parsing() {
+    let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
+    assert_eq!(guard.config().max_query_chars, 100_000);
+    // Exactly 100,000 characters of a valid query pass the cap and are checked as usual.
+    let head = "SELECT Id FROM Account WHERE Id = '001000000000001' AND Name IN (";
+    let tail = ") LIMIT 1";
+    let mut values = String::new();
+    while head.len() + values.len() + tail.len() + 6 <= 100_000 {
+        values.push_str(if values.is_empty() { "'abc'" } else { ",'abc'" });
+    }
+    let pad = 100_000 - head.len() - values.len() - tail.len();
+    let at_cap = format!("{head}{values}{}{tail}", " ".repeat(pad));
+    assert_eq!(at_cap.chars().count(), 100_000);
+    let v = guard.check(&at_cap, None, &ctx(false));
+    assert!(!v.is_blocked(), "{:?}", v.violations);
+    // One character more is blocked without being parsed, whatever else is wrong with it.
+    let over = format!("{at_cap} ");
+    let v = guard.check(&over, None, &ctx(false));
+    assert!(v.is_blocked());
+    assert_eq!(v.violations.len(), 1);
+    assert_eq!(v.violations[0].rule, RuleId::QueryTooLong);
+    assert!(
+        v.violations[0].message.contains("100001"),
+        "{}",
+        v.violations[0].message
+    );
+    assert!(v.parse_error.is_none());
+    // The cap counts characters, not bytes: 60,000 two-byte characters are under it.
+    let wide = format!(
+        "SELECT Id FROM Account WHERE Name = '{}' LIMIT 1",
+        "é".repeat(60_000)
+    );
+    assert!(wide.len() > 100_000);
+    let v = guard.check(&wide, None, &ctx(false));
+    assert!(v.violations.iter().all(|v| v.rule != RuleId::QueryTooLong));
+}
+
+#[test]
+fn the_length_cap_cannot_be_switched_off_only_raised() {
+    let p: PolicyFile = toml::from_str("[soql.rules]\nquery-too-long = \"off\"\n").unwrap();
+    assert_eq!(p.validate(), Err(ConfigError::QueryTooLongAlwaysEnforced));
+    let p: PolicyFile = toml::from_str("[soql]\nmax_query_chars = 0\n").unwrap();
+    assert_eq!(p.validate(), Err(ConfigError::ZeroQueryLength));
+    let p: PolicyFile = toml::from_str("[soql]\nmax_query_chars = 200000\n").unwrap();
+    p.validate().unwrap();
+    let guard = SoqlGuard::new(p.soql).unwrap();
+    let caller = CallerSoqlPolicy {
+        rules: [(RuleId::QueryTooLong, Mode::Off)].into_iter().collect(),
+        ..CallerSoqlPolicy::default()
+    };
+    assert_eq!(
+        guard.mode(RuleId::QueryTooLong, Some(&caller)),
+        Mode::Enforce
+    );
+    let q = format!(
+        "SELECT Id FROM Account WHERE Name = '{}' LIMIT 1",
+        "x".repeat(150_000)
+    );
+    assert!(!guard.check(&q, None, &ctx(false)).is_blocked());
+}
+
+#[test]
+fn spans_count_characters_as_well_as_bytes() {
+    let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
+    let q = "SELECT Id FROM Contact WHERE LastName = 'Müller' AND Email != null LIMIT 5";
+    let v = guard.check(q, None, &ctx(false));
+    let null = v
+        .violations
+        .iter()
+        .find(|v| v.rule == RuleId::NullComparison)
+        .expect("null-comparison");
+    assert_eq!(&q[null.span.0..null.span.1], "Email != null");
+    // One two-byte character (ü) before the span.
+    assert_eq!(null.chars, (null.span.0 - 1, null.span.1 - 1));
+    let e = guard.check(
+        "SELECT Id FROM Account WHERE Name = 'Nämé' AND",
+        None,
+        &ctx(false),
+    );
+    let s = &e.violations[0];
+    assert_eq!(s.rule, RuleId::Syntax);
+    assert_eq!(s.span, (48, 48));
+    assert_eq!(s.chars, (46, 46));
+    assert!(
+        s.message.starts_with("at character 46 (byte 48):"),
+        "{}",
+        s.message
+    );
+}
+
+#[test]
+fn syntax_hints_add_the_fix_instead_of_repeating_the_message() {
+    let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
+    for q in [
+        "SELECT Id FROM Account WHERE Name = 'a' AND Type = 'b' OR x = 1",
+        "SELECT Id FROM Account WHERE",
+        "SELECT Id FROM Account WHERE Name = 'x' LIMIT 5 ORDER BY Name",
+        "SELECT Id, FROM Account",
+        "SELECT * FROM Account",
+    ] {
+        let v = guard.check(q, None, &ctx(false));
+        let s = &v.violations[0];
+        assert_eq!(s.rule, RuleId::Syntax);
+        assert!(
+            !s.message.contains(&s.hint),
+            "{q}: hint repeats the message: {}",
+            s.hint
+        );
+        assert!(!s.hint.contains(" at byte "), "{q}: {}", s.hint);
+    }
+    let v = guard.check("SELECT Id FROM Account WHERE", None, &ctx(false));
+    assert_eq!(
+        v.violations[0].hint,
+        "the query stops after 'SELECT Id FROM Account WHERE'; finish it with a field name"
+    );
+    let v = guard.check("SELECT Id, FROM Account", None, &ctx(false));
+    assert_eq!(
+        v.violations[0].hint,
+        "after 'SELECT Id,', write a field name instead of 'FROM'"
+    );
+}
+
+/// Every check is linear: a query at the length cap of each shape is checked quickly even
+/// in a debug build. The quadratic duplicate-field and allow-list checks took seconds here.
+#[test]
+fn queries_at_the_cap_are_checked_in_linear_time() {
+    let policy = policy();
+    let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
+    let bot = policy.caller("bot");
+    let fields: Vec<String> = (0..10_000).map(|i| format!("F{i}__c")).collect();
+    let many_fields = format!(
+        "SELECT {} FROM Account WHERE Id = '001000000000001' LIMIT 1",
+        fields.join(",")
+    );
+    let ors: Vec<String> = (0..3_000).map(|i| format!("Name = 'n{i}'")).collect();
+    let or_chain = format!("SELECT Id FROM Account WHERE {} LIMIT 5", ors.join(" OR "));
+    let ands: Vec<String> = (0..3_000).map(|i| format!("F{i}__c = 1")).collect();
+    let and_chain = format!(
+        "SELECT Id FROM Account WHERE {} LIMIT 5",
+        ands.join(" AND ")
+    );
+    // Groups nested 40 deep (AND and OR alternate, so each level is parenthesised), the
+    // filters unindexed so that every rule walks the whole tree.
+    let nested = |i: usize| {
+        let mut c = format!("F{i}__c = 1");
+        for level in 0..40 {
+            let op = if level % 2 == 0 { "AND" } else { "OR" };
+            c = format!("(G{level}__c = 2 {op} {c})");
+        }
+        c
+    };
+    let groups: Vec<String> = (0..60).map(nested).collect();
+    let deep = format!(
+        "SELECT Id FROM Account WHERE {} LIMIT 5",
+        groups.join(" OR ")
+    );
+    // (query, violations at least): every field of the first is outside the bot's list
+    // (100 are listed, the rest counted in one more).
+    for (q, at_least) in [
+        (&many_fields, 101),
+        (&or_chain, 0),
+        (&and_chain, 1),
+        (&deep, 1),
+    ] {
+        assert!(q.len() <= 100_000, "{}", q.len());
+        let start = std::time::Instant::now();
+        let v = guard.check(q, bot, &ctx(false));
+        let took = start.elapsed();
+        assert!(v.violations.len() >= at_least, "{}", v.violations.len());
+        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+    }
+}
+
+#[test]
+fn cli_apex_flag_accepts_bind_expressions() {
+    let q = "SELECT Id FROM Account WHERE Id IN :ids.keySet() LIMIT 5";
+    let plain = SoqlCheckArgs {
+        json: true,
+        queries: vec![q.into()],
+        ..SoqlCheckArgs::default()
+    };
+    let (code, out) = run_cli(plain, "");
+    assert_eq!(code, EXIT_BLOCKED, "{out}");
+    assert!(out.contains("\"syntax\""), "{out}");
+    let apex = SoqlCheckArgs {
+        json: true,
+        apex: true,
+        queries: vec![q.into()],
+        ..SoqlCheckArgs::default()
+    };
+    let (code, out) = run_cli(apex, "");
+    assert_eq!(code, EXIT_ALLOWED, "{out}");
+}
+
+#[test]
+fn cli_a_line_of_invalid_utf8_is_that_lines_error_not_the_end_of_the_batch() {
+    let args = SoqlCheckArgs {
+        json: true,
+        ..SoqlCheckArgs::default()
+    };
+    let mut stdin: Vec<u8> =
+        b"SELECT Id FROM Account WHERE Id = '001000000000001' LIMIT 1\n".to_vec();
+    stdin.extend_from_slice(b"SELECT Id FROM Account WHERE Name = '\xff\xfe' LIMIT 1\r\n");
+    stdin.extend_from_slice(b"SELECT Id FROM Account WHERE Id = '001000000000002' LIMIT 1\n");
+    let mut out = Vec::new();
+    let code = run_with_loader(&args, toml_loader(""), stdin.as_slice(), &mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, EXIT_BLOCKED, "{out}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0]["verdict"], "allow");
+    assert_eq!(lines[1]["verdict"], "block");
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[1]["error"]["offset"], 37);
+    assert_eq!(lines[2]["verdict"], "allow");
+}
+
+#[test]
+fn cli_empty_input_is_a_usage_error() {
+    for stdin in ["", "\n  \n\t\n"] {
+        let (code, out) = run_cli(SoqlCheckArgs::default(), stdin);
+        assert_eq!(code, EXIT_USAGE, "{stdin:?}: {out}");
+        assert!(out.contains("no queries"), "{out}");
+    }
+}
+
+#[test]
+fn cli_json_reports_character_columns() {
+    let args = SoqlCheckArgs {
+        json: true,
+        queries: vec!["SELECT Id FROM Account WHERE Name = 'Nämé' AND".into()],
+        ..SoqlCheckArgs::default()
+    };
+    let (_, out) = run_cli(args, "");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["violations"][0]["span"], serde_json::json!([48, 48]));
+    assert_eq!(v["violations"][0]["chars"], serde_json::json!([46, 46]));
+    assert_eq!(v["error"]["offset"], 48);
+    assert_eq!(v["error"]["char_offset"], 46);
+}
+
+#[test]
+fn a_rule_lists_at_most_a_hundred_violations_and_counts_the_rest() {
+    let policy = policy();
+    let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
+    let fields: Vec<String> = (0..250).map(|i| format!("F{i}__c")).collect();
+    let q = format!(
+        "SELECT {} FROM Account WHERE Id = '001000000000001' LIMIT 1",
+        fields.join(", ")
+    );
+    let v = guard.check(&q, policy.caller("bot"), &ctx(false));
+    assert!(v.is_blocked());
+    let listed: Vec<&Violation> = v
+        .violations
+        .iter()
+        .filter(|v| v.rule == RuleId::FieldNotAllowed)
+        .collect();
+    assert_eq!(listed.len(), 101);
+    assert!(
+        listed[99].message.ends_with("Account.F99__c"),
+        "{}",
+        listed[99].message
+    );
+    assert!(
+        listed[100]
+            .message
+            .starts_with("150 more field-not-allowed violations"),
+        "{}",
+        listed[100].message
     );
 }

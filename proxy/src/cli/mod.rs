@@ -110,6 +110,9 @@ enum SoqlCommand {
         /// One JSON object per query.
         #[arg(long)]
         json: bool,
+        /// Accept Apex bind syntax (`:ids`, `:ids.keySet()`, `ALL ROWS`) for SOQL taken from Apex.
+        #[arg(long)]
+        apex: bool,
         queries: Vec<String>,
     },
 }
@@ -164,6 +167,7 @@ pub fn main() -> ExitCode {
                     caller,
                     connection,
                     json,
+                    apex,
                     queries,
                 },
         } => {
@@ -172,6 +176,7 @@ pub fn main() -> ExitCode {
                 caller,
                 connection,
                 json,
+                apex,
                 queries,
             };
             let stdin = std::io::stdin();

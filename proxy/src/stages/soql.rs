@@ -13,8 +13,8 @@ use crate::telemetry::metrics::{Metrics, SoqlLabels};
 use bytes::Bytes;
 use gatehouse_adapters::Provider;
 use gatehouse_guards::soql_guard::{
-    queries_in_body, query_from_url, shape_key, CallerSoqlPolicy, CheckContext, Mode, SoqlGuard,
-    Verdict,
+    queries_in_body, query_from_url, shape_key, CallerSoqlPolicy, CheckContext, Mode, RuleId,
+    SoqlGuard, Verdict,
 };
 use http::HeaderMap;
 use http_body_util::BodyExt;
@@ -207,17 +207,29 @@ fn blocked(query: &str, verdict: &Verdict) -> GatewayError {
         .map(|v| {
             serde_json::json!({
                 "rule": v.rule.as_str(), "mode": v.mode.as_str(), "message": v.message,
-                "span": [v.span.0, v.span.1], "hint": v.hint,
+                "span": [v.span.0, v.span.1], "chars": [v.chars.0, v.chars.1], "hint": v.hint,
             })
         })
         .collect();
-    let mut details = serde_json::json!({ "query": query, "violations": violations });
+    // An oversized query is not echoed back whole: its start is enough to recognise it.
+    let too_long = blocking.iter().any(|v| v.rule == RuleId::QueryTooLong);
+    let shown: String = if too_long {
+        query.chars().take(200).collect()
+    } else {
+        query.to_owned()
+    };
+    let mut details = serde_json::json!({ "query": shown, "violations": violations });
     if let Some(parse_error) = &verdict.parse_error {
         details["parse_error"] = serde_json::json!(parse_error.to_string());
     }
+    let code = if too_long {
+        "query_too_long"
+    } else {
+        "soql_blocked"
+    };
     GatewayError::new(
         Category::GuardBlocked,
-        "soql_blocked",
+        code,
         format!("SOQL blocked by {}: {first}", rules.join(", ")),
     )
     .with_details(details)
@@ -381,6 +393,32 @@ impl ExplainCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oversized_query_is_answered_as_query_too_long() {
+        let guard = SoqlGuard::new(gatehouse_guards::soql_guard::SoqlGuardConfig {
+            max_query_chars: 40,
+            ..Default::default()
+        })
+        .unwrap();
+        let query = format!(
+            "SELECT Id FROM Account WHERE Name IN ({}) LIMIT 5",
+            "'a', ".repeat(200)
+        );
+        let verdict = guard.check(&query, None, &CheckContext::default());
+        let e = blocked(&query, &verdict);
+        assert_eq!(e.category, Category::GuardBlocked);
+        assert_eq!(e.code, "query_too_long");
+        let details = e.details().unwrap();
+        assert_eq!(details["violations"][0]["rule"], "query-too-long");
+        assert!(details["query"].as_str().unwrap().len() <= 200);
+        // Any other block keeps its code.
+        let verdict = guard.check("SELECT Id FROM Account", None, &CheckContext::default());
+        assert_eq!(
+            blocked("SELECT Id FROM Account", &verdict).code,
+            "soql_blocked"
+        );
+    }
 
     #[test]
     fn replace_q_keeps_other_parameters() {

@@ -10,6 +10,7 @@ use super::{relative_segments, SelectivityOptions};
 use crate::ast::*;
 use crate::catalog::{IndexCatalog, IndexKind};
 use crate::dates::date_literal_range;
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
@@ -213,8 +214,8 @@ impl Builder<'_> {
     fn classify(&mut self, cmp: &Comparison, negated: bool) -> Filter {
         let (path, field, index, on_function) = match &cmp.lhs {
             Expr::Field(p) => {
-                let segs = relative_segments(self.q, p);
-                let (field, index) = match segs {
+                let segs = relative_segments(self.q, self.object, p);
+                let (field, index) = match &*segs {
                     [f] => (
                         Some(f.name.clone()),
                         self.catalog.index_kind(self.object, &f.name),
@@ -398,8 +399,9 @@ pub(crate) fn strength(t: &FilterTree, filters: &[Filter], today: Option<i64>) -
             widest.map_or(Strength::Strong, Strength::Date)
         }
         FilterTree::And(items, _) => {
-            // Date leaves on the same field combine into one range (>= a AND < b).
-            let mut per_field: Vec<(String, DateBound)> = Vec::new();
+            // Date leaves on the same field combine into one range (>= a AND < b). A map,
+            // not a list search: an AND can have thousands of operands.
+            let mut per_field: HashMap<String, DateBound> = HashMap::new();
             let mut best: Option<Option<i64>> = None;
             let consider = |w: Option<i64>, best: &mut Option<Option<i64>>| {
                 *best = Some(match (*best, w) {
@@ -413,10 +415,10 @@ pub(crate) fn strength(t: &FilterTree, filters: &[Filter], today: Option<i64>) -
                     let f = &filters[*i];
                     if let (Some(bound), true) = (f.date_range, f.usable) {
                         let name = f.field.clone().unwrap_or_default().to_ascii_lowercase();
-                        match per_field.iter_mut().find(|(n, _)| *n == name) {
-                            Some((_, b)) => *b = b.intersect(bound, today),
-                            None => per_field.push((name, bound)),
-                        }
+                        per_field
+                            .entry(name)
+                            .and_modify(|b| *b = b.intersect(bound, today))
+                            .or_insert(bound);
                         continue;
                     }
                 }
@@ -426,7 +428,7 @@ pub(crate) fn strength(t: &FilterTree, filters: &[Filter], today: Option<i64>) -
                     Strength::None => {}
                 }
             }
-            for (_, b) in &per_field {
+            for b in per_field.values() {
                 consider(b.width(today), &mut best);
             }
             best.map_or(Strength::None, Strength::Date)

@@ -8,6 +8,7 @@ pub use filters::{DateBound, Filter, FilterTree, Selectivity};
 
 use crate::ast::*;
 use crate::catalog::{name_matches, IndexCatalog};
+use std::borrow::Cow;
 
 /// How an object is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -156,21 +157,72 @@ pub fn is_aggregate_query(q: &Query) -> bool {
         })
 }
 
-/// The relationship segments of a path after dropping an alias or object-name prefix.
-pub(crate) fn relative_segments<'a>(q: &Query, path: &'a FieldPath) -> &'a [Ident] {
+/// The relationship segments of a path, relative to the queried object: an alias or
+/// object-name prefix is dropped (for a child subquery, the child object's own name too:
+/// `Contact.LastName` in `FROM Account.Contacts`), and an alias of a related FROM path
+/// (`a` in `FROM Contact c, c.Account a`) is replaced by that path.
+pub(crate) fn relative_segments<'a>(
+    q: &Query,
+    object: &str,
+    path: &'a FieldPath,
+) -> Cow<'a, [Ident]> {
     let segs = path.segments.as_slice();
     if segs.len() > 1 {
         let first = &segs[0].name;
-        let is_alias = q
+        if is_self_prefix(q, object, first) {
+            return Cow::Borrowed(&segs[1..]);
+        }
+        let related = q
             .from
-            .alias
-            .as_ref()
-            .is_some_and(|a| a.name.eq_ignore_ascii_case(first));
-        if is_alias || q.from.object.name.eq_ignore_ascii_case(first) {
-            return &segs[1..];
+            .related
+            .iter()
+            .find(|r| r.alias.as_ref().is_some_and(|a| a.eq_ignore_case(first)));
+        if let Some(r) = related {
+            let mut joined = related_path(q, object, r);
+            joined.extend_from_slice(&segs[1..]);
+            return Cow::Owned(joined);
         }
     }
-    segs
+    Cow::Borrowed(segs)
+}
+
+fn is_self_prefix(q: &Query, object: &str, name: &str) -> bool {
+    q.from
+        .alias
+        .as_ref()
+        .is_some_and(|a| a.eq_ignore_case(name))
+        || q.from.object.eq_ignore_case(name)
+        || name.eq_ignore_ascii_case(object)
+}
+
+/// The relationships a related FROM path follows from the queried object. Related paths
+/// may start from an earlier related alias; each is resolved against the ones before it.
+fn related_path(q: &Query, object: &str, r: &RelatedFrom) -> Vec<Ident> {
+    let segs = r.path.segments.as_slice();
+    let Some((first, rest)) = segs.split_first() else {
+        return Vec::new();
+    };
+    if is_self_prefix(q, object, &first.name) {
+        return rest.to_vec();
+    }
+    let earlier = q
+        .from
+        .related
+        .iter()
+        .take_while(|e| !std::ptr::eq(*e, r))
+        .find(|e| {
+            e.alias
+                .as_ref()
+                .is_some_and(|a| a.eq_ignore_case(&first.name))
+        });
+    match earlier {
+        Some(e) => {
+            let mut out = related_path(q, object, e);
+            out.extend_from_slice(rest);
+            out
+        }
+        None => segs.to_vec(),
+    }
 }
 
 struct Walker<'a> {
@@ -190,6 +242,17 @@ impl Walker<'_> {
             via,
             span: q.from.object.span,
         });
+        for r in &q.from.related {
+            let mut current = object.to_string();
+            for rel in related_path(q, object, r) {
+                current = self.catalog.parent_object(&current, &rel.name);
+                self.objects.push(ObjectRef {
+                    name: current.clone(),
+                    via: Via::ParentPath,
+                    span: r.path.span,
+                });
+            }
+        }
         for item in &q.select {
             match item {
                 SelectItem::Expr { expr, .. } => self.expr(q, object, expr, Clause::Select),
@@ -274,8 +337,8 @@ impl Walker<'_> {
     fn expr(&mut self, q: &Query, object: &str, e: &Expr, clause: Clause) {
         match e {
             Expr::Field(p) => {
-                let segs = relative_segments(q, p);
-                self.path_from(object, segs, p.span, clause);
+                let segs = relative_segments(q, object, p);
+                self.path_from(object, &segs, p.span, clause);
             }
             Expr::Call(c) => {
                 for a in &c.args {

@@ -7,31 +7,10 @@ use crate::error::ParseError;
 use crate::lexer::TokKind;
 
 impl Parser<'_> {
+    /// Any scope name. Scopes vary per object (`supportedScopes` in describe: `mine`,
+    /// `team`, `my_territory`, `scopingRule`, ...), so the org checks the name, not us.
     pub(crate) fn scope(&mut self) -> Result<Ident, ParseError> {
-        const SCOPES: &[&str] = &[
-            "Delegated",
-            "Everything",
-            "Mine",
-            "MineAndMyGroups",
-            "Mine_And_My_Groups",
-            "My_Territory",
-            "My_Team_Territory",
-            "Team",
-            "ScopingRule",
-            "AllPrivate",
-        ];
-        let tok = self.peek().clone();
-        let word = self.text(tok.span);
-        if tok.kind == TokKind::Word && SCOPES.iter().any(|s| s.eq_ignore_ascii_case(word)) {
-            self.advance();
-            return Ok(Ident {
-                name: word.to_string(),
-                span: tok.span,
-            });
-        }
-        Err(self.unexpected(
-            "a scope (Delegated, Everything, Mine, MineAndMyGroups, My_Territory, My_Team_Territory, Team, ScopingRule, AllPrivate)",
-        ))
+        self.ident("a scope name (everything, mine, team, ... as the object's describe lists)")
     }
 
     pub(crate) fn with_clause(&mut self) -> Result<WithClause, ParseError> {
@@ -44,10 +23,26 @@ impl Parser<'_> {
         if self.eat_word("SYSTEM_MODE") {
             return Ok(WithClause::SystemMode);
         }
+        if self.is_word("UserId") && self.peek_at(1).kind == TokKind::Eq {
+            self.advance();
+            self.advance();
+            let tok = self.peek().clone();
+            return match tok.kind {
+                TokKind::Str(body) => {
+                    self.advance();
+                    Ok(WithClause::UserId(body))
+                }
+                _ => Err(self.unexpected("a user id in quotes")),
+            };
+        }
+        if self.is_word("RecordVisibilityContext") {
+            self.advance();
+            return self.visibility_context();
+        }
         if !(self.is_word("DATA") && self.is_word_at(1, "CATEGORY")) {
-            return Err(
-                self.unexpected("SECURITY_ENFORCED, USER_MODE, SYSTEM_MODE or DATA CATEGORY")
-            );
+            return Err(self.unexpected(
+                "SECURITY_ENFORCED, USER_MODE, SYSTEM_MODE, DATA CATEGORY, UserId = '...' or RecordVisibilityContext (...)",
+            ));
         }
         self.advance();
         self.advance();
@@ -92,6 +87,38 @@ impl Parser<'_> {
             }
         }
         Ok(WithClause::DataCategory(filters))
+    }
+
+    /// `(name=value, ...)` after `WITH RecordVisibilityContext`; at least one parameter
+    /// (SOQL reference, "WITH RecordVisibilityContext").
+    fn visibility_context(&mut self) -> Result<WithClause, ParseError> {
+        if self.peek().kind != TokKind::LParen {
+            return Err(self.unexpected("'(' and parameters").with_note(
+                "RecordVisibilityContext needs at least one parameter, e.g. (maxDescriptorPerRecord=100)",
+            ));
+        }
+        self.advance();
+        let mut params = Vec::new();
+        loop {
+            let name = self.ident(
+                "a parameter name (maxDescriptorPerRecord, supportsDomains, supportsDelegates)",
+            )?;
+            self.expect(&TokKind::Eq, "'='")?;
+            let (value, span) = self.literal()?;
+            if !matches!(value, Literal::Number(_) | Literal::Bool(_)) {
+                return Err(self.error_at(
+                    span,
+                    "a number or true/false",
+                    "RecordVisibilityContext parameters are numbers or booleans",
+                ));
+            }
+            params.push(VisibilityParam { name, value });
+            if !self.eat(&TokKind::Comma) {
+                break;
+            }
+        }
+        self.expect(&TokKind::RParen, "',' or ')'")?;
+        Ok(WithClause::RecordVisibilityContext(params))
     }
 
     pub(crate) fn group_by(&mut self) -> Result<GroupBy, ParseError> {
@@ -175,31 +202,29 @@ impl Parser<'_> {
                     }
                 }
             }
-            TokKind::Colon if self.options.apex => {
+            TokKind::Bind(_) if self.options.apex => {
                 let (name, span) = self.bind()?;
                 Ok(Count::Bind(name, span))
             }
-            TokKind::Colon => Err(self
+            TokKind::Bind(_) => Err(self
                 .unexpected(expected)
                 .with_note("':name' bind variables are Apex-only; inline the number")),
             _ => Err(self.unexpected(expected)),
         }
     }
 
-    /// `:name` or `:a.b`, Apex mode only (callers check the mode).
+    /// An Apex bind expression (`:name`, `:a.b`, `:ids.keySet()`, ...), Apex mode only
+    /// (callers check the mode). The text is kept as written.
     pub(crate) fn bind(&mut self) -> Result<(String, Span), ParseError> {
-        let colon = self.advance().span;
-        let mut name = String::new();
-        loop {
-            let word = self.any_word("a bind variable name")?;
-            name.push_str(&word.name);
-            if self.peek().kind == TokKind::Dot && self.peek_at(1).kind == TokKind::Word {
-                self.advance();
-                name.push('.');
-            } else {
-                break;
-            }
+        let tok = self.advance();
+        match tok.kind {
+            TokKind::Bind(text) => Ok((text, tok.span)),
+            _ => Err(ParseError::new(
+                tok.span.start,
+                tok.span.end,
+                "a bind expression",
+                self.describe(&tok),
+            )),
         }
-        Ok((name, Span::new(colon.start, self.last_end())))
     }
 }

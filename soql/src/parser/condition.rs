@@ -23,11 +23,10 @@ impl Parser<'_> {
             place: Place::Where,
             semi_join_ok: kind == QueryKind::Top,
         };
+        let before = self.semi_joins.len();
         let cond = self.condition(ctx)?;
-        let mut joins = Vec::new();
-        collect_subqueries(&cond, &mut joins);
-        if joins.len() > MAX_SEMI_JOINS {
-            let span = joins[MAX_SEMI_JOINS];
+        if self.semi_joins.len() - before > MAX_SEMI_JOINS {
+            let span = self.semi_joins[before + MAX_SEMI_JOINS];
             return Err(self.error_at(
                 span,
                 "at most two semi-join or anti-join subqueries",
@@ -46,10 +45,11 @@ impl Parser<'_> {
 
     /// `NOT primary` | `primary (AND primary)*` | `primary (OR primary)*`.
     fn condition(&mut self, ctx: Ctx) -> Result<Condition, ParseError> {
+        let joins_before = self.semi_joins.len();
         if self.is_word("NOT") {
             let start = self.advance().span.start;
             let inner = self.primary(ctx)?;
-            self.no_semi_join_under(&inner, "NOT")?;
+            self.no_semi_join_since(joins_before, "NOT")?;
             if self.is_word("AND") || self.is_word("OR") {
                 return Err(self.unexpected("')' or the next clause").with_note(
                     "NOT applies to the whole group; write (NOT a) AND b, with parentheses",
@@ -82,16 +82,15 @@ impl Parser<'_> {
         if is_and {
             Ok(Condition::And(items, span))
         } else {
-            let cond = Condition::Or(items, span);
-            self.no_semi_join_under(&cond, "OR")?;
-            Ok(cond)
+            self.no_semi_join_since(joins_before, "OR")?;
+            Ok(Condition::Or(items, span))
         }
     }
 
-    fn no_semi_join_under(&self, cond: &Condition, op: &str) -> Result<(), ParseError> {
-        let mut joins = Vec::new();
-        collect_subqueries(cond, &mut joins);
-        match joins.first() {
+    /// Fails when a semi-join was parsed since `before` (that is, inside the NOT or OR
+    /// group just built).
+    fn no_semi_join_since(&self, before: usize, op: &str) -> Result<(), ParseError> {
+        match self.semi_joins.get(before) {
             Some(span) => Err(self.error_at(
                 *span,
                 "a value list",
@@ -170,11 +169,12 @@ impl Parser<'_> {
     }
 
     fn list_rhs(&mut self, op: CompareOp, ctx: Ctx) -> Result<Rhs, ParseError> {
-        if self.peek().kind == TokKind::Colon && self.options.apex {
+        let is_bind = matches!(self.peek().kind, TokKind::Bind(_));
+        if is_bind && self.options.apex {
             let (name, span) = self.bind()?;
             return Ok(Rhs::Value(Literal::Bind(name), span));
         }
-        if self.peek().kind == TokKind::Colon {
+        if is_bind {
             return Err(self
                 .unexpected("'(' and a list of values")
                 .with_note("':name' bind variables are Apex-only; inline the values"));
@@ -197,6 +197,7 @@ impl Parser<'_> {
             }
             self.advance();
             sub.span = Span::new(open.start, self.last_end());
+            self.semi_joins.push(sub.span);
             return Ok(Rhs::SubQuery(Box::new(sub)));
         }
         let mut values = Vec::new();
@@ -218,17 +219,23 @@ impl Parser<'_> {
     pub(crate) fn literal(&mut self) -> Result<(Literal, Span), ParseError> {
         const EXPECTED: &str =
             "a value (string, number, null, true/false, date, datetime, date literal or currency)";
+        // Strings are moved out of the token, not copied: an IN list can hold thousands.
+        if matches!(self.peek().kind, TokKind::Str(_)) {
+            let tok = self.advance();
+            if let TokKind::Str(body) = tok.kind {
+                return Ok((Literal::String(body), tok.span));
+            }
+        }
         let tok = self.peek().clone();
         let lit = match &tok.kind {
-            TokKind::Str(body) => Literal::String(body.clone()),
             TokKind::Number => Literal::Number(self.text(tok.span).to_string()),
             TokKind::Date(d) => Literal::Date(*d),
             TokKind::DateTime(dt) => Literal::DateTime(dt.clone()),
-            TokKind::Colon if self.options.apex => {
+            TokKind::Bind(_) if self.options.apex => {
                 let (name, span) = self.bind()?;
                 return Ok((Literal::Bind(name), span));
             }
-            TokKind::Colon => {
+            TokKind::Bind(_) => {
                 return Err(self
                     .unexpected(EXPECTED)
                     .with_note("':name' bind variables are Apex-only; inline the value"))
@@ -356,20 +363,4 @@ fn split_currency(word: &str) -> Option<(String, String)> {
     }
     let (code, amount) = word.split_at(3);
     Some((code.to_ascii_uppercase(), amount.to_string()))
-}
-
-fn collect_subqueries(cond: &Condition, out: &mut Vec<Span>) {
-    match cond {
-        Condition::And(items, _) | Condition::Or(items, _) => {
-            for c in items {
-                collect_subqueries(c, out);
-            }
-        }
-        Condition::Not(inner, _) => collect_subqueries(inner, out),
-        Condition::Compare(c) => {
-            if let Rhs::SubQuery(q) = &c.rhs {
-                out.push(q.span);
-            }
-        }
-    }
 }

@@ -39,6 +39,7 @@ pub fn parse_with(src: &str, options: ParseOptions) -> Result<Query, ParseError>
         pos: 0,
         options,
         depth: 0,
+        semi_joins: Vec::new(),
     };
     let q = p.query(QueryKind::Top)?;
     if p.peek().kind != TokKind::Eof {
@@ -55,8 +56,19 @@ pub(crate) enum QueryKind {
     SemiJoin,
 }
 
-/// Words that cannot name a field or an alias (Salesforce's reserved list plus the clause
-/// keywords that would make an alias ambiguous).
+/// The SOQL keywords that "can't be used as alias names" (SOQL reference, "Alias
+/// Notation"). Any other word, `distinct` or `max` included, can alias a SELECT item.
+pub(crate) const ALIAS_RESERVED: &[&str] = &[
+    "AND", "ASC", "DESC", "EXCLUDES", "FIRST", "FROM", "GROUP", "HAVING", "IN", "INCLUDES", "LAST",
+    "LIKE", "LIMIT", "NOT", "NULL", "NULLS", "OR", "SELECT", "USING", "WHERE", "WITH",
+];
+
+pub(crate) fn is_alias_reserved(word: &str) -> bool {
+    ALIAS_RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
+}
+
+/// Words that cannot name a field, an object alias or a scope: Salesforce's reserved list
+/// plus the clause keywords that would make `FROM Account <word>` ambiguous.
 pub(crate) const RESERVED: &[&str] = &[
     "AND", "ASC", "DESC", "EXCLUDES", "FIRST", "FROM", "GROUP", "HAVING", "IN", "INCLUDES", "LAST",
     "LIKE", "LIMIT", "NOT", "NULL", "NULLS", "OR", "SELECT", "WHERE", "WITH", "ORDER", "OFFSET",
@@ -67,24 +79,52 @@ const CLAUSE_ORDER: &str =
     "SELECT, FROM, USING SCOPE, WHERE, WITH, GROUP BY, HAVING, ORDER BY, LIMIT, OFFSET, FOR, UPDATE";
 
 /// SQL words that people (and generators) put into SOQL, with the SOQL way to say it.
+const SQL_WORDS: &[(&str, &str)] = &[
+    ("JOIN", JOIN_NOTE),
+    ("INNER", JOIN_NOTE),
+    ("LEFT", JOIN_NOTE),
+    ("RIGHT", JOIN_NOTE),
+    ("OUTER", JOIN_NOTE),
+    ("ON", JOIN_NOTE),
+    ("DISTINCT", "SOQL has no DISTINCT; use GROUP BY"),
+    (
+        "AS",
+        "SOQL has no AS; write the alias directly after the aggregate",
+    ),
+    ("TOP", "SOQL has no TOP; use LIMIT"),
+    (
+        "BETWEEN",
+        "SOQL has no BETWEEN; use field >= a AND field <= b",
+    ),
+    ("IS", "SOQL has no IS NULL; use = null or != null"),
+    ("UNION", SET_NOTE),
+    ("INTERSECT", SET_NOTE),
+    ("EXCEPT", SET_NOTE),
+    ("CASE", "SOQL has no CASE expressions"),
+    (
+        "EXISTS",
+        "SOQL has no EXISTS; use a semi-join: Id IN (SELECT ...)",
+    ),
+    ("ILIKE", "use LIKE; it is case-insensitive in SOQL"),
+    ("INSERT", WRITE_NOTE),
+    ("DELETE", WRITE_NOTE),
+    ("MERGE", WRITE_NOTE),
+];
+const JOIN_NOTE: &str =
+    "SOQL has no JOIN; use relationship paths (Account.Name) or a child subquery";
+const SET_NOTE: &str = "SOQL has no set operators; run separate queries";
+const WRITE_NOTE: &str = "SOQL only reads; use the REST sObject endpoints to write";
+
+/// The SOQL way to say an SQL word. Runs for every select item, so it compares in place
+/// rather than upper-casing a copy.
 pub(crate) fn sql_note(word: &str) -> Option<&'static str> {
-    let w = word.to_ascii_uppercase();
-    Some(match w.as_str() {
-        "JOIN" | "INNER" | "LEFT" | "RIGHT" | "OUTER" | "ON" => {
-            "SOQL has no JOIN; use relationship paths (Account.Name) or a child subquery"
-        }
-        "DISTINCT" => "SOQL has no DISTINCT; use GROUP BY",
-        "AS" => "SOQL has no AS; write the alias directly after the aggregate",
-        "TOP" => "SOQL has no TOP; use LIMIT",
-        "BETWEEN" => "SOQL has no BETWEEN; use field >= a AND field <= b",
-        "IS" => "SOQL has no IS NULL; use = null or != null",
-        "UNION" | "INTERSECT" | "EXCEPT" => "SOQL has no set operators; run separate queries",
-        "CASE" => "SOQL has no CASE expressions",
-        "EXISTS" => "SOQL has no EXISTS; use a semi-join: Id IN (SELECT ...)",
-        "ILIKE" => "use LIKE; it is case-insensitive in SOQL",
-        "INSERT" | "DELETE" | "MERGE" => "SOQL only reads; use the REST sObject endpoints to write",
-        _ => return None,
-    })
+    if word.len() > 9 {
+        return None;
+    }
+    SQL_WORDS
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(word))
+        .map(|(_, note)| *note)
 }
 
 pub(crate) struct Parser<'a> {
@@ -93,6 +133,10 @@ pub(crate) struct Parser<'a> {
     pub(crate) pos: usize,
     pub(crate) options: ParseOptions,
     pub(crate) depth: usize,
+    /// Spans of the semi-/anti-join subqueries parsed so far. Conditions compare its length
+    /// before and after a group to learn whether the group holds one, instead of walking
+    /// the group again at every level of nesting.
+    pub(crate) semi_joins: Vec<Span>,
 }
 
 impl<'a> Parser<'a> {
@@ -106,12 +150,23 @@ impl<'a> Parser<'a> {
         &self.toks[i]
     }
 
+    /// Consumes the current token and returns it. Its kind is moved out, not cloned (a
+    /// string literal is not copied twice): the parser never looks back at a token it has
+    /// consumed, except for its span.
     pub(crate) fn advance(&mut self) -> Token {
-        let tok = self.peek().clone();
-        if self.pos < self.toks.len() - 1 {
+        let last = self.toks.len() - 1;
+        let i = self.pos.min(last);
+        let span = self.toks[i].span;
+        if self.pos < last {
             self.pos += 1;
+            let kind = std::mem::replace(&mut self.toks[i].kind, TokKind::Eof);
+            Token { kind, span }
+        } else {
+            Token {
+                kind: TokKind::Eof,
+                span,
+            }
         }
-        tok
     }
 
     pub(crate) fn text(&self, span: Span) -> &'a str {
@@ -356,22 +411,72 @@ impl<'a> Parser<'a> {
             QueryKind::Child(_) => "a child relationship name",
             _ => "an object name",
         };
-        let object = self.any_word(expected)?;
+        let mut object = self.any_word(expected)?;
+        let mut parent = None;
         if self.peek().kind == TokKind::Dot {
-            return Err(self
-                .unexpected("an alias, a clause keyword or the end of the query")
-                .with_note("FROM takes one object (or child relationship) name"));
-        }
-        let mut alias = None;
-        if self.peek().kind == TokKind::Word {
-            let word = self.text(self.peek().span);
-            let clause_word = RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
-                || word.eq_ignore_ascii_case("ALL");
-            if !clause_word && sql_note(word).is_none() {
-                alias = Some(self.ident("an alias")?);
+            // `FROM Account.Contacts`: a child relationship qualified with its parent.
+            if !matches!(kind, QueryKind::Child(_)) {
+                return Err(self
+                    .unexpected("an alias, ',', a clause keyword or the end of the query")
+                    .with_note("FROM takes an object name; relationship paths follow a comma: FROM Contact c, c.Account a"));
+            }
+            self.advance();
+            let relationship = self.any_word("a child relationship name after '.'")?;
+            parent = Some(std::mem::replace(&mut object, relationship));
+            if self.peek().kind == TokKind::Dot {
+                return Err(self
+                    .unexpected("an alias, a clause keyword or ')'")
+                    .with_note("a subquery's FROM is a child relationship, optionally after its parent: Account.Contacts"));
             }
         }
-        Ok(From { object, alias })
+        let alias = self.object_alias()?;
+        let mut related = Vec::new();
+        if kind == QueryKind::Top {
+            while self.eat(&TokKind::Comma) {
+                let path = self.field_path()?;
+                let known = |name: &str| {
+                    alias
+                        .as_ref()
+                        .is_some_and(|a: &Ident| a.eq_ignore_case(name))
+                        || object.eq_ignore_case(name)
+                        || related.iter().any(|r: &RelatedFrom| {
+                            r.alias.as_ref().is_some_and(|a| a.eq_ignore_case(name))
+                        })
+                };
+                let starts_known = path.segments.len() > 1
+                    && path.segments.first().is_some_and(|s| known(&s.name));
+                if !starts_known {
+                    return Err(self.error_at(
+                        path.span,
+                        "a relationship path from the queried object, such as c.Account",
+                        "after a comma, FROM lists relationship paths that start with the object or its alias: FROM Contact c, c.Account a",
+                    ));
+                }
+                let alias = self.object_alias()?;
+                related.push(RelatedFrom { path, alias });
+            }
+        }
+        Ok(From {
+            object,
+            parent,
+            alias,
+            related,
+        })
+    }
+
+    /// An alias after an object or relationship path in FROM, when the next word is not
+    /// a clause keyword.
+    fn object_alias(&mut self) -> Result<Option<Ident>, ParseError> {
+        if self.peek().kind != TokKind::Word {
+            return Ok(None);
+        }
+        let word = self.text(self.peek().span);
+        let clause_word = RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
+            || word.eq_ignore_ascii_case("ALL");
+        if clause_word || sql_note(word).is_some() {
+            return Ok(None);
+        }
+        Ok(Some(self.ident("an alias")?))
     }
 }
 

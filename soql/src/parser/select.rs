@@ -107,36 +107,52 @@ impl Parser<'_> {
                 }
                 if next == TokKind::LParen {
                     let call = self.call(Place::Select)?;
-                    let alias = self.alias()?;
+                    let alias = self.alias("an alias, ',' or FROM")?;
                     return Ok(SelectItem::Expr {
                         expr: Expr::Call(call),
                         alias,
                     });
                 }
                 let path = self.field_path()?;
-                if self.peek().kind == TokKind::Word && !self.is_word("FROM") {
-                    let word = self.text(self.peek().span);
-                    let note = super::sql_note(word)
-                        .unwrap_or("only aggregate and function results can have an alias");
-                    return Err(self.unexpected("',' or FROM").with_note(note));
-                }
+                // Plain fields take an alias only in aggregate queries; validate.rs checks
+                // that once the whole query is known.
+                let alias = self.alias("',' or FROM")?;
                 Ok(SelectItem::Expr {
                     expr: Expr::Field(path),
-                    alias: None,
+                    alias,
                 })
             }
             _ => Err(self.unexpected(EXPECTED)),
         }
     }
 
-    fn alias(&mut self) -> Result<Option<Ident>, ParseError> {
-        if self.peek().kind == TokKind::Word && !self.is_word("FROM") {
-            if let Some(note) = super::sql_note(self.text(self.peek().span)) {
-                return Err(self.unexpected("an alias, ',' or FROM").with_note(note));
-            }
-            return Ok(Some(self.ident("an alias, ',' or FROM")?));
+    /// An alias after a SELECT item: any word but the reserved ones. `AS x` and the like
+    /// are SQL, and say so.
+    fn alias(&mut self, expected: &str) -> Result<Option<Ident>, ParseError> {
+        if self.peek().kind != TokKind::Word || self.is_word("FROM") {
+            return Ok(None);
         }
-        Ok(None)
+        let word = self.text(self.peek().span);
+        let followed_by_name = self.peek_at(1).kind == TokKind::Word && !self.is_word_at(1, "FROM");
+        if let Some(note) = super::sql_note(word).filter(|_| followed_by_name) {
+            return Err(self.unexpected(expected).with_note(note));
+        }
+        if super::is_alias_reserved(word) {
+            let meant_as_alias =
+                self.peek_at(1).kind == TokKind::Comma || self.is_word_at(1, "FROM");
+            let err = self.unexpected(expected);
+            return Err(if meant_as_alias {
+                let word = word.to_ascii_uppercase();
+                err.with_note(format!("{word} is a reserved word and cannot be an alias"))
+            } else {
+                err
+            });
+        }
+        let tok = self.advance();
+        Ok(Some(Ident {
+            name: self.text(tok.span).to_string(),
+            span: tok.span,
+        }))
     }
 
     fn fields_item(&mut self) -> Result<SelectItem, ParseError> {
@@ -221,6 +237,10 @@ impl Parser<'_> {
         let mut segments = vec![first];
         while self.peek().kind == TokKind::Dot {
             self.advance();
+            // `Account. FROM Contact`: a dangling dot, not a field named FROM.
+            if self.is_word("FROM") {
+                return Err(self.unexpected("a field or relationship name after '.'"));
+            }
             segments.push(self.any_word("a field or relationship name after '.'")?);
             // Alias or object prefix + the hops + the field itself.
             if segments.len() > MAX_PARENT_HOPS + 2 {
@@ -293,7 +313,7 @@ impl Parser<'_> {
                     let tok = self.peek().clone();
                     let lit = match tok.kind {
                         TokKind::Number => Literal::Number(self.text(tok.span).to_string()),
-                        TokKind::Colon if self.options.apex => Literal::Bind(self.bind()?.0),
+                        TokKind::Bind(_) if self.options.apex => Literal::Bind(self.bind()?.0),
                         _ => return Err(self.unexpected("a latitude or longitude number")),
                     };
                     if matches!(lit, Literal::Number(_)) {

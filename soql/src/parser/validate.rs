@@ -5,6 +5,7 @@ use super::{Parser, QueryKind, MAX_PARENT_HOPS};
 use crate::ast::*;
 use crate::error::ParseError;
 use crate::printer::print_expr;
+use std::collections::HashSet;
 
 impl Parser<'_> {
     pub(crate) fn validate_query(&self, q: &Query, kind: QueryKind) -> Result<(), ParseError> {
@@ -12,6 +13,7 @@ impl Parser<'_> {
             self.check_semi_join_select(q)?;
         }
         self.check_duplicates(q)?;
+        self.check_field_aliases(q)?;
         self.check_count_alone(q)?;
         self.check_grouping(q)?;
         self.check_depth(q)?;
@@ -37,23 +39,45 @@ impl Parser<'_> {
         ))
     }
 
+    /// One pass with a hash set: a query of 100,000 characters can select thousands of
+    /// fields, and comparing each with every earlier one would be quadratic.
     fn check_duplicates(&self, q: &Query) -> Result<(), ParseError> {
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: HashSet<Caseless<'_>> = HashSet::with_capacity(q.select.len());
         for item in &q.select {
             if let SelectItem::Expr {
                 expr: Expr::Field(p),
                 ..
             } = item
             {
-                let key = p.dotted().to_ascii_lowercase();
-                if seen.contains(&key) {
+                if !seen.insert(Caseless(p)) {
                     return Err(self.error_at(
                         p.span,
                         "a field not selected before",
                         &format!("duplicate field selected: {}", p.dotted()),
                     ));
                 }
-                seen.push(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Plain fields take an alias only in aggregate queries ("Using Aliases with GROUP
+    /// BY"); function results (`toLabel(Status) s`, `FORMAT(Amount) a`) take one anywhere.
+    fn check_field_aliases(&self, q: &Query) -> Result<(), ParseError> {
+        if has_aggregate(q) || q.group_by.is_some() {
+            return Ok(());
+        }
+        for item in &q.select {
+            if let SelectItem::Expr {
+                expr: Expr::Field(_),
+                alias: Some(alias),
+            } = item
+            {
+                return Err(self.error_at(
+                    alias.span,
+                    "',' or FROM",
+                    "a plain field can only have an alias in an aggregate query (GROUP BY or an aggregate function); remove the alias",
+                ));
             }
         }
         Ok(())
@@ -79,14 +103,10 @@ impl Parser<'_> {
     }
 
     fn check_grouping(&self, q: &Query) -> Result<(), ParseError> {
-        let has_aggregate = q.select.iter().any(|item| match item {
-            SelectItem::Expr { expr, .. } => is_aggregate(expr),
-            _ => false,
-        });
-        if !has_aggregate && q.group_by.is_none() {
+        if !has_aggregate(q) && q.group_by.is_none() {
             return Ok(());
         }
-        let groups: Vec<String> = q
+        let groups: HashSet<String> = q
             .group_by
             .as_ref()
             .map(|g| {
@@ -151,6 +171,42 @@ fn item_span(item: &SelectItem) -> Span {
         SelectItem::Fields { span, .. } => *span,
         SelectItem::SubQuery(q) => q.span,
         SelectItem::TypeOf(t) => t.span,
+    }
+}
+
+fn has_aggregate(q: &Query) -> bool {
+    q.select.iter().any(|item| match item {
+        SelectItem::Expr { expr, .. } => is_aggregate(expr),
+        _ => false,
+    })
+}
+
+/// A field path compared and hashed without regard to ASCII case, borrowed (no lower-cased
+/// copy per selected field).
+struct Caseless<'a>(&'a FieldPath);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.segments.len() == other.0.segments.len()
+            && self
+                .0
+                .segments
+                .iter()
+                .zip(&other.0.segments)
+                .all(|(a, b)| a.name.eq_ignore_ascii_case(&b.name))
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for seg in &self.0.segments {
+            for b in seg.name.bytes() {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+            state.write_u8(b'.');
+        }
     }
 }
 
