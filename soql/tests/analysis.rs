@@ -1,5 +1,8 @@
 //! What the analysis reports: objects and fields reached, filter classes, selectivity.
 
+// Test code: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gatehouse_soql::analysis::{Clause, Selectivity, Via};
 use gatehouse_soql::{analyze, parse, FieldTraits, IndexCatalog, IndexKind, SelectivityOptions};
 

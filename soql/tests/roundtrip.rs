@@ -1,5 +1,8 @@
 //! Property: for generated ASTs, `parse(print(ast)) == ast` (spans excluded from equality).
 
+// Test code: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gatehouse_soql::ast::*;
 use gatehouse_soql::dates::date_literal_names;
 use gatehouse_soql::lexer::escape_string;

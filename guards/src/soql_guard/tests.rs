@@ -441,6 +441,7 @@ query 1: BLOCK
 /// `cargo test -p gatehouse-guards --release guard_check_throughput -- --ignored --nocapture`
 #[test]
 #[ignore = "timing only; run in release"]
+#[allow(clippy::disallowed_methods)] // a throughput figure: wall-clock time is what it measures
 fn guard_check_throughput() {
     let policy = policy();
     let guard = SoqlGuard::new(policy.soql.clone()).unwrap();
@@ -591,10 +592,11 @@ fn syntax_hints_add_the_fix_instead_of_repeating_the_message() {
     );
 }
 
-/// Every check is linear: a query at the length cap of each shape is checked quickly even
-/// in a debug build. The quadratic duplicate-field and allow-list checks took seconds here.
+/// A query at the length cap of each shape is checked and reports what it breaks (the
+/// quadratic duplicate-field and allow-list checks took seconds on these; their speed is
+/// measured by `cargo bench -p gatehouse-soql --bench parse_check`).
 #[test]
-fn queries_at_the_cap_are_checked_in_linear_time() {
+fn queries_at_the_cap_are_checked_and_report_their_violations() {
     let policy = policy();
     let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
     let bot = policy.caller("bot");
@@ -634,11 +636,9 @@ fn queries_at_the_cap_are_checked_in_linear_time() {
         (&deep, 1),
     ] {
         assert!(q.len() <= 100_000, "{}", q.len());
-        let start = std::time::Instant::now();
+        // How long this takes is the benchmark's business (parse_check), not a test's.
         let v = guard.check(q, bot, &ctx(false));
-        let took = start.elapsed();
         assert!(v.violations.len() >= at_least, "{}", v.violations.len());
-        assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
     }
 }
 

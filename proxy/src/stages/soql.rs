@@ -20,7 +20,7 @@ use http::HeaderMap;
 use http_body_util::BodyExt;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// One connection's SOQL guard and, if switched on, its explain check.
 pub struct ConnectionSoql {
