@@ -355,6 +355,9 @@ fn denial(d: Denial) -> GatewayError {
             GatewayError::forbidden("connection_not_granted", d.to_string())
         }
         Denial::Method { .. } => GatewayError::forbidden("method_not_granted", d.to_string()),
+        Denial::MethodNeverForwarded { .. } => {
+            GatewayError::forbidden("method_not_forwarded", d.to_string())
+        }
         Denial::Path { .. } => GatewayError::forbidden("path_not_granted", d.to_string()),
     }
 }
