@@ -81,6 +81,10 @@ pub struct ProviderProfile {
     /// Which requests carry SOQL.
     #[serde(skip, default = "no_soql")]
     pub soql: SoqlCarrier,
+    /// The query parameter with which the provider lets a request name another method
+    /// (Salesforce: `_HttpMethod`); the policy then checks that method too.
+    #[serde(skip)]
+    pub method_override_param: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -105,6 +109,7 @@ impl ProviderProfile {
             default_token_lifetime_secs: lifetime,
             token_sets_instance_url: instance_url,
             soql,
+            method_override_param: None,
         }
     }
 
@@ -131,9 +136,11 @@ pub fn builtin(name: &str) -> Option<ProviderProfile> {
     let profile = match name {
         // Salesforce: no `expires_in`; the session timeout defaults to 2 hours. The token
         // response carries `instance_url`.
-        "salesforce" => {
-            ProviderProfile::builtin(name, true, Some(7200), true, SoqlCarrier::SalesforceRest)
-        }
+        "salesforce" => ProviderProfile {
+            // `POST ...?_HttpMethod=PATCH` (or DELETE) runs as that method.
+            method_override_param: Some("_HttpMethod".to_owned()),
+            ..ProviderProfile::builtin(name, true, Some(7200), true, SoqlCarrier::SalesforceRest)
+        },
         // HubSpot: refresh on TTL (1800 s), not on 401.
         "hubspot" => ProviderProfile::builtin(name, false, None, false, SoqlCarrier::None),
         "greenhouse" | "greenhouse-v3" | "lever" | "ashby" => {

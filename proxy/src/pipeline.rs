@@ -56,7 +56,7 @@ pub async fn handle(
         started: Instant::now(),
         ctx: RequestContext {
             request_id: headers::request_id(request.headers()),
-            method: request.method().clone(),
+            method: routing::recorded_method(request.method()),
             connection: None,
             caller: None,
             category: None,
@@ -124,6 +124,10 @@ async fn run<'s>(
 ) -> Result<Response<ProxyBody>, GatewayError> {
     let (parts, body) = request.into_parts();
 
+    // Request line and header names, before any stage reads them.
+    routing::check_method(&parts.method)?;
+    headers::refuse_ambiguous_names(&parts.headers)?;
+
     // Route: which connection, which provider path.
     let target = routing::parse_target(&parts.uri, parts.version)?;
     let connection: &ConnectionRuntime =
@@ -144,11 +148,14 @@ async fn run<'s>(
 
     // Policy: may this caller do this?
     let content_length = content_length(&parts.headers)?;
+    let method_override = connection.profile.method_override_param.as_deref();
+    let method_override = routing::method_override(target.query, method_override)?;
     let allowed = policy
-        .authorize(
+        .authorize_with_override(
             caller,
             &connection.id,
             parts.method.as_str(),
+            method_override.as_deref(),
             &target.decoded_path,
             content_length,
         )
