@@ -5,6 +5,33 @@
 //! The policy is data the security team writes (in the main config or in a file of its own);
 //! [`Policy::compile`] checks it once, so evaluation on the hot path is lookups and segment
 //! comparisons only.
+//!
+//! # Paths
+//!
+//! Patterns match the percent-decoded provider path segment by segment: a literal segment
+//! matches itself, `*` exactly one non-empty segment, `**` any number of segments (including
+//! none).
+//!
+//! A trailing slash is part of the path: `/a/b/` matches only a pattern that also ends in `/`
+//! (`/a/*/`), or one whose last segment is `**` (`/a/**` covers everything under `/a`, whatever
+//! the slash means there). Providers disagree on what the slash means: the same resource
+//! (Rails), a different route that must have it (Django REST framework), the collection (`/a/`
+//! beside `/a/{id}`), a directory index. Gatehouse forwards the path as the caller wrote it, so
+//! the policy does not guess the provider's reading; a grant allows the shape it names and no
+//! other. So `/a/*` allows `/a/1` but neither `/a/` nor `/a/1/`.
+//!
+//! A path segment that a server would resolve as `.` or `..` never matches, including one with
+//! servlet-style parameters (`..;x`, which Tomcat and others strip before resolving), see
+//! [`is_dot_segment`]. The router refuses such paths before policy; the matcher does not rely
+//! on it.
+//!
+//! # Methods
+//!
+//! `"*"` stands for the methods whose meaning every provider shares ([`KNOWN_METHODS`]). Any
+//! other method is allowed only by a grant that names it. [`NEVER_FORWARDED`] methods (TRACE and
+//! its IIS twin TRACK echo the request, injected credential included, back to the caller;
+//! CONNECT opens a tunnel no policy sees into) are refused whatever the grants say, and a grant
+//! naming one does not compile.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
@@ -37,10 +64,12 @@ pub struct CallerPolicy {
 pub struct GrantPolicy {
     /// Connection ids this grant covers.
     pub connections: Vec<String>,
-    /// HTTP methods (upper case), or `["*"]` for any.
+    /// HTTP methods (upper case), or `["*"]` for GET, HEAD, POST, PUT, PATCH, DELETE and
+    /// OPTIONS. Other methods must be named; TRACE, TRACK and CONNECT cannot be granted.
     pub methods: Vec<String>,
     /// Path patterns relative to the connection's base URL, segment by segment: a literal
-    /// segment matches itself, `*` matches exactly one segment, `**` any number (including none).
+    /// segment matches itself, `*` exactly one non-empty segment, `**` any number (including
+    /// none). A path ending in `/` matches only a pattern ending in `/` or in `**`.
     pub paths: Vec<String>,
     /// Largest request body this grant allows, in bytes. Defaults to the server limit.
     #[serde(default)]
@@ -74,6 +103,8 @@ pub enum Denial {
         connection: String,
         method: String,
     },
+    #[error("method {method} is never forwarded (it could echo the injected credential or open a tunnel)")]
+    MethodNeverForwarded { method: String },
     #[error("caller {caller} may not call path {path} on connection {connection}")]
     Path {
         caller: String,
@@ -96,7 +127,64 @@ enum Segment {
 }
 
 #[derive(Debug, Clone)]
-struct PathPattern(Vec<Segment>);
+struct PathPattern {
+    segments: Vec<Segment>,
+    /// The pattern ends in `/`: it matches only paths that do too.
+    trailing_slash: bool,
+}
+
+/// Methods that `"*"` stands for: their meaning is the same on every provider.
+pub const KNOWN_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Methods never forwarded, whatever a grant says. TRACE (and TRACK, IIS's name for it) makes a
+/// provider echo the request back, the credential Gatehouse injected included; CONNECT asks
+/// for a tunnel whose traffic no policy would see.
+pub const NEVER_FORWARDED: &[&str] = &["TRACE", "TRACK", "CONNECT"];
+
+/// Longest method accepted. The longest registered method (`UPDATEREDIRECTREF`) has 17
+/// characters; anything much longer is an attack on whatever records it.
+pub const MAX_METHOD_LEN: usize = 32;
+
+/// Whether `method` is one Gatehouse will look at: 1 to [`MAX_METHOD_LEN`] RFC 9110 token
+/// characters, with no lower-case letter. Methods are case-sensitive and every registered one
+/// is upper case, so `get` is not `GET`, and is refused rather than guessed at.
+pub fn is_valid_method(method: &str) -> bool {
+    !method.is_empty()
+        && method.len() <= MAX_METHOD_LEN
+        && method.bytes().all(|b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// Whether a decoded path segment is one that some server resolves as `.` or `..`: the part
+/// before the first `;` (servlet path parameters, which Tomcat, Jetty and others strip before
+/// resolving dot segments) is `.` or `..`, or is empty while parameters follow (`;x` becomes an
+/// empty segment there). So `..;`, `..;jsessionid=1` and `.;x` all count.
+pub fn is_dot_segment(segment: &str) -> bool {
+    let (name, has_params) = match segment.split_once(';') {
+        Some((name, _)) => (name, true),
+        None => (segment, false),
+    };
+    name == "." || name == ".." || (has_params && name.is_empty())
+}
+
+/// A path split for matching: its segments without the leading `/` and any trailing `/`, and
+/// whether there was a trailing one. `/` is no segments and no trailing slash.
+fn split_path(path: &str) -> (&str, bool) {
+    let body = path.strip_prefix('/').unwrap_or(path);
+    match body.strip_suffix('/') {
+        Some(body) => (body, true),
+        None => (body, false),
+    }
+}
+
+/// The segments of a split path; `None` if one is empty or a dot segment, which no pattern
+/// matches (a literal segment is never empty, and `*` is exactly one non-empty segment).
+fn segments(body: &str) -> impl Iterator<Item = Option<&str>> {
+    body.split('/')
+        .filter(move |_| !body.is_empty())
+        .map(|s| (!s.is_empty() && !is_dot_segment(s)).then_some(s))
+}
 
 impl PathPattern {
     fn parse(pattern: &str) -> Result<Self, String> {
@@ -108,6 +196,10 @@ impl PathPattern {
                 "path pattern {pattern:?} must not contain a query or fragment"
             ));
         }
+        let (rest, trailing_slash) = match rest.strip_suffix('/') {
+            Some(rest) if !rest.is_empty() => (rest, true),
+            _ => (rest, false),
+        };
         let mut segments = Vec::new();
         for seg in rest.split('/') {
             segments.push(match seg {
@@ -115,7 +207,9 @@ impl PathPattern {
                 "*" => Segment::One,
                 "" if rest.is_empty() => continue,
                 "" => return Err(format!("path pattern {pattern:?} has an empty segment")),
-                "." | ".." => return Err(format!("path pattern {pattern:?} has a dot segment")),
+                s if is_dot_segment(s) => {
+                    return Err(format!("path pattern {pattern:?} has a dot segment"))
+                }
                 s if s.contains('*') => {
                     return Err(format!(
                         "path pattern {pattern:?}: '*' must be a whole segment"
@@ -124,43 +218,53 @@ impl PathPattern {
                 s => Segment::Literal(s.to_owned()),
             });
         }
-        Ok(Self(segments))
+        Ok(Self {
+            segments,
+            trailing_slash,
+        })
     }
 
-    /// `path` is already normalised by the router: starts with '/', no dot segments, decoded.
-    /// Dynamic programming over (pattern, path) segments: linear in their product however
-    /// many `**` a pattern has, so no path can make matching blow up.
+    /// `path` is the decoded provider path, normalised by the router (starts with '/', no dot
+    /// segments, no empty segment but a trailing one); a path that is not still matches
+    /// nothing it should not. Dynamic programming over (pattern, path) segments: linear in
+    /// their product however many `**` a pattern has, so no path can make matching blow up.
     fn matches(&self, path: &str) -> bool {
-        if self.0.iter().any(|s| matches!(s, Segment::Any)) {
-            self.matches_dp(path)
+        let (body, trailing) = split_path(path);
+        // A trailing slash must be asked for, unless a final `**` covers the whole subtree.
+        let ends_in_any = matches!(self.segments.last(), Some(Segment::Any));
+        let slash_fits = trailing == self.trailing_slash || (trailing && ends_in_any);
+        if !slash_fits {
+            return false;
+        }
+        if self.segments.iter().any(|s| matches!(s, Segment::Any)) {
+            self.matches_dp(body)
         } else {
-            self.matches_in_step(path)
+            self.matches_in_step(body)
         }
     }
 
     /// Without `**`: one pattern segment per path segment, compared in step, allocating nothing.
-    fn matches_in_step(&self, path: &str) -> bool {
-        let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let mut parts = trimmed.split('/').filter(|_| !trimmed.is_empty());
-        let fits = self.0.iter().all(|segment| match (segment, parts.next()) {
-            (_, None) => false,
-            (Segment::Literal(lit), Some(part)) => part == lit.as_str(),
-            (_, Some(_)) => true,
-        });
+    fn matches_in_step(&self, body: &str) -> bool {
+        let mut parts = segments(body);
+        let fits = self
+            .segments
+            .iter()
+            .all(|segment| match (segment, parts.next()) {
+                (_, None | Some(None)) => false,
+                (Segment::Literal(lit), Some(Some(part))) => part == lit.as_str(),
+                (_, Some(Some(_))) => true,
+            });
         fits && parts.next().is_none()
     }
 
-    fn matches_dp(&self, path: &str) -> bool {
-        let trimmed = path.strip_prefix('/').unwrap_or(path);
-        let segs: Vec<&str> = if trimmed.is_empty() {
-            Vec::new()
-        } else {
-            trimmed.split('/').collect()
+    fn matches_dp(&self, body: &str) -> bool {
+        let Some(segs) = segments(body).collect::<Option<Vec<&str>>>() else {
+            return false;
         };
         // reach[j]: the pattern so far can match the first j path segments.
         let mut reach = vec![false; segs.len() + 1];
         reach[0] = true;
-        for segment in &self.0 {
+        for segment in &self.segments {
             match segment {
                 Segment::Any => {
                     for j in 1..reach.len() {
@@ -313,11 +417,20 @@ impl Policy {
                 }
                 let any_method = grant.methods.iter().any(|m| m == "*");
                 for (i, m) in grant.methods.iter().enumerate() {
-                    if m != "*" && (m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase())) {
+                    if m == "*" {
+                        continue;
+                    }
+                    if !is_valid_method(m) {
                         err(
                             &mut errors,
                             &format!("{g}.methods[{i}]"),
                             format!("method {m:?} must be upper case (GET, POST, ...) or \"*\""),
+                        );
+                    } else if NEVER_FORWARDED.contains(&m.as_str()) {
+                        err(
+                            &mut errors,
+                            &format!("{g}.methods[{i}]"),
+                            format!("method {m} is never forwarded, whatever the grant"),
                         );
                     }
                 }
@@ -389,6 +502,32 @@ impl Policy {
         self.callers.len()
     }
 
+    /// As [`Policy::authorize`], for a request the provider may run as `override_method` (a
+    /// method-override query parameter it honours) instead of `method`. Both must be granted:
+    /// whether the provider applies the override to this request (Salesforce: on POST only) is
+    /// not something the policy can know, so either method may be the one that runs. The body
+    /// limit is the smaller of the two.
+    pub fn authorize_with_override(
+        &self,
+        caller: &str,
+        connection: &str,
+        method: &str,
+        override_method: Option<&str>,
+        path: &str,
+        body_len: Option<u64>,
+    ) -> Result<Allowed, Denial> {
+        let allowed = self.authorize(caller, connection, method, path, body_len)?;
+        let Some(other) = override_method.filter(|m| *m != method) else {
+            return Ok(allowed);
+        };
+        let also = self.authorize(caller, connection, other, path, body_len)?;
+        let max_body_bytes = match (allowed.max_body_bytes, also.max_body_bytes) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(Allowed { max_body_bytes })
+    }
+
     /// Decides one request. `path` is the normalised provider path (no query string).
     /// `body_len` is the declared body size when known. The most specific denial is reported:
     /// a path denial beats a method denial beats a connection denial.
@@ -405,6 +544,13 @@ impl Policy {
             connection: connection.to_owned(),
         };
         let grants = self.callers.get(caller).ok_or_else(deny_connection)?;
+        if NEVER_FORWARDED.contains(&method) {
+            return Err(Denial::MethodNeverForwarded {
+                method: method.to_owned(),
+            });
+        }
+        // `"*"` covers the shared methods only; anything else must be named.
+        let known_method = KNOWN_METHODS.contains(&method);
         // What the closest miss was, built into a message only when nothing matches.
         #[derive(PartialEq, PartialOrd)]
         enum Miss {
@@ -419,7 +565,7 @@ impl Policy {
             .iter()
             .filter(|g| g.connections.contains(connection))
         {
-            if !(grant.any_method || grant.methods.contains(method)) {
+            if !((grant.any_method && known_method) || grant.methods.contains(method)) {
                 if worst < Miss::Method {
                     worst = Miss::Method;
                 }

@@ -49,7 +49,8 @@ pub(crate) async fn handle(
         started: Instant::now(),
         ctx: RequestContext {
             request_id: hygiene::request_id(request.headers()),
-            method: request.method().clone(),
+            // A method too long or malformed to log is recorded as `invalid`.
+            method: route::recorded_method(request.method()),
             connection: None,
             caller: None,
             category: None,
@@ -79,6 +80,10 @@ async fn run<'s>(
 ) -> Result<Response<ProxyBody>, GatewayError> {
     let (parts, body) = request.into_parts();
 
+    // The request line and header names, before any stage reads them.
+    route::check_method(&parts.method)?;
+    hygiene::refuse_ambiguous_names(&parts.headers)?;
+
     // Route: which connection, which provider path.
     let target = route::parse_target(&parts.uri, parts.version)?;
     let connection: &ConnectionRuntime = ctx.connection.insert(state.connection(&target)?);
@@ -94,7 +99,7 @@ async fn run<'s>(
     let allowed = policy::authorize(
         &policy_doc,
         caller,
-        &connection.id,
+        connection,
         &parts.method,
         &target,
         content_length,

@@ -235,8 +235,268 @@ proptest::proptest! {
         ], 0..5),
         path in proptest::collection::vec("[ab]{0,2}", 0..6),
     ) {
-        let pattern = PathPattern(pattern);
-        let path = format!("/{}", path.join("/"));
-        proptest::prop_assert_eq!(pattern.matches_in_step(&path), pattern.matches_dp(&path));
+        let pattern = PathPattern { segments: pattern, trailing_slash: false };
+        let body = path.join("/");
+        proptest::prop_assert_eq!(pattern.matches_in_step(&body), pattern.matches_dp(&body));
     }
+}
+
+fn grants(grants: &str) -> Policy {
+    policy(&format!(
+        r#"
+        [[callers]]
+        id = "svc"
+        mtls_san = ["svc"]
+        {grants}
+        "#
+    ))
+    .expect("compiles")
+}
+
+fn allowed(p: &Policy, method: &str, path: &str) -> bool {
+    p.authorize("svc", "crm", method, path, None).is_ok()
+}
+
+#[test]
+fn star_is_never_an_empty_segment_and_a_trailing_slash_must_be_granted() {
+    let p = grants(
+        r#"
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["GET"]
+        paths = ["/a/*", "/b/*/", "/c/**", "/d"]
+        "#,
+    );
+    // `/a/` is the collection on many providers, not one item.
+    assert!(!allowed(&p, "GET", "/a/"), "/a/* must not allow /a/");
+    assert!(allowed(&p, "GET", "/a/1"));
+    assert!(!allowed(&p, "GET", "/a/1/"), "the slash is not granted");
+    assert!(!allowed(&p, "GET", "/a"));
+    // A pattern that ends in '/' asks for the slash, and only then matches it.
+    assert!(allowed(&p, "GET", "/b/1/"));
+    assert!(!allowed(&p, "GET", "/b/1"));
+    assert!(!allowed(&p, "GET", "/b//"));
+    // A final `**` is the whole subtree, slash or not.
+    for path in ["/c", "/c/", "/c/1", "/c/1/", "/c/1/2/"] {
+        assert!(allowed(&p, "GET", path), "{path}");
+    }
+    assert!(allowed(&p, "GET", "/d"));
+    assert!(!allowed(&p, "GET", "/d/"));
+    // Empty segments inside a path (which the router refuses) match nothing either.
+    assert!(!allowed(&p, "GET", "/c//1"));
+    assert!(!allowed(&p, "GET", "/a//"));
+}
+
+#[test]
+fn trailing_slash_patterns_compile_and_root_stays_root() {
+    let p = grants(
+        r#"
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["GET"]
+        paths = ["/"]
+        "#,
+    );
+    assert!(allowed(&p, "GET", "/"));
+    assert!(!allowed(&p, "GET", "/x"));
+    let errors = policy(
+        r#"
+        [[callers]]
+        id = "svc"
+        mtls_san = ["svc"]
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["GET"]
+        paths = ["//", "/a//", "/a/..;x/b", "/a/;x"]
+        "#,
+    )
+    .expect_err("broken patterns");
+    assert_eq!(errors.len(), 4, "{errors:?}");
+}
+
+#[test]
+fn dot_segments_with_path_parameters_match_nothing() {
+    let p = grants(
+        r#"
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["GET"]
+        paths = ["/pub/**", "/one/*/x"]
+        "#,
+    );
+    // Servlet containers strip `;params` and then resolve the dot segment, outside `/pub`.
+    for path in [
+        "/pub/..;/admin",
+        "/pub/..;jsessionid=1/admin",
+        "/pub/.;/x",
+        "/pub/;x/y",
+        "/pub/a/..",
+        "/one/..;/x",
+        "/one/;/x",
+    ] {
+        assert!(!allowed(&p, "GET", path), "{path}");
+    }
+    // Parameters on an ordinary segment are just part of it.
+    assert!(allowed(&p, "GET", "/pub/a;b=1/c"));
+    assert!(allowed(&p, "GET", "/one/v;1/x"));
+    assert!(allowed(&p, "GET", "/pub/...x"));
+}
+
+#[test]
+fn dot_segment_rule() {
+    for dot in [".", "..", "..;", ".;", "..;a=b", ";", ";x", "..;;"] {
+        assert!(is_dot_segment(dot), "{dot}");
+    }
+    for not in ["", "...", "a..", "a;..", "a;", ".x", "..x;"] {
+        assert!(!is_dot_segment(not), "{not}");
+    }
+}
+
+#[test]
+fn star_methods_cover_the_shared_set_and_never_trace_or_connect() {
+    let p = grants(
+        r#"
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["*"]
+        paths = ["/**"]
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["PROPFIND", "VERSION-CONTROL"]
+        paths = ["/dav/**"]
+        "#,
+    );
+    for method in KNOWN_METHODS {
+        assert!(allowed(&p, method, "/x"), "{method}");
+    }
+    for method in ["TRACE", "TRACK", "CONNECT"] {
+        assert_eq!(
+            p.authorize("svc", "crm", method, "/x", None),
+            Err(Denial::MethodNeverForwarded {
+                method: method.to_owned()
+            })
+        );
+    }
+    // Outside the shared set, only a grant that names the method allows it (here the grant
+    // that does is for other paths, the closest miss).
+    assert!(matches!(
+        p.authorize("svc", "crm", "PROPFIND", "/x", None),
+        Err(Denial::Path { .. })
+    ));
+    let star_only = grants(
+        r#"
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["*"]
+        paths = ["/**"]
+        "#,
+    );
+    assert!(matches!(
+        star_only.authorize("svc", "crm", "PROPFIND", "/x", None),
+        Err(Denial::Method { .. })
+    ));
+    assert!(allowed(&p, "PROPFIND", "/dav/a"));
+    assert!(allowed(&p, "VERSION-CONTROL", "/dav/a"));
+    assert!(!allowed(&p, "MKCOL", "/dav/a"));
+}
+
+#[test]
+fn never_forwarded_methods_cannot_be_granted() {
+    let errors = policy(
+        r#"
+        [[callers]]
+        id = "svc"
+        mtls_san = ["svc"]
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["GET", "TRACE", "CONNECT", "get", "M-SEARCH", "X_1"]
+        paths = ["/**"]
+        "#,
+    )
+    .expect_err("TRACE, CONNECT and get are refused");
+    let locations: Vec<&str> = errors.iter().map(|e| e.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        vec![
+            "callers[0].grants[0].methods[1]",
+            "callers[0].grants[0].methods[2]",
+            "callers[0].grants[0].methods[3]",
+        ]
+    );
+    assert!(errors[0].message.contains("never forwarded"), "{errors:?}");
+}
+
+#[test]
+fn method_syntax() {
+    for good in [
+        "GET",
+        "M-SEARCH",
+        "BASELINE-CONTROL",
+        "X1",
+        "A!#$%&'*+-.^_`|~",
+    ] {
+        assert!(is_valid_method(good), "{good}");
+    }
+    let long = "A".repeat(MAX_METHOD_LEN + 1);
+    for bad in [
+        "",
+        "get",
+        "Get",
+        "GE T",
+        "GET\r",
+        "G\u{e9}T",
+        "G/T",
+        long.as_str(),
+    ] {
+        assert!(!is_valid_method(bad), "{bad:?}");
+    }
+    assert!(is_valid_method(&"A".repeat(MAX_METHOD_LEN)));
+}
+
+#[test]
+fn an_override_method_needs_a_grant_as_well() {
+    let p = grants(
+        r#"
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["GET", "POST"]
+        paths = ["/sobjects/**"]
+        max_body_bytes = 500
+        [[callers.grants]]
+        connections = ["crm"]
+        methods = ["PATCH"]
+        paths = ["/sobjects/**"]
+        max_body_bytes = 100
+        "#,
+    );
+    let decide = |method: &str, over: Option<&str>| {
+        p.authorize_with_override("svc", "crm", method, over, "/sobjects/Account/1", None)
+    };
+    // A GET/POST grant does not let `POST ?_HttpMethod=DELETE` delete.
+    assert!(matches!(
+        decide("POST", Some("DELETE")),
+        Err(Denial::Method { method, .. }) if method == "DELETE"
+    ));
+    assert!(matches!(
+        decide("GET", Some("TRACE")),
+        Err(Denial::MethodNeverForwarded { .. })
+    ));
+    // Both granted: allowed, with the tighter body limit of the two.
+    assert_eq!(
+        decide("POST", Some("PATCH")),
+        Ok(Allowed {
+            max_body_bytes: Some(100)
+        })
+    );
+    assert_eq!(
+        decide("POST", None),
+        Ok(Allowed {
+            max_body_bytes: Some(500)
+        })
+    );
+    // The wire method must be granted too: the provider may ignore the parameter.
+    assert!(matches!(
+        decide("PUT", Some("PATCH")),
+        Err(Denial::Method { method, .. }) if method == "PUT"
+    ));
 }

@@ -3,10 +3,13 @@
 //! Callers never hold provider credentials, so whatever `Authorization`, `Cookie` or
 //! `Proxy-Authorization` they send is removed before the connection's own credential is set.
 //! Hop-by-hop headers (RFC 9110 §7.6.1) and any header named in `Connection` are dropped in
-//! both directions. Framing is set by whoever writes the message (hyper towards callers,
+//! both directions. Headers that make some server run another method or route elsewhere
+//! (method overrides, `Forwarded`/`X-Forwarded-*`, `X-Original-URL`, `X-Rewrite-URL`) are
+//! dropped from requests, and a request with `_` in a header name is refused. Framing is set by whoever writes the message (hyper towards callers,
 //! [`crate::h1`] or hyper towards providers), and never carries both `Content-Length` and
 //! `Transfer-Encoding`.
 
+use crate::error::GatewayError;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 pub use gatehouse_http1::{content_length, InvalidContentLength};
@@ -69,6 +72,52 @@ fn strip(headers: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
     }
 }
 
+/// Caller headers that tell some server to run another method or route to another place than
+/// the request line says: method overrides (the policy decided on the request's own method),
+/// the forwarding family (which describes the caller's own hops, not Gatehouse's request, and
+/// which frameworks trust for the host, scheme and prefix of the URL they build) and the IIS /
+/// Symfony path rewrites. Stripped rather than refused: frameworks that pass an inbound
+/// request's headers on copy them innocently, and without them the provider sees exactly the
+/// request the policy allowed.
+fn is_rerouting(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    matches!(
+        name,
+        "x-http-method-override"
+            | "x-http-method"
+            | "x-method-override"
+            | "forwarded"
+            | "x-real-ip"
+            | "x-original-url"
+            | "x-rewrite-url"
+            | "x-original-host"
+            | "x-host"
+    ) || name.starts_with("x-forwarded-")
+}
+
+/// Refuses a caller header whose name holds `_`. CGI-style servers (and nginx, PHP, WSGI
+/// behind them) turn `-` into `_`, so `X_Api_Key` and `X-Api-Key` become one variable, and a
+/// caller could sit its own value beside (or over) the credential Gatehouse injects. Refused,
+/// not stripped: a caller that means `-` learns at once which header to fix, where a silently
+/// dropped header would fail at the provider, far from the cause. Hyper has already refused
+/// names that are not tokens.
+pub fn refuse_ambiguous_names(headers: &HeaderMap) -> Result<(), GatewayError> {
+    match headers.keys().find(|name| name.as_str().contains('_')) {
+        None => Ok(()),
+        Some(name) => {
+            // Names are ASCII, so a byte cut is a character cut; the cap keeps a huge name out
+            // of the envelope.
+            let shown = &name.as_str()[..name.as_str().len().min(64)];
+            Err(GatewayError::bad_request(
+                "header_name_underscore",
+                format!(
+                    "header {shown:?} has '_' in its name, which some servers read as '-'; send it with '-'"
+                ),
+            ))
+        }
+    }
+}
+
 /// Prepares caller headers for the provider. `Host` is removed: the client sets it from the
 /// upstream URI, which is always the connection's configured authority.
 pub fn sanitize_request(headers: &mut HeaderMap) {
@@ -83,6 +132,7 @@ pub fn sanitize_request(headers: &mut HeaderMap) {
             // caller); asking the provider again would only add a round trip.
             || name == header::EXPECT
             || (reframed && name == header::CONTENT_LENGTH)
+            || is_rerouting(name)
     });
 }
 
@@ -96,9 +146,12 @@ pub fn outbound(mut headers: HeaderMap, request_id: &RequestId) -> HeaderMap {
     headers
 }
 
-/// Prepares provider headers for the caller. Provider session cookies stay with Gatehouse.
+/// Prepares provider headers for the caller. Provider session cookies stay with Gatehouse, in
+/// either spelling (`Set-Cookie2`, RFC 2965, is obsolete but still honoured by some clients).
 pub fn sanitize_response(headers: &mut HeaderMap) {
-    strip(headers, |name| name == header::SET_COOKIE);
+    strip(headers, |name| {
+        name == header::SET_COOKIE || name.as_str() == "set-cookie2"
+    });
 }
 
 /// A request's id, kept as the header value it travels as: each use (provider request,
@@ -269,6 +322,68 @@ mod tests {
         sanitize_request(&mut h);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, vec!["accept", "content-type"]);
+    }
+
+    #[test]
+    fn request_loses_method_overrides_and_rerouting_headers() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-http-method-override", "DELETE"),
+            ("x-http-method", "DELETE"),
+            ("x-method-override", "DELETE"),
+            ("forwarded", "host=evil.example;proto=http"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-prefix", "/admin"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-real-ip", "10.0.0.1"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
+            ("x-original-host", "evil.example"),
+            ("x-host", "evil.example"),
+            ("x-forwarded", "kept: not a name any server reads"),
+            ("accept", "application/json"),
+        ] {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        sanitize_request(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, vec!["accept", "x-forwarded"]);
+    }
+
+    #[test]
+    fn underscore_names_are_refused_and_named() {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_static("fine"));
+        assert!(refuse_ambiguous_names(&h).is_ok());
+        h.insert("x_api_key", HeaderValue::from_static("mine"));
+        let err = refuse_ambiguous_names(&h).unwrap_err();
+        assert_eq!(err.code, "header_name_underscore");
+        assert_eq!(err.category, crate::error::Category::BadRequest);
+        assert!(err.message.contains("\"x_api_key\""), "{}", err.message);
+        assert!(!err.message.contains("mine"), "values never echo");
+        let mut h = HeaderMap::new();
+        let long = format!("x_{}", "a".repeat(5000));
+        h.insert(
+            HeaderName::from_bytes(long.as_bytes()).unwrap(),
+            HeaderValue::from_static("1"),
+        );
+        assert!(refuse_ambiguous_names(&h).unwrap_err().message.len() < 200);
+    }
+
+    #[test]
+    fn response_loses_set_cookie2_too() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "set-cookie2",
+            HeaderValue::from_static("sid=provider; Version=1"),
+        );
+        h.insert(header::SET_COOKIE, HeaderValue::from_static("sid=provider"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        sanitize_response(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["content-type"]);
     }
 
     #[test]

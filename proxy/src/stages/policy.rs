@@ -5,7 +5,8 @@
 
 use crate::config::ServerConfig;
 use crate::error::{Category, GatewayError};
-use crate::stages::route::Target;
+use crate::stages::route::{self, Target};
+use crate::state::ConnectionRuntime;
 use gatehouse_guards::policy::{Denial, Policy};
 
 /// What the policy allows this request.
@@ -14,19 +15,25 @@ pub(crate) struct Allowed {
     pub body_limit: u64,
 }
 
+/// Asks the policy about this request. Where the connection's provider honours a
+/// method-override query parameter (the adapter says which), the method it names must be granted
+/// as well as the request's own.
 pub(crate) fn authorize(
     policy: &Policy,
     caller: &str,
-    connection: &str,
+    connection: &ConnectionRuntime,
     method: &http::Method,
     target: &Target<'_>,
     content_length: Option<u64>,
     server: &ServerConfig,
 ) -> Result<Allowed, GatewayError> {
-    let grant = policy.authorize(
+    let override_param = connection.provider.method_override_param();
+    let method_override = route::method_override(target.query, override_param)?;
+    let grant = policy.authorize_with_override(
         caller,
-        connection,
+        &connection.id,
         method.as_str(),
+        method_override.as_deref(),
         &target.decoded_path,
         content_length,
     )?;
@@ -49,6 +56,7 @@ impl From<Denial> for GatewayError {
             }
             Denial::Connection { .. } => "connection_not_granted",
             Denial::Method { .. } => "method_not_granted",
+            Denial::MethodNeverForwarded { .. } => "method_not_forwarded",
             Denial::Path { .. } => "path_not_granted",
         };
         GatewayError::forbidden(code, d.to_string())

@@ -6,6 +6,7 @@
 //! header) can point Gatehouse at another host.
 
 use crate::error::GatewayError;
+use gatehouse_guards::policy::{is_dot_segment, is_valid_method};
 use http::uri::{Authority, Scheme};
 use http::Uri;
 use percent_encoding::percent_decode_str;
@@ -179,8 +180,9 @@ pub fn parse_target(uri: &Uri, version: http::Version) -> Result<Target<'_>, Gat
     })
 }
 
-/// One pass over the bytes: starts with '/', nothing percent-encoded, no backslash or control
-/// character, no `.` or `..` segment, no empty segment before another '/' (a trailing '/' is fine).
+/// One pass over the bytes: starts with '/', nothing percent-encoded, ASCII only, no backslash
+/// or control character, no dot segment (with or without `;params`), no empty segment before
+/// another '/' (a trailing '/' is fine).
 fn is_plain(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
@@ -189,11 +191,12 @@ fn is_plain(raw: &str) -> bool {
     let mut start = 1;
     for i in 1..=bytes.len() {
         match bytes.get(i) {
-            Some(b'%' | b'\\') => return false,
+            // Non-ASCII goes the long way, where lookalikes of '.' and '/' are looked for.
+            Some(b'%' | b'\\' | 0x80..) => return false,
             Some(c) if c.is_ascii_control() => return false,
             Some(b'/') | None => {
-                let segment = &bytes[start..i];
-                if segment == b"." || segment == b".." || (segment.is_empty() && i < bytes.len()) {
+                let segment = &raw[start..i];
+                if is_dot_segment(segment) || (segment.is_empty() && i < bytes.len()) {
                     return false;
                 }
                 start = i + 1;
@@ -202,6 +205,87 @@ fn is_plain(raw: &str) -> bool {
         }
     }
     true
+}
+
+/// Characters that some server folds into `.`, `/`, `\`, `;`, `%`, `?` or `#` before it routes:
+/// every character whose Unicode compatibility form (NFKC, which Java, .NET and Python
+/// frameworks apply to paths) contains one of them, listed from the Unicode 14 tables, plus
+/// the slashes that Windows "best fit" code-page conversion maps to `/` (U+2215 DIVISION
+/// SLASH, U+2044 FRACTION SLASH) and the big solidi. Refused rather than folded: Gatehouse
+/// forwards the path as sent, so what it matched must be what every server reads. No
+/// provider API path needs them.
+const LOOKALIKES: &[char] = &[
+    '\u{037e}',
+    '\u{2024}',
+    '\u{2025}',
+    '\u{2026}',
+    '\u{2044}',
+    '\u{2047}',
+    '\u{2048}',
+    '\u{2049}',
+    '\u{2100}',
+    '\u{2101}',
+    '\u{2105}',
+    '\u{2106}',
+    '\u{2215}',
+    '\u{2488}',
+    '\u{2489}',
+    '\u{248a}',
+    '\u{248b}',
+    '\u{248c}',
+    '\u{248d}',
+    '\u{248e}',
+    '\u{248f}',
+    '\u{2490}',
+    '\u{2491}',
+    '\u{2492}',
+    '\u{2493}',
+    '\u{2494}',
+    '\u{2495}',
+    '\u{2496}',
+    '\u{2497}',
+    '\u{2498}',
+    '\u{2499}',
+    '\u{249a}',
+    '\u{249b}',
+    '\u{29f8}',
+    '\u{29f9}',
+    '\u{33c2}',
+    '\u{33c7}',
+    '\u{33d8}',
+    '\u{fe14}',
+    '\u{fe16}',
+    '\u{fe19}',
+    '\u{fe30}',
+    '\u{fe52}',
+    '\u{fe54}',
+    '\u{fe56}',
+    '\u{fe5f}',
+    '\u{fe68}',
+    '\u{fe6a}',
+    '\u{ff03}',
+    '\u{ff05}',
+    '\u{ff0e}',
+    '\u{ff0f}',
+    '\u{ff1b}',
+    '\u{ff1f}',
+    '\u{ff3c}',
+    '\u{1f100}',
+];
+
+/// Whether decoded text still holds a percent escape (`%2e`, or IIS's `%u002e`): a server that
+/// decodes twice would read something else than the policy matched.
+fn still_encoded(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        let hex = |from: usize, n: usize| {
+            bytes
+                .get(from..from + n)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        };
+        b == b'%'
+            && (hex(i + 1, 2) || (matches!(bytes.get(i + 1), Some(b'u' | b'U')) && hex(i + 2, 4)))
+    })
 }
 
 /// Rejects paths that could climb out of the base path or smuggle a separator, and returns
@@ -235,8 +319,21 @@ fn check_provider_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, GatewayEr
                 "path is not valid UTF-8 after percent-decoding",
             )
         })?;
-        if text == "." || text == ".." {
+        // `..;x` too: servlet containers strip `;params` first, then resolve the `..`.
+        if is_dot_segment(&text) {
             return Err(traversal());
+        }
+        if still_encoded(&text) {
+            return Err(GatewayError::bad_request(
+                "path_traversal",
+                "the path is percent-encoded twice (%25 followed by an escape); send it encoded once",
+            ));
+        }
+        if text.contains(LOOKALIKES) {
+            return Err(GatewayError::bad_request(
+                "path_traversal",
+                "the path holds a character that some servers read as '.', '/', '\\', ';', '%', '?' or '#' (a full-width dot, for one)",
+            ));
         }
         if text.chars().any(char::is_control) {
             return Err(GatewayError::bad_request(
@@ -260,9 +357,81 @@ fn check_provider_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, GatewayEr
     Ok(std::borrow::Cow::Owned(decoded))
 }
 
+/// Refuses a method that is not a short upper-case token before anything records it: hyper
+/// takes any token as a method, and one of 60,000 bytes would otherwise become a log line.
+/// Which methods may be forwarded is the policy's call ([`gatehouse_guards::policy`]).
+pub fn check_method(method: &http::Method) -> Result<(), GatewayError> {
+    if is_valid_method(method.as_str()) {
+        return Ok(());
+    }
+    Err(GatewayError::bad_request(
+        "invalid_method",
+        format!(
+            "the request method must be 1 to {} upper-case token characters (GET, POST, ...)",
+            gatehouse_guards::policy::MAX_METHOD_LEN
+        ),
+    ))
+}
+
+/// The method as metrics, logs and errors may show it: itself when [`check_method`] accepts it,
+/// else `invalid`, which no accepted request can carry (accepted methods are upper case).
+pub fn recorded_method(method: &http::Method) -> http::Method {
+    if is_valid_method(method.as_str()) {
+        method.clone()
+    } else {
+        http::Method::from_bytes(b"invalid").unwrap_or_default()
+    }
+}
+
+/// The method the provider would run instead of the request's own, when it honours a
+/// method-override query parameter named `param` (the connection's profile knows which, if
+/// any). Names are compared after decoding and without regard to case, and `;` counts as a
+/// separator as well as `&`, so no spelling a provider might accept slips past. Several
+/// occurrences that disagree, or a value that is not a method, are refused: there is no telling
+/// which the provider would act on.
+pub fn method_override(
+    query: Option<&str>,
+    param: Option<&str>,
+) -> Result<Option<String>, GatewayError> {
+    let (Some(query), Some(param)) = (query, param) else {
+        return Ok(None);
+    };
+    let mut found: Option<String> = None;
+    for pair in query.split(['&', ';']) {
+        let Some((name, value)) = form_urlencoded::parse(pair.as_bytes()).next() else {
+            continue;
+        };
+        if !name.eq_ignore_ascii_case(param) {
+            continue;
+        }
+        if !is_valid_method(&value) {
+            return Err(GatewayError::bad_request(
+                "invalid_method_override",
+                format!(
+                    "the {param} parameter must name an upper-case method (PATCH, DELETE, ...)"
+                ),
+            ));
+        }
+        match &found {
+            Some(seen) if *seen != value => {
+                return Err(GatewayError::bad_request(
+                    "invalid_method_override",
+                    format!(
+                        "the {param} parameter is given more than once, with different methods"
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => found = Some(value.into_owned()),
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Category;
 
     fn target(s: &str) -> Result<Target<'_>, GatewayError> {
         // Leak is fine in tests: the Uri must outlive the Target.
@@ -312,6 +481,140 @@ mod tests {
         ] {
             assert!(target(bad).is_err(), "{bad} must be rejected");
         }
+    }
+
+    #[test]
+    fn dot_segments_with_path_parameters_are_refused() {
+        for bad in [
+            "/crm/pub/..;/admin",
+            "/crm/pub/%2e%2e;/admin",
+            "/crm/pub/%2E%2E%3B/admin",
+            "/crm/pub/..%3bjsessionid=1/admin",
+            "/crm/pub/.;x/admin",
+            "/crm/pub/;x/admin",
+            "/crm/pub/%3B/admin",
+        ] {
+            let err = target(bad).expect_err(bad);
+            assert_eq!(err.code, "path_traversal", "{bad}");
+        }
+        // A parameter on an ordinary segment is the provider's business.
+        assert_eq!(target("/crm/a;v=1/b").unwrap().decoded_path, "/a;v=1/b");
+        assert_eq!(target("/crm/a/...").unwrap().decoded_path, "/a/...");
+    }
+
+    #[test]
+    fn double_encoding_and_lookalike_dots_are_refused() {
+        for bad in [
+            "/crm/pub/%252e%252e/admin",
+            "/crm/pub/%25%32%65%25%32%65/admin",
+            "/crm/pub/%252f",
+            "/crm/pub/%u002e%u002e/admin",
+            "/crm/pub/%EF%BC%8E%EF%BC%8E/admin", // U+FF0E FULLWIDTH FULL STOP, twice
+            "/crm/pub/%EF%BC%8F",                // U+FF0F FULLWIDTH SOLIDUS
+            "/crm/pub/%E2%80%A5/admin",          // U+2025 TWO DOT LEADER, NFKC ".."
+            "/crm/pub/%EF%B9%92%EF%B9%92",       // U+FE52 SMALL FULL STOP
+            "/crm/pub/a%E2%88%95b",              // U+2215 DIVISION SLASH
+        ] {
+            let err = target(bad).expect_err(bad);
+            assert_eq!(err.code, "path_traversal", "{bad}");
+        }
+        // A literal '%' that no second decoding would change, and other non-ASCII, pass.
+        assert_eq!(target("/crm/a/100%25").unwrap().decoded_path, "/a/100%");
+        assert_eq!(target("/crm/a/%25zz").unwrap().decoded_path, "/a/%zz");
+        assert_eq!(target("/crm/caf%C3%A9").unwrap().decoded_path, "/caf\u{e9}");
+        // Overlong UTF-8 for '.' is not UTF-8 at all.
+        assert_eq!(
+            target("/crm/pub/%C0%AE%C0%AE/admin").unwrap_err().code,
+            "invalid_path"
+        );
+    }
+
+    #[test]
+    fn raw_non_ascii_lookalikes_are_refused_too() {
+        // hyper hands over request targets with raw UTF-8 bytes; build such a Uri the same way.
+        let uri = Uri::from_maybe_shared(bytes_of("/crm/pub/\u{ff0e}\u{ff0e}/admin"))
+            .expect("a Uri may hold raw UTF-8 in its path");
+        let err = parse_target(&uri, http::Version::HTTP_11).unwrap_err();
+        assert_eq!(err.code, "path_traversal");
+        assert!(!is_plain("/pub/\u{ff0e}\u{ff0e}/admin"));
+        assert!(!is_plain("/pub/..;/admin"));
+        assert!(!is_plain("/pub/;/admin"));
+        assert!(is_plain("/pub/a;b/admin"));
+    }
+
+    fn bytes_of(s: &str) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn methods_are_short_upper_case_tokens() {
+        for good in ["GET", "PATCH", "PROPFIND", "M-SEARCH", "TRACE"] {
+            let m = http::Method::from_bytes(good.as_bytes()).unwrap();
+            assert!(check_method(&m).is_ok(), "{good}");
+            assert_eq!(recorded_method(&m), m);
+        }
+        let long = "A".repeat(60_000);
+        for bad in ["get", "Delete", long.as_str(), &"B".repeat(33)] {
+            let m = http::Method::from_bytes(bad.as_bytes()).unwrap();
+            let err = check_method(&m).unwrap_err();
+            assert_eq!(
+                (err.category, err.code),
+                (Category::BadRequest, "invalid_method")
+            );
+            assert!(err.message.len() < 200);
+            assert_eq!(recorded_method(&m).as_str(), "invalid");
+        }
+    }
+
+    #[test]
+    fn method_override_parameter() {
+        let over = |q: &str| method_override(Some(q), Some("_HttpMethod"));
+        assert_eq!(
+            over("_HttpMethod=DELETE").unwrap().as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(
+            over("a=1&_httpmethod=PATCH").unwrap().as_deref(),
+            Some("PATCH")
+        );
+        assert_eq!(
+            over("%5FHttpMethod=DELETE").unwrap().as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(
+            over("_HttpMethod=%44ELETE").unwrap().as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(
+            over("a=1;_HttpMethod=DELETE").unwrap().as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(
+            over("_HttpMethod=PATCH&_HttpMethod=PATCH")
+                .unwrap()
+                .as_deref(),
+            Some("PATCH")
+        );
+        assert_eq!(over("q=SELECT+Id+FROM+Account").unwrap(), None);
+        assert_eq!(over("HttpMethod=DELETE").unwrap(), None);
+        for bad in [
+            "_HttpMethod=PATCH&_HttpMethod=DELETE",
+            "_HttpMethod=delete",
+            "_HttpMethod=",
+            "_HttpMethod",
+        ] {
+            assert_eq!(
+                over(bad).unwrap_err().code,
+                "invalid_method_override",
+                "{bad}"
+            );
+        }
+        // Without a parameter in the profile, the query means nothing special.
+        assert_eq!(
+            method_override(Some("_HttpMethod=DELETE"), None).unwrap(),
+            None
+        );
+        assert_eq!(method_override(None, Some("_HttpMethod")).unwrap(), None);
     }
 
     #[test]
