@@ -232,7 +232,7 @@ impl GatewayError {
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Ok(id) = HeaderValue::from_str(ctx.request_id) {
-            headers.insert(crate::stages::hygiene::X_REQUEST_ID, id);
+            headers.insert(crate::telemetry::ids::X_REQUEST_ID, id);
         }
         if let Some(after) = self.retry_after {
             headers.insert(

@@ -20,6 +20,7 @@ use crate::respond;
 use crate::stages::caller::PeerIdentity;
 use crate::stages::{body, caller, hygiene, policy, route, soql};
 use crate::state::{AppState, ConnectionRuntime};
+use crate::telemetry::ids;
 use crate::telemetry::record::RequestRecord;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -27,7 +28,7 @@ use tokio::time::Instant;
 
 /// What the pipeline learns about a request as it goes, for errors and the request record.
 struct RequestContext<'s> {
-    request_id: hygiene::RequestId,
+    request_id: ids::RequestId,
     method: http::Method,
     connection: Option<&'s ConnectionRuntime>,
     caller: Option<std::sync::Arc<str>>,
@@ -48,7 +49,7 @@ pub(crate) async fn handle(
         state,
         started: Instant::now(),
         ctx: RequestContext {
-            request_id: hygiene::request_id(request.headers()),
+            request_id: ids::request_id(request.headers()),
             // A method too long or malformed to log is recorded as `invalid`.
             method: route::recorded_method(request.method()),
             connection: None,
@@ -119,8 +120,10 @@ async fn run<'s>(
     let mut query = target.query;
     let soql_plan;
     if let Some(guard) = &connection.soql {
+        let view = connection.soql_view();
         let request = soql::Request {
-            connection,
+            connection: view,
+            request_id: ctx.request_id.as_str(),
             caller,
             caller_policy: policy_doc.caller_soql(caller),
             method: &parts.method,
@@ -133,7 +136,7 @@ async fn run<'s>(
         }
         query = soql_plan.query_string.as_deref().or(query);
         let accept = parts.headers.get(http::header::ACCEPT);
-        soql::explain(guard, connection, &state.credentials, accept, &soql_plan).await?;
+        soql::explain(guard, view, &state.credentials, accept, &soql_plan).await?;
     }
 
     // Exchange: credential, send, one refresh-and-replay on a 401.

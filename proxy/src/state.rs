@@ -35,6 +35,16 @@ impl ConnectionRuntime {
     pub fn base_for<'a>(&'a self, applied: &'a crate::credentials::Applied) -> &'a UpstreamBase {
         applied.base_url.as_deref().unwrap_or(&self.base)
     }
+
+    /// What the SOQL stage sees of this connection.
+    pub fn soql_view(&self) -> crate::stages::soql::Connection<'_> {
+        crate::stages::soql::Connection {
+            id: &self.id,
+            provider: self.provider.as_ref(),
+            clients: &self.clients,
+            base: &self.base,
+        }
+    }
 }
 
 pub struct AppState {

@@ -3,6 +3,10 @@
 //! tokens revokes the whole grant. A second `gatehouse run` on the directory is refused with a
 //! message naming it and pointing at PostgreSQL; the first keeps serving; the files are private.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 use gatehouse_e2e::{binary, token_hash, Gatehouse};
 use gatehouse_sim::{
     Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,

@@ -5,13 +5,15 @@
 //! with its location (`file:line:col` for syntax and type errors, a key path such as
 //! `connections[1].base_url` for semantic ones), and all of them are reported, not only the first.
 
+mod credentials;
 mod duration;
 mod interpolate;
 pub(crate) mod reload;
 
-use crate::credentials::{CredentialsConfig, StoreConfig};
+pub use credentials::CredentialsConfig;
 use gatehouse_adapters::{CustomProfile, Provider};
 use gatehouse_guards::policy::{Policy, PolicyDocument};
+use gatehouse_store::StoreConfig;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -8,7 +8,6 @@ use crate::config::{ConnectionConfig, ExplainConfig};
 use crate::error::{Category, GatewayError};
 use crate::stages::body::RequestBody;
 use crate::stages::route::UpstreamBase;
-use crate::state::ConnectionRuntime;
 use crate::telemetry::metrics::{Metrics, SoqlLabels};
 use bytes::Bytes;
 use gatehouse_adapters::Provider;
@@ -56,8 +55,21 @@ pub struct SoqlPlan {
     pub body: Option<Bytes>,
 }
 
+/// What the SOQL stage needs of the connection a request goes to (a view, so this stage does
+/// not depend on the runtime that holds it).
+#[derive(Clone, Copy)]
+pub struct Connection<'a> {
+    pub id: &'a str,
+    pub provider: &'a dyn Provider,
+    pub clients: &'a crate::forward::upstream::UpstreamClients,
+    /// The configured base URL; a token may name another API base (`instance_url`).
+    pub base: &'a UpstreamBase,
+}
+
 pub struct Request<'a> {
-    pub connection: &'a ConnectionRuntime,
+    pub connection: Connection<'a>,
+    /// For the log line of a blocked query.
+    pub request_id: &'a str,
     pub caller: &'a str,
     pub caller_policy: Option<&'a CallerSoqlPolicy>,
     pub method: &'a http::Method,
@@ -168,7 +180,7 @@ fn check_one(
         metrics
             .soql_verdicts
             .get_or_create(&SoqlLabels {
-                connection: req.connection.id.clone(),
+                connection: req.connection.id.to_owned(),
                 caller: req.caller.to_owned(),
                 verdict: verdict.to_owned(),
                 rule: rule.to_owned(),
@@ -185,7 +197,7 @@ fn check_one(
         count(kind, v.rule.as_str());
     }
     if verdict.is_blocked() {
-        tracing::info!(connection = %req.connection.id, caller = req.caller, rules = ?verdict.blocking().map(|v| v.rule.as_str()).collect::<Vec<_>>(), "SOQL blocked");
+        tracing::info!(request_id = req.request_id, connection = req.connection.id, caller = req.caller, rules = ?verdict.blocking().map(|v| v.rule.as_str()).collect::<Vec<_>>(), "SOQL blocked");
         return Err(blocked(text, &verdict));
     }
     if !verdict.violations.iter().any(|v| v.mode == Mode::Enforce) {
@@ -256,7 +268,7 @@ fn replace_q(query: &str, soql: &str) -> String {
 /// one). `accept` is the caller's `Accept`, passed on.
 pub async fn explain(
     soql: &ConnectionSoql,
-    connection: &ConnectionRuntime,
+    connection: Connection<'_>,
     credentials: &crate::credentials::Credentials,
     accept: Option<&http::HeaderValue>,
     plan: &SoqlPlan,
@@ -271,8 +283,8 @@ pub async fn explain(
     if let Some(accept) = accept {
         headers.insert(http::header::ACCEPT, accept.clone());
     }
-    let applied = credentials.apply(&connection.id, &mut headers).await?;
-    let base = connection.base_for(&applied);
+    let applied = credentials.apply(connection.id, &mut headers).await?;
+    let base = applied.base_url.as_deref().unwrap_or(connection.base);
     for (query, path) in &plan.queries {
         check.check(connection, base, &headers, query, path).await?;
     }
@@ -295,7 +307,7 @@ impl ExplainCheck {
 
     async fn check(
         &self,
-        connection: &ConnectionRuntime,
+        connection: Connection<'_>,
         base: &UpstreamBase,
         headers: &HeaderMap,
         query: &str,
@@ -328,7 +340,10 @@ impl ExplainCheck {
                 }
                 // No answer in time, or an answer we cannot read: the static verdict stands.
                 Ok(None) | Err(_) => {
-                    tracing::warn!(connection = %connection.id, "query plan unavailable; static SOQL verdict used");
+                    tracing::warn!(
+                        connection = connection.id,
+                        "query plan unavailable; static SOQL verdict used"
+                    );
                     None
                 }
             },
@@ -344,7 +359,7 @@ impl ExplainCheck {
     /// Asks the planner on the same host the query itself would go to (`base`).
     async fn ask(
         &self,
-        connection: &ConnectionRuntime,
+        connection: Connection<'_>,
         base: &UpstreamBase,
         headers: &HeaderMap,
         query: &str,

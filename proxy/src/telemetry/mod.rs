@@ -3,6 +3,7 @@
 //! families (`metrics`), the JSON logs and access log (`log`), and the request record that is
 //! built once per request and handed to every sink (`record`).
 
+pub(crate) mod ids;
 pub(crate) mod labels;
 pub(crate) mod log;
 pub(crate) mod metrics;

@@ -56,7 +56,9 @@ impl DataDirLock {
                     holder: read_pid(&mut file),
                 });
             }
-            // Runs on the blocking pool (or at start-up), never on a runtime worker.
+            // Runs on the blocking pool (or at start-up), never on a runtime worker; a holder
+            // that is exiting gets a moment to let go, on the wall clock.
+            #[allow(clippy::disallowed_methods)]
             std::thread::sleep(LOCK_RETRY);
         }
         // Diagnostics only (the lock is the flock, not this text): who holds the directory.
