@@ -10,17 +10,25 @@ use gatehouse_e2e::binary;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
-/// `(header, url, query)` of a printed `curl -sG -H '...' 'URL' --data-urlencode 'q=...'` line.
+/// `(header, url, query)` of a printed `curl -sG -H '...' 'URL' --data-urlencode 'q=...'` line
+/// (or of `curl -H '...' 'URL?q=...'`, with the query encoded in the URL).
 fn parse_curl(line: &str) -> (String, String, String) {
     let quoted: Vec<&str> = line.split('\'').skip(1).step_by(2).collect();
     assert!(
-        quoted.len() >= 3,
-        "not the curl line the demo prints: {line}"
+        quoted.len() >= 2,
+        "not a curl line with a header and a URL: {line}"
     );
-    let query = quoted[2]
-        .strip_prefix("q=")
-        .unwrap_or_else(|| panic!("no q= in {line}"));
-    (quoted[0].to_owned(), quoted[1].to_owned(), query.to_owned())
+    if let Some(query) = quoted.get(2).and_then(|q| q.strip_prefix("q=")) {
+        return (quoted[0].to_owned(), quoted[1].to_owned(), query.to_owned());
+    }
+    let mut url = reqwest::Url::parse(quoted[1]).unwrap_or_else(|e| panic!("{line}: {e}"));
+    let query = url
+        .query_pairs()
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no query in {line}"));
+    url.set_query(None);
+    (quoted[0].to_owned(), url.to_string(), query)
 }
 
 async fn call(header: &str, url: &str, query: &str) -> (u16, serde_json::Value) {
