@@ -40,6 +40,43 @@ pub const AI_AGENT: DemoCaller = DemoCaller {
     token: "demo-ai-agent-token",
 };
 
+/// A call to try by hand, printed by `gatehouse demo` under its URLs.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub caller: DemoCaller,
+    /// Connection id and provider path, without the query string.
+    pub path: &'static str,
+    /// The SOQL sent as `q`, if any.
+    pub query: Option<&'static str>,
+    /// What the newcomer should see.
+    pub outcome: &'static str,
+}
+
+/// The demo's example calls. The first returns records: the simulators' seeded records are
+/// dated in 2025 (fixed, so tests stay deterministic), so it asks for a fixed month of them
+/// rather than `LAST_N_DAYS`, which finds nothing once 2025 is that long ago. A bounded window
+/// on an indexed field with a LIMIT is what the demo's SOQL guard allows on a large object
+/// (an open-ended `CreatedDate >` is as wide as the time since); the second example is the
+/// same object unfiltered, which the guard blocks.
+pub fn examples() -> [Example; 2] {
+    [
+        Example {
+            caller: CRM_SYNC,
+            path: "/acme-sf/services/data/v60.0/query",
+            query: Some(
+                "SELECT Id, Name, CreatedDate FROM Account WHERE CreatedDate >= 2025-06-01T00:00:00Z AND CreatedDate < 2025-07-01T00:00:00Z LIMIT 5",
+            ),
+            outcome: "five accounts",
+        },
+        Example {
+            caller: CRM_SYNC,
+            path: "/acme-sf/services/data/v60.0/query",
+            query: Some("SELECT Id FROM Account"),
+            outcome: "blocked by the SOQL guard",
+        },
+    ]
+}
+
 /// Every simulator of the demo, sharing one test CA.
 pub struct DemoWorld {
     pub ca: TestCa,

@@ -3,11 +3,13 @@
 //! The world (simulators, config, traffic) comes from `gatehouse_sim::demo`; this file only
 //! runs it and tells the newcomer where to look.
 
+use super::output;
 use crate::config::Config;
 use crate::listen::server::{shutdown_signal, Server};
 use crate::state::AppState;
-use gatehouse_sim::demo::{run_traffic, DemoWorld, TrafficStats, CRM_SYNC};
+use gatehouse_sim::demo::{examples, run_traffic, DemoWorld, TrafficStats};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,39 +63,44 @@ async fn run_inner(
     let data_addr = server.data_addr().unwrap_or(listen);
     let admin_addr = server.admin_addr().unwrap_or(admin);
     let data_url = format!("http://{data_addr}");
-    println!("Gatehouse demo is running.");
-    println!("  data plane:  {data_url}");
-    println!("  admin:       http://{admin_addr}   (/healthz /readyz /metrics)");
-    println!("  dashboard:   http://{admin_addr}/dashboard");
-    println!("  config:      {}", config_file.display());
-    println!(
-        "  simulators:  salesforce {}  hubspot {}  greenhouse {}  lever {}  ashby {}",
-        world.salesforce.https_base_url(),
-        world.hubspot.https_base_url(),
-        world.greenhouse.https_base_url(),
-        world.lever.https_base_url(),
-        world.ashby.https_base_url()
+    let simulators = [
+        ("salesforce", world.salesforce.https_base_url()),
+        ("hubspot", world.hubspot.https_base_url()),
+        ("greenhouse", world.greenhouse.https_base_url()),
+        ("lever", world.lever.https_base_url()),
+        ("ashby", world.ashby.https_base_url()),
+    ];
+    let where_to_look = Banner {
+        data_url: &data_url,
+        admin_addr,
+        config_file: &config_file,
+        simulators: &simulators,
+    };
+    for line in where_to_look.lines() {
+        output::line(line);
+    }
+    output::line(
+        "Traffic from crm-sync, recruiting and ai-agent is running; Ctrl-C stops everything.",
     );
-    println!("Try:");
-    println!(
-        "  curl -s -H 'Proxy-Authorization: Bearer {}' '{data_url}/acme-sf/services/data/v60.0/query?q=SELECT+Id,Name+FROM+Account+WHERE+CreatedDate=LAST_N_DAYS:30+LIMIT+5'",
-        CRM_SYNC.token
-    );
-    println!("  curl -s -H 'Proxy-Authorization: Bearer {}' '{data_url}/acme-sf/services/data/v60.0/query?q=SELECT+Id+FROM+Account'   # blocked by the SOQL guard", CRM_SYNC.token);
-    println!("Traffic from crm-sync, recruiting and ai-agent is running; Ctrl-C stops everything.");
 
     let stats = Arc::new(TrafficStats::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let traffic = tokio::spawn(run_traffic(data_url, stats.clone(), stop_rx));
+    let traffic = tokio::spawn(run_traffic(data_url.clone(), stats.clone(), stop_rx));
     let reporter = {
         let stats = stats.clone();
+        let where_to_look_again = Reminder {
+            data_url: data_url.clone(),
+            admin_addr,
+        };
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(15)).await;
-                println!("traffic so far (status x count):");
+                output::line("traffic so far (status x count):");
                 for line in stats.summary() {
-                    println!("  {line}");
+                    output::line(format_args!("  {line}"));
                 }
+                // The URLs printed at the start have scrolled away by now.
+                output::line(where_to_look_again.reminder());
             }
         })
     };
@@ -110,11 +117,123 @@ async fn run_inner(
     let _ = stop_tx.send(true);
     reporter.abort();
     let _ = traffic.await;
-    println!("final traffic (status x count):");
+    output::line("final traffic (status x count):");
     for line in stats.summary() {
-        println!("  {line}");
+        output::line(format_args!("  {line}"));
     }
     world.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// What `gatehouse demo` prints first: where everything is and calls to try.
+struct Banner<'a> {
+    data_url: &'a str,
+    admin_addr: SocketAddr,
+    config_file: &'a Path,
+    simulators: &'a [(&'a str, String)],
+}
+
+impl Banner<'_> {
+    fn lines(&self) -> Vec<String> {
+        let admin = self.admin_addr;
+        let simulators: Vec<String> = self
+            .simulators
+            .iter()
+            .map(|(name, url)| format!("{name} {url}"))
+            .collect();
+        let mut lines = vec![
+            "Gatehouse demo is running.".to_owned(),
+            format!("  data plane:  {}", self.data_url),
+            format!("  admin:       http://{admin}   (/healthz /readyz /metrics)"),
+            format!("  dashboard:   http://{admin}/dashboard"),
+            format!("  config:      {}", self.config_file.display()),
+            format!("  simulators:  {}", simulators.join("  ")),
+            "Try:".to_owned(),
+        ];
+        for example in examples() {
+            // `-G --data-urlencode` keeps the SOQL readable and lets curl encode it.
+            let mut line = format!(
+                "  curl -sG -H 'Proxy-Authorization: Bearer {}' '{}{}'",
+                example.caller.token, self.data_url, example.path
+            );
+            if let Some(query) = example.query {
+                line.push_str(&format!(" --data-urlencode 'q={query}'"));
+            }
+            line.push_str(&format!("   # {}", example.outcome));
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+/// One line with the URLs, repeated under each traffic summary.
+struct Reminder {
+    data_url: String,
+    admin_addr: SocketAddr,
+}
+
+impl Reminder {
+    fn reminder(&self) -> String {
+        format!(
+            "(data plane {}  dashboard http://{}/dashboard  metrics http://{}/metrics)",
+            self.data_url, self.admin_addr, self.admin_addr
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn banner_text() -> String {
+        let simulators = [("salesforce", "https://127.0.0.1:4443".to_owned())];
+        Banner {
+            data_url: "http://127.0.0.1:8080",
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            config_file: Path::new("/tmp/demo/gatehouse.toml"),
+            simulators: &simulators,
+        }
+        .lines()
+        .join("\n")
+    }
+
+    #[test]
+    fn the_banner_shows_where_to_look_and_calls_that_run_as_printed() {
+        let text = banner_text();
+        for expected in [
+            "data plane:  http://127.0.0.1:8080",
+            "dashboard:   http://127.0.0.1:9090/dashboard",
+            "simulators:  salesforce https://127.0.0.1:4443",
+            "config:      /tmp/demo/gatehouse.toml",
+        ] {
+            assert!(text.contains(expected), "{expected}:\n{text}");
+        }
+        let first = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("curl"))
+            .unwrap_or_default();
+        assert!(
+            first.contains("'http://127.0.0.1:8080/acme-sf/services/data/v60.0/query'")
+                && first.contains("--data-urlencode 'q=SELECT "),
+            "{first}"
+        );
+        // The line must paste into a POSIX shell: single quotes around each argument, none inside.
+        let command = first.split("   #").next().unwrap_or_default();
+        assert_eq!(command.matches('\'').count() % 2, 0, "{command}");
+    }
+
+    #[test]
+    fn the_reminder_repeats_the_urls() {
+        let reminder = Reminder {
+            data_url: "http://127.0.0.1:8080".into(),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+        .reminder();
+        assert!(reminder.contains("http://127.0.0.1:8080"), "{reminder}");
+        assert!(
+            reminder.contains("http://127.0.0.1:9090/dashboard"),
+            "{reminder}"
+        );
+    }
 }

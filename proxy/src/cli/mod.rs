@@ -3,12 +3,14 @@
 
 #[cfg(feature = "demo")]
 mod demo;
+mod output;
 mod soql;
 
 use crate::config::Config;
 use crate::listen::server::{shutdown_signal, Server};
 use crate::state::AppState;
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +29,7 @@ struct Cli {
 enum Command {
     /// Serve the data plane and the admin port.
     Run {
+        /// The config file; relative paths in it are relative to its directory.
         #[arg(
             long,
             short,
@@ -37,6 +40,7 @@ enum Command {
     },
     /// Validate a config (and its policy file) and print every error with its location.
     Check {
+        /// The config file; relative paths in it are relative to its directory.
         #[arg(
             long,
             short,
@@ -80,6 +84,7 @@ enum KeysCommand {
     /// environment variable (never from the command line, so it stays out of `ps` and shell
     /// history); the current key must still be configured.
     Rotate {
+        /// The config file; relative paths in it are relative to its directory.
         #[arg(
             long,
             short,
@@ -125,7 +130,7 @@ pub fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Generate,
         } => {
-            println!("{}", crate::credentials::generate_key().expose());
+            output::line(crate::credentials::generate_key().expose());
             ExitCode::SUCCESS
         }
         Command::Keys {
@@ -147,10 +152,10 @@ pub fn main() -> ExitCode {
             runtime(|| async move {
                 match crate::credentials::rotate_keys(&config, &new_key).await {
                     Ok(report) => {
-                        println!(
+                        output::line(format_args!(
                             "re-encrypted {} records: key {} -> {}; now configure the new key as current and the old one as previous_key_* until every process has restarted",
                             report.records, report.old_key_id, report.new_key_id
-                        );
+                        ));
                         ExitCode::SUCCESS
                     }
                     Err(e) => {
@@ -180,7 +185,8 @@ pub fn main() -> ExitCode {
                 queries,
             };
             let stdin = std::io::stdin();
-            let mut stdout = std::io::stdout();
+            // A reader that stops early (`| head`) does not turn the verdict into a usage error.
+            let mut stdout = output::stdout();
             let code = crate::cli::soql::run(args, stdin.lock(), &mut stdout);
             ExitCode::from(u8::try_from(code).unwrap_or(2))
         }
@@ -197,6 +203,12 @@ pub fn main() -> ExitCode {
             admin,
             seconds,
         } => {
+            // At `info` the demo's own traffic writes an access line per request and pushes the
+            // printed URLs off the screen within a second; problems (warn) still show.
+            if std::env::var_os("GATEHOUSE_LOG").is_none() && std::env::var_os("RUST_LOG").is_none()
+            {
+                std::env::set_var("GATEHOUSE_LOG", "warn");
+            }
             crate::telemetry::log::init();
             runtime(|| crate::cli::demo::run(listen, admin, seconds))
         }
@@ -260,23 +272,36 @@ async fn run(config: Config) -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
+    let mut out = output::stdout();
+    match write_check(path, &mut out).and_then(|code| out.flush().map(|()| code)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: writing standard output: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The report of `gatehouse check`; exit code 0 when the config is valid, 1 otherwise.
+fn write_check(path: &std::path::Path, out: &mut impl Write) -> std::io::Result<ExitCode> {
     match Config::load(path) {
         Ok(config) => {
             let callers = config.load_policy().map(|p| p.caller_count()).unwrap_or(0);
-            println!(
+            writeln!(
+                out,
                 "{}: ok ({} connections, {} callers)",
                 path.display(),
                 config.connections.len(),
                 callers
-            );
-            ExitCode::SUCCESS
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
             for e in &errors.0 {
-                println!("error: {e}");
+                writeln!(out, "error: {e}")?;
             }
-            println!("{} error(s)", errors.0.len());
-            ExitCode::from(1)
+            writeln!(out, "{} error(s)", errors.0.len())?;
+            Ok(ExitCode::from(1))
         }
     }
 }
@@ -287,6 +312,60 @@ fn hash_token() -> ExitCode {
         eprintln!("error: give the token on stdin");
         return ExitCode::from(2);
     }
-    println!("{}", crate::stages::caller::hash_token(&token));
+    output::line(crate::stages::caller::hash_token(&token));
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_config_flag_has_help_text() {
+        fn walk(
+            command: &clap::Command,
+            path: String,
+            missing: &mut Vec<String>,
+            seen: &mut usize,
+        ) {
+            for arg in command.get_arguments() {
+                if arg.get_id() == "config" {
+                    *seen += 1;
+                    if arg.get_help().is_none() {
+                        missing.push(path.clone());
+                    }
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, format!("{path} {}", sub.get_name()), missing, seen);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        walk(&Cli::command(), "gatehouse".into(), &mut missing, &mut seen);
+        assert_eq!(seen, 3, "run, check and keys rotate take --config");
+        assert!(missing.is_empty(), "--config without help on {missing:?}");
+    }
+
+    #[test]
+    fn check_lists_every_error_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"nowhere\"\n[[connections]]\nid = \"a\"\nprovider = \"hubspot\"\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let code = write_check(&path, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(code, ExitCode::from(1));
+        assert!(text.contains(": server: "), "{text}");
+        assert!(
+            text.contains(": connections[0]: missing field `base_url`"),
+            "{text}"
+        );
+        assert!(text.ends_with("2 error(s)\n"), "{text}");
+    }
 }

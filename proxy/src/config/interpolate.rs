@@ -40,8 +40,11 @@ fn walk(
     }
 }
 
+/// Every unset variable of one string is named, not only the first, so one `check` run lists
+/// all the variables a deployment still has to set.
 fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(input.len());
+    let mut unset: Vec<&str> = Vec::new();
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
@@ -57,9 +60,11 @@ fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 return Err(format!("invalid environment variable name {name:?}"));
             }
-            let value =
-                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
-            out.push_str(&value);
+            match lookup(name) {
+                Some(value) => out.push_str(&value),
+                None if !unset.contains(&name) => unset.push(name),
+                None => {}
+            }
             rest = &tail[end + 1..];
         } else {
             out.push('$');
@@ -67,7 +72,14 @@ fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
         }
     }
     out.push_str(rest);
-    Ok(out)
+    match unset.as_slice() {
+        [] => Ok(out),
+        [one] => Err(format!("environment variable {one} is not set")),
+        many => Err(format!(
+            "environment variables {} are not set",
+            many.join(", ")
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -88,6 +100,11 @@ mod tests {
         assert_eq!(
             expand("${MISSING}", &env),
             Err("environment variable MISSING is not set".into())
+        );
+        assert_eq!(
+            expand("${A}:${TOKEN}:${B}:${A}", &env),
+            Err("environment variables A, B are not set".into()),
+            "every unset variable of a string is named, once"
         );
         assert!(expand("${TOKEN", &env).is_err());
         assert!(expand("${BAD-NAME}", &env).is_err());

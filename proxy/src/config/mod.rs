@@ -2,23 +2,32 @@
 //!
 //! Loading goes: read file → parse TOML → interpolate `${ENV_VAR}` in string values → deserialise
 //! into typed structs (unknown keys are errors) → semantic checks. Every problem is reported
-//! with its location (`file:line:col` for syntax and type errors, a key path such as
-//! `connections[1].base_url` for semantic ones), and all of them are reported, not only the first.
+//! with its location (`file:line:col` for a syntax error, a key path such as
+//! `connections[1].base_url` otherwise, both for the first type error), and all of them are
+//! reported, not only the first: every unset variable, one type error per table or
+//! `[[connections]]` entry, and every semantic problem once the types are right. A syntax error
+//! is the exception: the TOML parser stops at it, and the message says so.
 
 mod credentials;
 mod duration;
 mod interpolate;
+mod parse;
 pub(crate) mod reload;
 
 pub use credentials::CredentialsConfig;
 use gatehouse_adapters::{CustomProfile, Provider};
 use gatehouse_guards::policy::{Policy, PolicyDocument};
 use gatehouse_store::StoreConfig;
+use parse::parse_toml;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The data directory used when `[store] data_dir` is not set (the container image sets it to
+/// its writable volume). Without it, the default is `data` beside the config file.
+pub const DATA_DIR_ENV: &str = "GATEHOUSE_DATA_DIR";
 
 /// One problem in a config or policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +183,12 @@ pub struct ConnectionConfig {
     /// Ask the provider's query planner before letting a query through (`[connections.soql_explain]`).
     #[serde(default)]
     pub soql_explain: Option<ExplainConfig>,
+    /// Allow plain `http://` for `base_url` and the credentials' `token_url` on a host outside
+    /// loopback. Off by default: without TLS the injected credential, the tokens and every
+    /// record cross the network readable by anyone on the path. Loopback hosts (127.0.0.0/8,
+    /// `::1`, `localhost`) need no opt-in, so simulators and local test upstreams work as they are.
+    #[serde(default)]
+    pub allow_plaintext: bool,
 }
 
 /// The explain check: a query whose best plan costs more than `max_relative_cost` (Salesforce:
@@ -205,7 +220,9 @@ impl Default for ExplainConfig {
 }
 
 impl Config {
-    /// Loads and checks a config file (and its policy file, if any).
+    /// Loads and checks a config file (and its policy file, if any). Every problem found is
+    /// returned: all missing environment variables, a type error per table (`[server]`, each
+    /// `[[connections]]` entry, ...) and, when the types are right, every semantic problem.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
@@ -213,18 +230,61 @@ impl Config {
                 message: format!("cannot read: {e}"),
             }])
         })?;
-        let mut config: Config = parse_toml(path, &text)?;
-        config.resolve_paths(path.parent().unwrap_or_else(|| Path::new(".")));
-        config.validate(path)?;
-        Ok(config)
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::from_text(path, &text, Some(dir), std::env::var_os(DATA_DIR_ENV))
     }
 
     /// Parses a config from text (for `gatehouse demo` and tests); `origin` names it in errors.
     #[cfg(test)]
     pub fn from_str(origin: &Path, text: &str) -> Result<Config, ConfigErrors> {
-        let config: Config = parse_toml(origin, text)?;
-        config.validate(origin)?;
-        Ok(config)
+        Self::from_text(origin, text, None, None)
+    }
+
+    /// `dir`: the config file's directory, which relative paths are resolved against.
+    /// `default_data_dir`: the data directory when `[store] data_dir` is not set (from
+    /// [`DATA_DIR_ENV`]), so a container image can point it at a writable volume whatever
+    /// directory the config file is mounted in.
+    fn from_text(
+        origin: &Path,
+        text: &str,
+        dir: Option<&Path>,
+        default_data_dir: Option<std::ffi::OsString>,
+    ) -> Result<Config, ConfigErrors> {
+        let parsed = parse_toml::<Config>(origin, text);
+        let mut errors = parsed.errors;
+        let Some(mut config) = parsed.value else {
+            return Err(ConfigErrors(errors));
+        };
+        let data_dir_set = parsed
+            .raw
+            .get("store")
+            .and_then(|store| store.get("data_dir"))
+            .is_some();
+        if let Some(dir) = dir {
+            config.resolve_paths(dir);
+        }
+        // After resolving: a relative GATEHOUSE_DATA_DIR is relative to the working directory,
+        // as any path given in the environment.
+        if let (false, Some(data_dir)) = (data_dir_set, default_data_dir) {
+            config.store.data_dir = PathBuf::from(data_dir);
+        }
+        if let Err(semantic) = config.validate(origin) {
+            // A value left as `${VAR}` because VAR is unset fails its semantic check too; the
+            // missing variable is the problem to show, once.
+            let unset: Vec<String> = errors.iter().map(|e| e.location.clone()).collect();
+            errors.extend(semantic.0.into_iter().filter(|e| {
+                !unset.iter().any(|u| {
+                    e.location == *u
+                        || e.location.starts_with(&format!("{u}."))
+                        || e.location.starts_with(&format!("{u}["))
+                })
+            }));
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 
     /// Relative file paths in the config are relative to the config file's directory.
@@ -323,8 +383,18 @@ impl Config {
             if let Err(message) = conn.resolve_provider() {
                 push(at("provider"), message);
             }
-            if let Err(message) = crate::stages::route::UpstreamBase::parse(&conn.base_url) {
-                push(at("base_url"), message);
+            match crate::stages::route::UpstreamBase::parse(&conn.base_url) {
+                Err(message) => push(at("base_url"), message),
+                Ok(_) => {
+                    if let Err(message) = check_plaintext(&conn.base_url, conn.allow_plaintext) {
+                        push(at("base_url"), message);
+                    }
+                }
+            }
+            if let Some(token_url) = token_url_of(&conn.credentials) {
+                if let Err(message) = check_plaintext(token_url, conn.allow_plaintext) {
+                    push(at("credentials.token_url"), message);
+                }
             }
             if let Some(soql) = &conn.soql {
                 if let Err(e) = soql.validate() {
@@ -370,8 +440,19 @@ pub fn load_policy_file(
             message: format!("cannot read policy: {e}"),
         }])
     })?;
-    let doc: PolicyDocument = parse_toml(path, &text)?;
-    compile_policy(path, &doc, connections)
+    let parsed = parse_toml::<PolicyDocument>(path, &text);
+    let Some(doc) = parsed.value else {
+        return Err(ConfigErrors(parsed.errors));
+    };
+    let mut errors = parsed.errors;
+    match compile_policy(path, &doc, connections) {
+        Ok(policy) if errors.is_empty() => Ok(policy),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(compile_errors) => {
+            errors.extend(compile_errors.0);
+            Err(ConfigErrors(errors))
+        }
+    }
 }
 
 fn compile_policy(
@@ -392,56 +473,37 @@ fn compile_policy(
     })
 }
 
-/// TOML text → interpolated value → typed struct, with `file:line:col` locations.
-fn parse_toml<T: serde::de::DeserializeOwned>(
-    origin: &Path,
-    text: &str,
-) -> Result<T, ConfigErrors> {
-    let located = |span: Option<std::ops::Range<usize>>, message: String| {
-        let location = match span {
-            Some(span) => {
-                let (line, col) = line_col(text, span.start);
-                format!("{}:{line}:{col}", origin.display())
-            }
-            None => origin.display().to_string(),
-        };
-        ConfigErrors(vec![ConfigError { location, message }])
+/// `http://` leaves the host in the clear; refused outside loopback unless the connection
+/// opts in. Unparseable URLs are reported by their own checks.
+fn check_plaintext(url: &str, allow_plaintext: bool) -> Result<(), String> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
     };
-    // First pass: syntax, with precise positions.
-    let mut value: toml::Value =
-        toml::from_str(text).map_err(|e| located(e.span(), e.message().to_owned()))?;
-    let env_errors = interpolate::interpolate(&mut value, &|name| std::env::var(name).ok());
-    if !env_errors.is_empty() {
-        return Err(ConfigErrors(
-            env_errors
-                .into_iter()
-                .map(|(key, message)| ConfigError {
-                    location: format!("{}: {key}", origin.display()),
-                    message,
-                })
-                .collect(),
-        ));
+    if parsed.scheme() != "http" || allow_plaintext {
+        return Ok(());
     }
-    // Second pass: types. The interpolated value has no positions, so on a type error the
-    // original text is deserialised too, to point at the offending line.
-    value
-        .try_into::<T>()
-        .map_err(|e| match toml::from_str::<T>(text) {
-            Err(located_error) => located(located_error.span(), located_error.message().to_owned()),
-            Ok(_) => located(None, e.message().to_owned()),
-        })
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if loopback {
+        return Ok(());
+    }
+    Err(format!(
+        "{url:?} is plain http:// to a host outside loopback: credentials and data would cross the network unencrypted; use https://, or set allow_plaintext = true on this connection"
+    ))
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
+/// The token endpoint of an OAuth grant.
+fn token_url_of(credentials: &CredentialsConfig) -> Option<&str> {
+    match credentials {
+        CredentialsConfig::OauthRefreshToken { token_url, .. }
+        | CredentialsConfig::ClientCredentials { token_url, .. }
+        | CredentialsConfig::JwtBearer { token_url, .. } => Some(token_url),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

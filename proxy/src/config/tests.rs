@@ -158,3 +158,164 @@ fn env_interpolation_reaches_secrets_and_reports_missing_vars() {
     );
     assert!(errors.0[0].message.contains("GATEHOUSE_TEST_UNSET_VAR"));
 }
+
+fn locations(errors: &ConfigErrors) -> Vec<&str> {
+    errors.0.iter().map(|e| e.location.as_str()).collect()
+}
+
+#[test]
+fn every_unset_variable_and_every_bad_table_is_reported_in_one_run() {
+    let errors = parse(
+        r#"
+[server]
+listen = "not an address"
+
+[[connections]]
+id = "crm"
+provider = "hubspot"
+base_url = "https://api.hubapi.com"
+credentials = { type = "bearer", token = "${GATEHOUSE_TEST_UNSET_ONE}" }
+
+[[connections]]
+id = "ats"
+provider = "lever"
+base_url = "https://api.lever.co"
+credentials = { type = "oauth_refresh_token", token_url = "${GATEHOUSE_TEST_UNSET_TWO}", client_id = "x" }
+
+[[connections]]
+id = "broken"
+provider = "lever"
+
+[[connections]]
+id = "typo"
+provider = "lever"
+base_url = "https://api.lever.co"
+alowed_hosts = ["x"]
+"#,
+    )
+    .expect_err("broken");
+    let all = locations(&errors);
+    for expected in [
+        "gatehouse.toml: connections[0].credentials.token",
+        "gatehouse.toml: connections[1].credentials.token_url",
+        "gatehouse.toml: connections[2]",
+        "gatehouse.toml: connections[3]",
+    ] {
+        assert!(all.contains(&expected), "{expected} missing from {all:?}");
+    }
+    assert!(
+        all.iter()
+            .any(|l| l.starts_with("gatehouse.toml:3:") && l.ends_with(": server")),
+        "the first type error keeps its line: {all:?}"
+    );
+    let message = |at: &str| {
+        errors
+            .0
+            .iter()
+            .find(|e| e.location == at)
+            .map(|e| e.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(message("gatehouse.toml: connections[2]").contains("base_url"));
+    assert!(message("gatehouse.toml: connections[3]").contains("alowed_hosts"));
+    assert!(
+        message("gatehouse.toml: connections[1].credentials.token_url")
+            .contains("GATEHOUSE_TEST_UNSET_TWO")
+    );
+    assert_eq!(errors.0.len(), 5, "{errors}");
+}
+
+#[test]
+fn an_unset_variable_does_not_hide_semantic_errors() {
+    let errors = parse(
+        r#"
+[[connections]]
+id = "Bad Id"
+provider = "hubspot"
+base_url = "https://api.hubapi.com"
+credentials = { type = "bearer", token = "${GATEHOUSE_TEST_UNSET_THREE}" }
+
+[[connections]]
+id = "crm"
+provider = "hubspot"
+base_url = "${GATEHOUSE_TEST_UNSET_FOUR}"
+"#,
+    )
+    .expect_err("broken");
+    assert_eq!(
+        locations(&errors),
+        vec![
+            "gatehouse.toml: connections[0].credentials.token",
+            "gatehouse.toml: connections[1].base_url",
+            "gatehouse.toml: connections[0].id",
+        ],
+        "the unset base_url is reported once, as unset: {errors}"
+    );
+}
+
+#[test]
+fn a_syntax_error_says_the_parser_stopped_there() {
+    let errors = parse("[server]\nlisten = \n[[connections]]\nid = \n").expect_err("broken");
+    assert_eq!(errors.0.len(), 1);
+    assert!(errors.0[0].location.starts_with("gatehouse.toml:2:"));
+    assert!(
+        errors.0[0].message.contains("parser stops"),
+        "{}",
+        errors.0[0].message
+    );
+}
+
+fn connection(base_url: &str, extra: &str) -> String {
+    format!(
+        "[[connections]]\nid = \"c\"\nprovider = \"hubspot\"\nbase_url = \"{base_url}\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn plain_http_outside_loopback_needs_allow_plaintext() {
+    let errors = parse(&connection("http://api.example.com", "")).expect_err("plaintext");
+    assert_eq!(
+        locations(&errors),
+        vec!["gatehouse.toml: connections[0].base_url"]
+    );
+    assert!(errors.0[0].message.contains("allow_plaintext"));
+    let token = r#"credentials = { type = "client_credentials", token_url = "http://login.example.com/token", client_id = "a", client_secret = "b" }"#;
+    let errors = parse(&connection("https://api.example.com", token)).expect_err("plaintext token");
+    assert_eq!(
+        locations(&errors),
+        vec!["gatehouse.toml: connections[0].credentials.token_url"]
+    );
+    parse(&connection(
+        "http://api.example.com",
+        &format!("allow_plaintext = true\n{token}"),
+    ))
+    .expect("opted in");
+    for loopback in [
+        "http://127.0.0.1:8080",
+        "http://127.3.2.1",
+        "http://[::1]:9000/base",
+        "http://localhost:1234",
+        "http://LOCALHOST",
+    ] {
+        parse(&connection(loopback, "")).unwrap_or_else(|e| panic!("{loopback}: {e}"));
+    }
+    parse(&connection("http://127.0.0.1.example.com", "")).expect_err("not loopback");
+}
+
+#[test]
+fn the_data_dir_default_comes_from_the_environment_when_the_file_sets_none() {
+    let dir = Path::new("/etc/gatehouse");
+    let env = Some(std::ffi::OsString::from("/var/lib/gatehouse"));
+    let config = Config::from_text(Path::new("g.toml"), "", Some(dir), env.clone()).expect("ok");
+    assert_eq!(config.store.data_dir, Path::new("/var/lib/gatehouse"));
+    let config = Config::from_text(Path::new("g.toml"), "", Some(dir), None).expect("ok");
+    assert_eq!(config.store.data_dir, Path::new("/etc/gatehouse/data"));
+    let config = Config::from_text(
+        Path::new("g.toml"),
+        "[store]\ndata_dir = \"state\"\n",
+        Some(dir),
+        env,
+    )
+    .expect("ok");
+    assert_eq!(config.store.data_dir, Path::new("/etc/gatehouse/state"));
+}
