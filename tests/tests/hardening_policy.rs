@@ -3,6 +3,10 @@
 //! encoding and lookalike dots, method overrides, methods never forwarded, header names that
 //! servers merge, and provider cookies in either spelling.
 
+// Test code: a failed unwrap is a failed test with its message, and the real processes and
+// sockets these tests drive run on the wall clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 use bytes::Bytes;
 use gatehouse_e2e::upstream::Upstream;
 use gatehouse_e2e::{raw_request, token_hash, Gatehouse};
