@@ -10,7 +10,7 @@
 //!   (what a stack does to get a nameable type), called with `ready().await` then `call`.
 //!
 //! The figure is the composition's own cost per request; the README's design notes quote it.
-//! Run: `cargo bench -p gatehouse --bench stage_composition`
+//! Run: `cargo run --release -p gatehouse-e2e --bin bench_stage_composition`
 
 // A benchmark measures the wall clock, and a failed setup may panic.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
