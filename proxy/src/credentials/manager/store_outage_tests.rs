@@ -11,7 +11,8 @@ use gatehouse_sim::{
     Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,
 };
 use gatehouse_store::testing::pg_url;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
 
 pub(crate) async fn pg_admin() -> Client {
@@ -69,6 +70,10 @@ fn refresh_calls(sim: &gatehouse_sim::SimHandle) -> u64 {
         .unwrap_or(0)
 }
 
+// Real time, on purpose: the test waits on PostgreSQL, another process. A paused clock would
+// auto-advance to the next timer whenever the runtime idles on that socket, so the store's
+// connect and query timeouts would fire early and the outage would be one the test made up.
+// Its waits are bounded (a 4 s outage, a 40 s recovery deadline).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_tokens_survive_a_store_outage_and_are_used_once_written() {
     let admin = pg_admin().await;
