@@ -31,7 +31,8 @@ use parking_lot::Mutex;
 use rand::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Used when neither the provider, the config nor the profile says how long a token lives.
 const FALLBACK_LIFETIME_SECS: u64 = 3600;

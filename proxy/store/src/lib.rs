@@ -15,6 +15,7 @@
 //! The embedded store belongs to one process: [`Store::open`] locks its data directory for the
 //! life of the store and refuses a second opener with [`StoreError::DataDirInUse`].
 
+mod clock;
 mod config;
 mod connect_state;
 pub mod crypto;
@@ -33,15 +34,8 @@ pub use secret::Secret;
 use connect_state::RawConnectState;
 use crypto::KeyRing;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the Unix epoch: expiry instants are shared by every process of a fleet.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use clock::now_ms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -194,6 +194,9 @@ async fn postgres_round_trip_and_migrations() {
     assert_eq!(second.load("sf").await.unwrap().unwrap().version, 1);
 }
 
+// Real time, on purpose: the second store waits on PostgreSQL's row lock, in another process.
+// Paused time would let the 300 ms pass at once while this runtime idles on that socket, so
+// "still waiting" would be checked before the second lock request had even reached the server.
 #[tokio::test]
 async fn postgres_row_lock_makes_the_second_refresher_wait_and_see_the_first() {
     let config = pg_config();

@@ -14,7 +14,8 @@ use gatehouse_adapters::oauth::{FailureKind, TokenFailure, TokenGrant};
 use rand::Rng;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 impl OAuthConnection {
     /// The single-flight refresh. `stale` is the version the caller found wanting.

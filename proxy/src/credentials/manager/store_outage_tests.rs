@@ -11,7 +11,8 @@ use gatehouse_sim::{
     Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,
 };
 use gatehouse_store::testing::pg_url;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
 
 pub(crate) async fn pg_admin() -> Client {
@@ -69,6 +70,10 @@ fn refresh_calls(sim: &gatehouse_sim::SimHandle) -> u64 {
         .unwrap_or(0)
 }
 
+// Real time, on purpose: the test waits on PostgreSQL, another process. A paused clock would
+// auto-advance to the next timer whenever the runtime idles on that socket, so the store's
+// connect and query timeouts would fire early and the outage would be one the test made up.
+// Its waits are bounded (a 2.5 s outage, a 40 s recovery deadline).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_tokens_survive_a_store_outage_and_are_used_once_written() {
     let admin = pg_admin().await;
@@ -145,7 +150,10 @@ token_timeout_secs = 5
     assert!(!envelope.message.contains(&rotated) && !envelope.message.contains(&seed));
 
     // While the store stays down: typed errors, and the dead refresh token is never sent.
-    let until = Instant::now() + Duration::from_secs(4);
+    // 2.5 s outlasts the first shared backoff (1 s, jittered to at most 1.2 s), so requests
+    // retry the store while it is down; a longer outage only grows the backoff (2 s, 4 s, ...)
+    // and with it the real time the recovery below waits.
+    let until = Instant::now() + Duration::from_millis(2500);
     while Instant::now() < until {
         match h.apply().await {
             Err(CredentialError::StoreUnavailable { .. }) => {}

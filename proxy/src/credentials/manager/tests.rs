@@ -121,9 +121,33 @@ impl Harness {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+// Paused time on one thread: the sim's token lifetime, the manager's expiry (`now_ms`) and the
+// burst's spacing all run on tokio's clock, so the 3 s lifetime passes in no real time, and every
+// interleaving of the 1,000 applies at their await points is one the single-flight must handle.
+#[tokio::test(start_paused = true)]
 async fn thousand_concurrent_applies_across_an_expiry_make_one_token_call() {
-    let sim = sim(Provider::Salesforce, Duration::from_secs(3), true).await;
+    thousand_applies_across_an_expiry(3, Duration::from_millis(1800), Duration::from_millis(2))
+        .await;
+}
+
+// The same burst on four threads in real time: applies really run at once, so a check-then-act
+// split across two locks (atomic on one thread) would show here. Kept short (1 s lifetime, burst
+// over 0.5 s around the expiry) to bound its real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thousand_parallel_applies_across_an_expiry_make_one_token_call() {
+    thousand_applies_across_an_expiry(1, Duration::from_millis(750), Duration::from_micros(500))
+        .await;
+}
+
+/// 1,000 applies, the i-th `start + i * step` after the first token, around its expiry after
+/// `lifetime_secs`: exactly one token call renews it.
+async fn thousand_applies_across_an_expiry(lifetime_secs: u64, start: Duration, step: Duration) {
+    let sim = sim(
+        Provider::Salesforce,
+        Duration::from_secs(lifetime_secs),
+        true,
+    )
+    .await;
     let seed = sim.issue_refresh_token(DEMO_CLIENT_ID, DEMO_USER);
     let dir = tempfile::tempdir().unwrap();
     // Margin 0: nothing refreshes early, so the burst really straddles the expiry.
@@ -131,19 +155,18 @@ async fn thousand_concurrent_applies_across_an_expiry_make_one_token_call() {
         dir.path(),
         "salesforce",
         &sim.http_base_url(),
-        &refresh_credentials(&sim, &seed, 3, 0),
+        &refresh_credentials(&sim, &seed, lifetime_secs, 0),
     );
     let h = Arc::new(start_with(dir, &text).await);
     let (first, _) = h.apply().await.unwrap();
     let calls_before = sim.token_calls().total;
     assert_eq!(calls_before, 1, "the first token call");
-    // Fire 1,000 applies spread over 2 s around the expiry (at ~3 s).
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    tokio::time::sleep(start).await;
     let mut tasks = Vec::new();
     for i in 0..1000u64 {
         let h = h.clone();
         tasks.push(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(i * 2)).await;
+            tokio::time::sleep(step * i as u32).await;
             h.apply().await.map(|(v, _)| v)
         }));
     }
@@ -310,7 +333,7 @@ async fn dead_grant_fails_fast_without_hammering_and_a_new_seed_restores_it() {
     assert_eq!(h.state(), "ok");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn token_endpoint_down_serves_the_cached_token_then_fails_with_retry_after_then_recovers() {
     let sim = sim(Provider::Salesforce, Duration::from_secs(3), true).await;
     let seed = sim.issue_refresh_token(DEMO_CLIENT_ID, DEMO_USER);
@@ -345,14 +368,14 @@ async fn token_endpoint_down_serves_the_cached_token_then_fails_with_retry_after
     }
     assert_eq!(h.state(), "token_endpoint_down");
     sim.faults().set_token_endpoint_down(None);
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
     loop {
         match h.apply().await {
             Ok((fresh, _)) => {
                 assert_ne!(fresh, token);
                 break;
             }
-            Err(_) if std::time::Instant::now() < deadline => {
+            Err(_) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await
             }
             Err(e) => panic!("no recovery: {e}"),
@@ -507,7 +530,7 @@ pub(crate) async fn follow_once(url: &str) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_secret_reaches_logs_metrics_status_or_errors() {
     use tracing_subscriber::fmt::MakeWriter;
     #[derive(Clone, Default)]
