@@ -89,6 +89,20 @@ pub struct DemoWorld {
 }
 
 impl DemoWorld {
+    /// Each simulator the demo prints, by provider name, with its HTTPS base URL.
+    pub fn simulators(&self) -> Vec<(&'static str, String)> {
+        [
+            ("salesforce", &self.salesforce),
+            ("hubspot", &self.hubspot),
+            ("greenhouse", &self.greenhouse),
+            ("lever", &self.lever),
+            ("ashby", &self.ashby),
+        ]
+        .into_iter()
+        .map(|(name, sim)| (name, sim.https_base_url()))
+        .collect()
+    }
+
     pub async fn start() -> Result<DemoWorld, SimError> {
         let ca = TestCa::generate()?;
         let start = |provider: Provider| {

@@ -63,13 +63,7 @@ async fn run_inner(
     let data_addr = server.data_addr().unwrap_or(listen);
     let admin_addr = server.admin_addr().unwrap_or(admin);
     let data_url = format!("http://{data_addr}");
-    let simulators = [
-        ("salesforce", world.salesforce.https_base_url()),
-        ("hubspot", world.hubspot.https_base_url()),
-        ("greenhouse", world.greenhouse.https_base_url()),
-        ("lever", world.lever.https_base_url()),
-        ("ashby", world.ashby.https_base_url()),
-    ];
+    let simulators = world.simulators();
     let where_to_look = Banner {
         data_url: &data_url,
         admin_addr,
