@@ -90,7 +90,10 @@ pub struct ServerConfig {
     pub response_body_idle_timeout: Duration,
     /// Largest request body accepted from a caller (a grant may set a lower one).
     pub max_body_bytes: u64,
-    /// Largest request head (headers) accepted from a caller.
+    /// Largest request head accepted from a caller, in bytes as sent: the request line and
+    /// every header line with their line ends, up to and including the empty line. One byte
+    /// more is answered with 431 and the connection closed. On HTTP/2 it is the header list
+    /// size as HTTP/2 counts it (each field's name and value plus 32 bytes).
     pub max_header_bytes: usize,
     /// Request bodies up to this size are kept in memory so they can be replayed once after a
     /// 401 and a token refresh; larger bodies stream through and are not replayed.
@@ -107,6 +110,32 @@ pub struct ServerConfig {
     /// Data-plane worker threads, each with its own event loop and provider connection pool
     /// (0: one per CPU core).
     pub workers: usize,
+    /// Caller connections open at once, at most, over all workers; one more is closed as soon
+    /// as it is accepted (and counted in `gatehouse_connections_refused`). Lowered at start
+    /// to what the open-file limit leaves room for (each caller connection may hold a
+    /// provider connection too). The admin port has an allowance of its own.
+    pub max_connections: usize,
+    /// A new plain-text connection (or a TLS one that negotiated no ALPN protocol) must send
+    /// enough to tell HTTP/1.1 from the HTTP/2 preface within this long, or it is closed.
+    #[serde(with = "duration::serde_secs")]
+    pub protocol_detect_timeout: Duration,
+    /// The TLS handshake of a caller connection must finish within this long.
+    #[serde(with = "duration::serde_secs")]
+    pub tls_handshake_timeout: Duration,
+    /// An HTTP/1.1 request head must arrive within this long of the connection starting to
+    /// wait for it; it is also how long a keep-alive connection may sit idle between requests.
+    #[serde(with = "duration::serde_secs")]
+    pub header_read_timeout: Duration,
+    /// An HTTP/2 connection from which nothing has been received for this long is pinged.
+    #[serde(with = "duration::serde_secs")]
+    pub http2_keep_alive_interval: Duration,
+    /// An HTTP/2 ping not answered within this long closes the connection.
+    #[serde(with = "duration::serde_secs")]
+    pub http2_keep_alive_timeout: Duration,
+    /// An HTTP/2 connection with no open stream for this long is sent GOAWAY and closed
+    /// (pings alone do not keep it open).
+    #[serde(with = "duration::serde_secs")]
+    pub http2_idle_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -125,6 +154,13 @@ impl Default for ServerConfig {
             policy_poll_interval: Duration::from_secs(2),
             tls: None,
             workers: 0,
+            max_connections: 10_000,
+            protocol_detect_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            http2_keep_alive_interval: Duration::from_secs(20),
+            http2_keep_alive_timeout: Duration::from_secs(20),
+            http2_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -355,9 +391,26 @@ impl Config {
             ),
             ("shutdown_grace", server.shutdown_grace),
             ("policy_poll_interval", server.policy_poll_interval),
+            ("protocol_detect_timeout", server.protocol_detect_timeout),
+            ("tls_handshake_timeout", server.tls_handshake_timeout),
+            ("header_read_timeout", server.header_read_timeout),
+            (
+                "http2_keep_alive_interval",
+                server.http2_keep_alive_interval,
+            ),
+            ("http2_keep_alive_timeout", server.http2_keep_alive_timeout),
+            ("http2_idle_timeout", server.http2_idle_timeout),
         ] {
             if value.is_zero() {
                 push(format!("server.{key}"), "must be longer than zero".into());
+            }
+        }
+        for (key, value) in [
+            ("max_connections", server.max_connections),
+            ("max_header_bytes", server.max_header_bytes),
+        ] {
+            if value == 0 {
+                push(format!("server.{key}"), "must be at least 1".into());
             }
         }
         if self.policy.is_some() && !self.callers.is_empty() {

@@ -319,3 +319,44 @@ fn the_data_dir_default_comes_from_the_environment_when_the_file_sets_none() {
     .expect("ok");
     assert_eq!(config.store.data_dir, Path::new("/etc/gatehouse/state"));
 }
+
+#[test]
+fn connection_deadlines_and_limits_have_defaults_and_refuse_zero() {
+    let config =
+        parse("[server]\nmax_connections = 500\nhttp2_idle_timeout = \"90s\"\n").expect("valid");
+    assert_eq!(config.server.max_connections, 500);
+    assert_eq!(config.server.http2_idle_timeout, Duration::from_secs(90));
+    assert_eq!(config.server.header_read_timeout, Duration::from_secs(30));
+    assert_eq!(
+        config.server.protocol_detect_timeout,
+        Duration::from_secs(10)
+    );
+    let errors = parse(
+        r#"
+        [server]
+        protocol_detect_timeout = "0s"
+        tls_handshake_timeout = 0
+        header_read_timeout = "0ms"
+        http2_keep_alive_interval = "0s"
+        http2_keep_alive_timeout = "0s"
+        http2_idle_timeout = "0s"
+        max_connections = 0
+        max_header_bytes = 0
+        "#,
+    )
+    .expect_err("zero deadlines and limits");
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.location.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "gatehouse.toml: server.protocol_detect_timeout",
+            "gatehouse.toml: server.tls_handshake_timeout",
+            "gatehouse.toml: server.header_read_timeout",
+            "gatehouse.toml: server.http2_keep_alive_interval",
+            "gatehouse.toml: server.http2_keep_alive_timeout",
+            "gatehouse.toml: server.http2_idle_timeout",
+            "gatehouse.toml: server.max_connections",
+            "gatehouse.toml: server.max_header_bytes",
+        ]
+    );
+}

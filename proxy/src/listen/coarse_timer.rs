@@ -5,8 +5,8 @@
 //! head arrives; with tokio's timer that is an entry put into and taken out of the timer wheel
 //! per request (several hundred instructions on the data path). Here a timer is a slot in a
 //! small table: taken when hyper first waits on it, freed when hyper drops it, and fired by
-//! the worker's tick. A deadline fires up to one tick late, which is nothing against the
-//! 30-second limit it serves. Time is tokio's, so tests can pause it.
+//! the worker's tick. A deadline fires up to one tick late, which is little against the
+//! header read timeout it serves (30 seconds by default). Time is tokio's, so tests can pause it.
 
 use hyper::rt::{Sleep, Timer};
 use parking_lot::Mutex;

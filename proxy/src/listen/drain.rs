@@ -128,6 +128,17 @@ pub struct Watched<C> {
     signalled: bool,
 }
 
+impl<C: GracefulConnection> Watched<C> {
+    /// Asks the connection to finish what it is serving and close, as draining would (for a
+    /// connection that has been idle too long).
+    pub fn graceful_shutdown(&mut self) {
+        if !self.signalled {
+            self.signalled = true;
+            self.conn.as_mut().graceful_shutdown();
+        }
+    }
+}
+
 impl<C: GracefulConnection> Future for Watched<C> {
     type Output = C::Output;
 

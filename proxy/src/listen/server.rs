@@ -3,12 +3,14 @@
 //! let in-flight requests finish within `shutdown_grace`).
 
 use crate::config::reload;
+use crate::listen::conn::{self, Protocols};
+use crate::listen::limit::{self, ConnectionLimit};
 use crate::stages::caller::PeerIdentity;
 use crate::state::{AppState, StartError};
+use crate::telemetry::metrics::Refused;
 use crate::{admin, pipeline};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioTimer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -22,11 +24,14 @@ pub struct Server {
     data: TcpListener,
     admin: TcpListener,
     tls: Option<TlsAcceptor>,
+    /// Caller connections open at once over all workers.
+    callers: Arc<ConnectionLimit>,
 }
 
 impl Server {
     pub async fn bind(state: Arc<AppState>) -> Result<Server, StartError> {
         let server = &state.config.server;
+        let callers = ConnectionLimit::new(caller_cap(server.max_connections));
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -43,6 +48,7 @@ impl Server {
             data,
             admin,
             tls,
+            callers,
         })
     }
 
@@ -68,6 +74,7 @@ impl Server {
             data,
             admin,
             tls,
+            callers,
         } = self;
         let reload_task = tokio::spawn(reload::watch_policy(state.clone()));
         let admin_task = tokio::spawn(serve_admin(state.clone(), admin));
@@ -85,6 +92,7 @@ impl Server {
                             clone,
                             state.clone(),
                             tls.clone(),
+                            callers.clone(),
                             stop_rx.clone(),
                         )),
                         Err(err) => {
@@ -119,6 +127,7 @@ fn spawn_worker(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
+    callers: Arc<ConnectionLimit>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     let spawned = std::thread::Builder::new().name(format!("gatehouse-worker-{index}")).spawn(move || {
@@ -130,7 +139,7 @@ fn spawn_worker(
             .on_thread_park(crate::telemetry::log::flush_this_thread)
             .build();
         match runtime {
-            Ok(runtime) => runtime.block_on(worker_loop(index, presence, listener, state, tls, stop)),
+            Ok(runtime) => runtime.block_on(worker_loop(index, presence, listener, state, tls, callers, stop)),
             Err(err) => tracing::error!(error = %err, worker = index, "cannot start a worker event loop"),
         }
         crate::telemetry::log::flush_this_thread();
@@ -150,6 +159,7 @@ async fn worker_loop(
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
+    callers: Arc<ConnectionLimit>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let listener = match TcpListener::from_std(listener) {
@@ -164,8 +174,7 @@ async fn worker_loop(
     let timer = crate::listen::coarse_timer::CoarseTimer::new();
     let mut timer_tick = tokio::time::interval(crate::listen::coarse_timer::TICK);
     timer_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let builder = Arc::new(http_builder(&state, &timer));
-    let http1 = Arc::new(http1_builder(&state, &timer));
+    let protocols = Arc::new(Protocols::new(&state.config.server, timer.clone()));
     let local = Arc::new(WorkerHandle(state.clone()));
     // Idle provider connections of this worker that expired or were closed are let go.
     let sweep_every = (state.config.server.pool_idle_timeout / 2)
@@ -194,47 +203,45 @@ async fn worker_loop(
                     Ok(pair) => pair,
                     Err(err) => {
                         // Out of file descriptors and the like: back off instead of spinning.
+                        if limit::out_of_files(&err) {
+                            state.metrics.refused(Refused::FileLimit);
+                        }
                         tracing::warn!(error = %err, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
+                let Some(permit) = callers.try_acquire() else {
+                    // Closed at once rather than left in the listen backlog: the caller sees
+                    // the connection end and can go elsewhere instead of hanging.
+                    state.metrics.refused(Refused::MaxConnections);
+                    if callers.first_refusal() {
+                        tracing::warn!(
+                            max_connections = callers.max(),
+                            "caller connections at server.max_connections: new ones are closed until some end"
+                        );
+                    }
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let slot = balance.opened(index);
                 let state = local.clone();
-                let builder = builder.clone();
-                let http1 = http1.clone();
+                let protocols = protocols.clone();
                 // Counted from the accept, so draining waits for a connection whose first
                 // bytes are still being looked at.
                 let ticket = drain.enter();
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _slot = slot;
+                    let _held = (slot, permit);
                     match tls {
                         None => {
                             let service = service(state, PeerIdentity::default());
-                            // Plain text is HTTP/1.1 unless the client opens with the HTTP/2
-                            // preface (h2c prior knowledge). Telling them apart up front, by
-                            // peeking, spares every HTTP/1.1 read the auto-detecting wrapper.
-                            match opening(&stream).await {
-                                Opening::Http1 => {
-                                    let conn = http1.serve_connection(TokioIo::new(stream), service);
-                                    let _ = ticket.watch(conn).await;
-                                }
-                                Opening::MaybeHttp2 => {
-                                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                                    let _ = ticket.watch(conn).await;
-                                }
-                                Opening::Silent => {}
-                            }
+                            conn::serve_plain(&protocols, stream, service, ticket).await;
                         }
                         Some(acceptor) => {
-                            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                            let Ok(Ok(tls_stream)) = handshake else { return };
-                            let peer = crate::listen::tls::peer_identity(tls_stream.get_ref().1);
-                            let service = service(state, peer);
-                            let conn = builder.serve_connection(TokioIo::new(tls_stream), service).into_owned();
-                            let _ = ticket.watch(conn).await;
+                            let service_for = |peer| service(state, peer);
+                            conn::serve_tls(&protocols, &acceptor, stream, service_for, ticket).await;
                         }
                     }
                 });
@@ -254,60 +261,6 @@ async fn worker_loop(
     {
         tracing::warn!("shutdown grace elapsed with requests still in flight");
     }
-}
-
-enum Opening {
-    /// The first bytes rule out the HTTP/2 preface (`PRI * HTTP/2.0`).
-    Http1,
-    /// The preface, or too few bytes to tell: the auto-detecting server decides.
-    MaybeHttp2,
-    /// Closed, failed, or silent for the whole header timeout: the connection is dropped.
-    Silent,
-}
-
-/// Looks at a plain-text connection's first bytes without consuming them.
-async fn opening(stream: &tokio::net::TcpStream) -> Opening {
-    let mut first = [0u8; 4];
-    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
-        Ok(Ok(n)) if n > 0 && !b"PRI ".starts_with(&first[..n]) => Opening::Http1,
-        Ok(Ok(n)) if n > 0 => Opening::MaybeHttp2,
-        _ => Opening::Silent,
-    }
-}
-
-/// How long a caller has to send a request head (also the idle limit between keep-alive
-/// requests).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn http1_builder(
-    state: &AppState,
-    timer: &crate::listen::coarse_timer::CoarseTimer,
-) -> hyper::server::conn::http1::Builder {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(timer.clone())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(state.config.server.max_header_bytes.max(8192))
-        .keep_alive(true);
-    builder
-}
-
-fn http_builder(
-    state: &AppState,
-    timer: &crate::listen::coarse_timer::CoarseTimer,
-) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(timer.clone())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(state.config.server.max_header_bytes.max(8192))
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(state.config.server.max_header_bytes as u32);
-    builder
 }
 
 /// One worker's own handle on the shared state. Requests clone the handle, whose reference
@@ -333,25 +286,71 @@ fn service(
     })
 }
 
+/// The admin port, on the control runtime: the same deadlines as the data plane, and an
+/// allowance of connections of its own, so that neither a full data plane nor a flood of
+/// idle admin connections locks operators out.
 async fn serve_admin(state: Arc<AppState>, listener: TcpListener) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let protocols = Arc::new(Protocols::new(&state.config.server, TokioTimer::new()));
+    let allowance = ConnectionLimit::new(limit::ADMIN_CONNECTIONS);
+    // Admin connections are not drained (the port closes with the process); tickets are
+    // what serving a connection takes.
+    let drain = crate::listen::drain::Drain::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                if limit::out_of_files(&err) {
+                    state.metrics.refused(Refused::FileLimit);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(permit) = allowance.try_acquire() else {
+            state.metrics.refused(Refused::AdminMaxConnections);
+            if allowance.first_refusal() {
+                tracing::warn!(
+                    allowance = allowance.max(),
+                    "admin connections at their allowance: new ones are closed until some end"
+                );
+            }
             continue;
         };
         let state = state.clone();
-        let builder = builder.clone();
+        let protocols = protocols.clone();
+        let ticket = drain.enter();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |request| {
                 let state = state.clone();
                 async move { Ok::<_, std::convert::Infallible>(admin::handle(state, request).await) }
             });
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            conn::serve_plain(&protocols, stream, service, ticket).await;
         });
     }
+}
+
+/// Raises the open-file limit and returns the caller-connection cap that fits in it.
+fn caller_cap(configured: usize) -> usize {
+    let files = limit::raise_file_limit();
+    let shown =
+        |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    let cap = limit::fitting_max_connections(configured, files.soft);
+    tracing::info!(
+        soft = %shown(files.soft),
+        hard = %shown(files.hard),
+        max_connections = cap,
+        "open-file limit"
+    );
+    if cap < configured {
+        tracing::warn!(
+            configured,
+            max_connections = cap,
+            open_files = %shown(files.soft),
+            "server.max_connections lowered to fit the open-file limit; raise the hard limit (ulimit -Hn, systemd LimitNOFILE) to allow more"
+        );
+    }
+    cap
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -27,6 +27,32 @@ pub struct SoqlLabels {
     pub rule: String,
 }
 
+/// Why a connection was turned away at the door (`gatehouse_connections_refused{reason}`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Refused {
+    /// The data plane already holds `server.max_connections` caller connections.
+    MaxConnections,
+    /// The admin port already holds its own allowance of connections.
+    AdminMaxConnections,
+    /// The process is out of file descriptors: the connection stays in the listen backlog.
+    FileLimit,
+}
+
+impl Refused {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::MaxConnections => "max_connections",
+            Refused::AdminMaxConnections => "admin_max_connections",
+            Refused::FileLimit => "file_limit",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    pub reason: &'static str,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     /// `gatehouse_requests_total`, `gatehouse_request_duration_seconds` and
@@ -35,6 +61,7 @@ pub struct Metrics {
     /// Open caller connections per worker (`gatehouse_worker_connections`), which also steer
     /// which worker accepts the next one.
     pub connections: Arc<crate::listen::balance::Balance>,
+    pub connections_refused: Family<RefusedLabels, Counter>,
     pub policy_reloads: Family<OutcomeLabels, Counter>,
     pub soql_verdicts: Family<SoqlLabels, Counter>,
 }
@@ -45,6 +72,12 @@ impl Metrics {
         let requests = Arc::new(RequestStats::new(workers));
         requests.register(registry);
         let connections = crate::listen::balance::Balance::register(registry, workers);
+        let connections_refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            names::CONNECTIONS_REFUSED.name,
+            names::CONNECTIONS_REFUSED.help,
+            connections_refused.clone(),
+        );
         let policy_reloads = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             names::POLICY_RELOADS.name,
@@ -60,9 +93,19 @@ impl Metrics {
         Self {
             requests,
             connections,
+            connections_refused,
             policy_reloads,
             soql_verdicts,
         }
+    }
+
+    /// Counts a connection turned away.
+    pub fn refused(&self, reason: Refused) {
+        self.connections_refused
+            .get_or_create(&RefusedLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
     }
 }
 

@@ -81,6 +81,13 @@ pub(crate) const WORKER_CONNECTIONS: MetricDef = MetricDef {
     labels: &["worker"],
 };
 
+pub(crate) const CONNECTIONS_REFUSED: MetricDef = MetricDef {
+    name: "gatehouse_connections_refused",
+    help: "Connections closed as soon as they were accepted, or left unaccepted, by reason (max_connections, admin_max_connections, file_limit)",
+    kind: Kind::Counter,
+    labels: &["reason"],
+};
+
 pub(crate) const POLICY_RELOADS: MetricDef = MetricDef {
     name: "gatehouse_policy_reloads",
     help: "Policy reload attempts by outcome (ok, error)",
@@ -123,6 +130,7 @@ pub(crate) const ALL: &[MetricDef] = &[
     REQUEST_DURATION,
     REQUESTS_IN_FLIGHT,
     WORKER_CONNECTIONS,
+    CONNECTIONS_REFUSED,
     POLICY_RELOADS,
     SOQL_VERDICTS,
     CREDENTIAL_STATE,
@@ -204,6 +212,7 @@ mod tests {
                 rule: "none".into(),
             })
             .inc();
+        metrics.refused(crate::telemetry::metrics::Refused::MaxConnections);
         credentials.set_state("crm", "ok");
         credentials.refreshed("crm", "ok");
         credentials.set_expiry("crm", 1_000);
