@@ -748,6 +748,26 @@ async fn metrics_pass_promtool_with_every_family_present() {
     assert_eq!(status_of(&gh, "/up/echo/x").await, 200);
     assert_eq!(status_of(&gh, "/up/nowhere").await, 403);
     assert_eq!(status_of(&gh, "/dead/echo/x").await, 502);
+    // The provider-side failure is in the log at warn, with its code, the request id and the
+    // cause chain (here: nothing listens on the dead connection's port).
+    let mut warned = None;
+    for _ in 0..50 {
+        warned = gh.logs().into_iter().find(|l| l.contains("provider exchange failed"));
+        if warned.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line = warned.expect("a warn line for the failed exchange");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "WARN", "{line}");
+    assert_eq!(v["code"], "upstream_connect_refused", "{line}");
+    assert_eq!(v["connection"], "dead", "{line}");
+    assert!(v["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
+    assert!(
+        v["cause"].as_str().is_some_and(|c| c.to_lowercase().contains("refused")),
+        "{line}"
+    );
     let scrape = gh.metrics().await;
     let (clean, lint) = promtool_check(&scrape);
     assert!(
