@@ -752,7 +752,10 @@ async fn metrics_pass_promtool_with_every_family_present() {
     // cause chain (here: nothing listens on the dead connection's port).
     let mut warned = None;
     for _ in 0..50 {
-        warned = gh.logs().into_iter().find(|l| l.contains("provider exchange failed"));
+        warned = gh
+            .logs()
+            .into_iter()
+            .find(|l| l.contains("provider exchange failed"));
         if warned.is_some() {
             break;
         }
@@ -763,9 +766,14 @@ async fn metrics_pass_promtool_with_every_family_present() {
     assert_eq!(v["level"], "WARN", "{line}");
     assert_eq!(v["code"], "upstream_connect_refused", "{line}");
     assert_eq!(v["connection"], "dead", "{line}");
-    assert!(v["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
     assert!(
-        v["cause"].as_str().is_some_and(|c| c.to_lowercase().contains("refused")),
+        v["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{line}"
+    );
+    assert!(
+        v["cause"]
+            .as_str()
+            .is_some_and(|c| c.to_lowercase().contains("refused")),
         "{line}"
     );
     let scrape = gh.metrics().await;
