@@ -32,6 +32,13 @@ pub async fn watch_policy(state: Arc<AppState>) {
 
 /// Loads and swaps in the policy file; returns whether it was accepted.
 pub fn reload(state: &AppState, path: &Path) -> bool {
+    // A file written in place is empty for a moment (truncate, then write): read then, it would
+    // load as a valid policy with no callers and lock everyone out. An empty file is never
+    // taken as a new policy; the next change (or SIGHUP) brings the real one.
+    if std::fs::read(path).is_ok_and(|bytes| bytes.iter().all(u8::is_ascii_whitespace)) {
+        tracing::warn!(path = %path.display(), "policy file is empty; the previous policy stays in force");
+        return false;
+    }
     match load_policy_file(path, &state.config.connection_ids()) {
         Ok(policy) => {
             let callers = policy.caller_count();
