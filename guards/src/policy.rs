@@ -161,6 +161,11 @@ pub fn is_valid_method(method: &str) -> bool {
 /// resolving dot segments) is `.` or `..`, or is empty while parameters follow (`;x` becomes an
 /// empty segment there). So `..;`, `..;jsessionid=1` and `.;x` all count.
 pub fn is_dot_segment(segment: &str) -> bool {
+    // Every dot segment starts with `.` or `;`: the common segment is settled by one byte,
+    // without searching it for `;`.
+    if !matches!(segment.as_bytes().first(), Some(b'.' | b';')) {
+        return false;
+    }
     let (name, has_params) = match segment.split_once(';') {
         Some((name, _)) => (name, true),
         None => (segment, false),

@@ -27,4 +27,5 @@ pub(crate) mod respond;
 pub(crate) mod secret;
 pub(crate) mod stages;
 pub(crate) mod state;
+pub(crate) mod swar;
 pub(crate) mod telemetry;

@@ -25,29 +25,30 @@ struct Cli {
     command: Command,
 }
 
+/// `--config`, shared by every subcommand that reads one.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The config file; relative paths in it are relative to its directory.
+    #[arg(
+        long,
+        short,
+        env = "GATEHOUSE_CONFIG",
+        default_value = "gatehouse.toml"
+    )]
+    config: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the data plane and the admin port.
     Run {
-        /// The config file; relative paths in it are relative to its directory.
-        #[arg(
-            long,
-            short,
-            env = "GATEHOUSE_CONFIG",
-            default_value = "gatehouse.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Validate a config (and its policy file) and print every error with its location.
     Check {
-        /// The config file; relative paths in it are relative to its directory.
-        #[arg(
-            long,
-            short,
-            env = "GATEHOUSE_CONFIG",
-            default_value = "gatehouse.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Start simulated providers, a Gatehouse in front of them and some traffic. No setup.
     #[cfg(feature = "demo")]
@@ -84,14 +85,8 @@ enum KeysCommand {
     /// environment variable (never from the command line, so it stays out of `ps` and shell
     /// history); the current key must still be configured.
     Rotate {
-        /// The config file; relative paths in it are relative to its directory.
-        #[arg(
-            long,
-            short,
-            env = "GATEHOUSE_CONFIG",
-            default_value = "gatehouse.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Environment variable holding the new key.
         #[arg(long, default_value = "GATEHOUSE_NEW_STORE_KEY")]
         new_key_env: String,
@@ -125,7 +120,7 @@ enum SoqlCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config } => check(&config.config),
         Command::HashToken => hash_token(),
         Command::Keys {
             command: KeysCommand::Generate,
@@ -141,7 +136,7 @@ pub fn main() -> ExitCode {
                 },
         } => {
             crate::telemetry::log::init();
-            let Some(config) = load_or_report(&config) else {
+            let Some(config) = load_or_report(&config.config) else {
                 return ExitCode::from(2);
             };
             let Ok(new_key) = std::env::var(&new_key_env) else {
@@ -192,7 +187,7 @@ pub fn main() -> ExitCode {
         }
         Command::Run { config } => {
             crate::telemetry::log::init();
-            let Some(config) = load_or_report(&config) else {
+            let Some(config) = load_or_report(&config.config) else {
                 return ExitCode::from(2);
             };
             runtime(|| run(config))

@@ -202,12 +202,7 @@ async fn worker_loop(
                 let (stream, _peer) = match accepted {
                     Ok(pair) => pair,
                     Err(err) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        if limit::out_of_files(&err) {
-                            state.metrics.refused(Refused::FileLimit);
-                        }
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        accept_failed(&state, &err, "data plane").await;
                         continue;
                     }
                 };
@@ -299,10 +294,7 @@ async fn serve_admin(state: Arc<AppState>, listener: TcpListener) {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(err) => {
-                if limit::out_of_files(&err) {
-                    state.metrics.refused(Refused::FileLimit);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                accept_failed(&state, &err, "admin").await;
                 continue;
             }
         };
@@ -374,4 +366,14 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// An accept that failed (out of file descriptors and the like): counted, logged, and backed
+/// off instead of spinning on the error.
+async fn accept_failed(state: &AppState, err: &std::io::Error, listener: &'static str) {
+    if limit::out_of_files(err) {
+        state.metrics.refused(Refused::FileLimit);
+    }
+    tracing::warn!(error = %err, listener, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }

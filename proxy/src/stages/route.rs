@@ -84,12 +84,7 @@ impl UpstreamBase {
         // The pieces were checked on the way in (the caller's target by the HTTP parser, the
         // base path at load, a rewritten query by its encoder). This check is what keeps the
         // request line whole whatever they hold: no space, control, DEL or fragment.
-        // (Counted without stopping early, which the compiler can do many bytes at a time.)
-        let bad = pq
-            .bytes()
-            .filter(|&b| b <= b' ' || b == 0x7f || b == b'#')
-            .count();
-        if !pq.starts_with('/') || bad != 0 {
+        if !pq.starts_with('/') || breaks_request_line(pq.as_bytes()) {
             return Err(GatewayError::bad_request(
                 "invalid_path",
                 "request path is not a valid URI path",
@@ -101,6 +96,17 @@ impl UpstreamBase {
             path_and_query: pq,
         })
     }
+}
+
+/// Whether `bytes` hold a space, a control character, DEL or `#`: anything that would end or
+/// split an HTTP/1.1 request line. Every request's whole path and query pass through here.
+fn breaks_request_line(bytes: &[u8]) -> bool {
+    use crate::swar::{any_byte, has_below, has_byte};
+    any_byte(
+        bytes,
+        |x| has_below(x, 0x21) | has_byte(x, 0x7f) | has_byte(x, b'#'),
+        |b| b <= b' ' || b == 0x7f || b == b'#',
+    )
 }
 
 /// Where one request goes: a connection's configured scheme and authority (never anything from
@@ -398,12 +404,13 @@ pub fn method_override(
     };
     let mut found: Option<String> = None;
     for pair in query.split(['&', ';']) {
-        let Some((name, value)) = form_urlencoded::parse(pair.as_bytes()).next() else {
-            continue;
-        };
-        if !name.eq_ignore_ascii_case(param) {
+        // The name is decoded first and alone: a value (a whole SOQL query, say) is decoded
+        // only for the parameter asked about.
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !form_decoded(name).eq_ignore_ascii_case(param) {
             continue;
         }
+        let value = form_decoded(value);
         if !is_valid_method(&value) {
             return Err(GatewayError::bad_request(
                 "invalid_method_override",
@@ -426,6 +433,17 @@ pub fn method_override(
         }
     }
     Ok(found)
+}
+
+/// One `application/x-www-form-urlencoded` name or value (`+` is a space, `%XX` a byte),
+/// borrowed when there is nothing to decode.
+fn form_decoded(part: &str) -> std::borrow::Cow<'_, str> {
+    // `parse` reads `part` as one name with no `=`: `part` has no `&` (the caller split on
+    // it), and a name stops at its first `=`, which the caller split off too.
+    form_urlencoded::parse(part.as_bytes())
+        .next()
+        .map(|(name, _)| name)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -564,6 +582,21 @@ mod tests {
             assert!(err.message.len() < 200);
             assert_eq!(recorded_method(&m).as_str(), "invalid");
         }
+    }
+
+    #[test]
+    fn a_byte_that_would_break_the_request_line_is_found_anywhere() {
+        let clean = "/services/data/v60.0/query?q=SELECT+Id+FROM+Account";
+        assert!(!breaks_request_line(clean.as_bytes()));
+        for bad in [b' ', b'\t', b'\n', b'\r', 0x00, 0x1f, 0x7f, b'#'] {
+            for at in 0..clean.len() {
+                let mut bytes = clean.as_bytes().to_vec();
+                bytes[at] = bad;
+                assert!(breaks_request_line(&bytes), "{bad:#x} at {at}");
+            }
+        }
+        // Non-ASCII bytes are not controls (the router decides about them).
+        assert!(!breaks_request_line("/caf\u{e9}/\u{ff}".as_bytes()));
     }
 
     #[test]
