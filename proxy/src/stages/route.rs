@@ -407,7 +407,11 @@ pub fn method_override(
         // The name is decoded first and alone: a value (a whole SOQL query, say) is decoded
         // only for the parameter asked about.
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if !form_decoded(name).eq_ignore_ascii_case(param) {
+        // Encoded, a name is between one and three bytes per byte of its decoded form: most
+        // names (`q`, `fields`) are settled by their length without decoding.
+        if !(param.len()..=3 * param.len()).contains(&name.len())
+            || !form_decoded(name).eq_ignore_ascii_case(param)
+        {
             continue;
         }
         let value = form_decoded(value);
@@ -612,6 +616,13 @@ mod tests {
         );
         assert_eq!(
             over("%5FHttpMethod=DELETE").unwrap().as_deref(),
+            Some("DELETE")
+        );
+        // Every byte of the name encoded: the longest spelling still counts.
+        assert_eq!(
+            over("q=1&%5F%48%74%74%70%4D%65%74%68%6F%64=DELETE")
+                .unwrap()
+                .as_deref(),
             Some("DELETE")
         );
         assert_eq!(
