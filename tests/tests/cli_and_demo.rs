@@ -5,7 +5,7 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use gatehouse_e2e::{binary, run_cli, run_cli_with_stdin};
+use gatehouse_e2e::{run_cli, run_cli_with_stdin};
 
 #[test]
 fn soql_check_exit_codes_and_json_lines() {
@@ -62,16 +62,7 @@ fn soql_check_exit_codes_and_json_lines() {
 
 #[test]
 fn demo_starts_everything_and_shows_allowed_and_blocked_traffic() {
-    let output = std::process::Command::new(binary())
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--seconds",
-            "6",
-        ])
+    let output = gatehouse_e2e::demo::command(6)
         .env("GATEHOUSE_LOG", "warn")
         .output()
         .expect("demo runs");

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use gatehouse_e2e::upstream::Upstream;
-use gatehouse_e2e::{raw_request, token_hash, Gatehouse};
+use gatehouse_e2e::{configs, raw_request, Gatehouse};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -25,37 +25,21 @@ const SETTLE: Duration = Duration::from_secs(3);
 const HELD: Duration = Duration::from_secs(20);
 
 fn config(upstream: &Upstream, server: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-workers = 2
+    let deadlines = format!(
+        r#"workers = 2
 protocol_detect_timeout = "{DEADLINE}"
 tls_handshake_timeout = "{DEADLINE}"
 header_read_timeout = "{DEADLINE}"
 http2_idle_timeout = "{DEADLINE}"
 http2_keep_alive_interval = "{DEADLINE}"
 http2_keep_alive_timeout = "{DEADLINE}"
-{server}
-
-[[connections]]
-id = "up"
-provider = "custom"
-base_url = "{url}"
-[connections.profile]
-name = "testapi"
-
-[[callers]]
-id = "svc"
-token_sha256 = "{hash}"
-[[callers.grants]]
-connections = ["up"]
-methods = ["GET"]
-paths = ["/echo/**"]
-"#,
-        url = upstream.http_url(),
-        hash = token_hash(TOKEN),
+{server}"#
+    );
+    format!(
+        "{}{}{}",
+        configs::server(&deadlines),
+        configs::testapi_connection("up", &upstream.http_url(), ""),
+        configs::caller("svc", TOKEN, &["up"], &["GET"], &["/echo/**"])
     )
 }
 

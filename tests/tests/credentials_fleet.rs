@@ -9,10 +9,8 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use gatehouse_e2e::{token_hash, Gatehouse};
-use gatehouse_sim::{
-    Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,
-};
+use gatehouse_e2e::{configs, Gatehouse};
+use gatehouse_sim::{Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_USER};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,40 +25,12 @@ pub fn pg_url() -> String {
 }
 
 fn config(sim_base: &str, token_url: &str, seed: &str, schema: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
-[store]
-url = "{pg}"
-schema = "{schema}"
-
-[[connections]]
-id = "sf"
-provider = "salesforce"
-base_url = "{sim_base}"
-[connections.credentials]
-type = "oauth_refresh_token"
-token_url = "{token_url}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-refresh_token = "{seed}"
-token_lifetime_secs = 4
-refresh_margin_secs = 2
-
-[[callers]]
-id = "svc"
-token_sha256 = "{hash}"
-[[callers.grants]]
-connections = ["sf"]
-methods = ["GET"]
-paths = ["/services/data/**"]
-"#,
-        pg = pg_url(),
-        hash = token_hash(CALLER),
-    )
+    let store = format!("[store]\nurl = \"{}\"\nschema = \"{schema}\"\n", pg_url());
+    let extra = "token_lifetime_secs = 4\nrefresh_margin_secs = 2";
+    let sf =
+        configs::oauth_refresh_connection("sf", "salesforce", sim_base, token_url, seed, extra);
+    let svc = configs::caller("svc", CALLER, &["sf"], &["GET"], &["/services/data/**"]);
+    format!("{}{store}{sf}{svc}", configs::server(""))
 }
 
 async fn get(client: &reqwest::Client, gh: &str) -> (u16, String) {

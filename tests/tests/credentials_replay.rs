@@ -6,7 +6,7 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use gatehouse_e2e::{token_hash, Gatehouse};
+use gatehouse_e2e::{configs, Gatehouse};
 use gatehouse_sim::{
     Provider, SimConfig, SimHandle, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET,
     DEMO_REFRESH_TOKEN,
@@ -15,54 +15,16 @@ use gatehouse_sim::{
 const TOKEN: &str = "replay-caller";
 
 fn config(sf: &SimHandle, hs: &SimHandle) -> String {
+    let refreshing = |id, provider, sim: &SimHandle| {
+        let (base, token) = (sim.http_base_url(), sim.token_url());
+        configs::oauth_refresh_connection(id, provider, &base, &token, DEMO_REFRESH_TOKEN, "")
+    };
     format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-replay_buffer_bytes = 256
-
-[store]
-data_dir = "data"
-
-[[connections]]
-id = "sf"
-provider = "salesforce"
-base_url = "{sf_base}"
-[connections.credentials]
-type = "oauth_refresh_token"
-token_url = "{sf_token}"
-client_id = "{client}"
-client_secret = "{secret}"
-refresh_token = "{refresh}"
-
-[[connections]]
-id = "hs"
-provider = "hubspot"
-base_url = "{hs_base}"
-[connections.credentials]
-type = "oauth_refresh_token"
-token_url = "{hs_token}"
-client_id = "{client}"
-client_secret = "{secret}"
-refresh_token = "{refresh}"
-
-[[callers]]
-id = "app"
-token_sha256 = "{hash}"
-[[callers.grants]]
-connections = ["sf", "hs"]
-methods = ["GET", "POST"]
-paths = ["/**"]
-"#,
-        sf_base = sf.http_base_url(),
-        sf_token = sf.token_url(),
-        hs_base = hs.http_base_url(),
-        hs_token = hs.token_url(),
-        client = DEMO_CLIENT_ID,
-        secret = DEMO_CLIENT_SECRET,
-        refresh = DEMO_REFRESH_TOKEN,
-        hash = token_hash(TOKEN),
+        "{}[store]\ndata_dir = \"data\"\n{}{}{}",
+        configs::server("replay_buffer_bytes = 256"),
+        refreshing("sf", "salesforce", sf),
+        refreshing("hs", "hubspot", hs),
+        configs::caller("app", TOKEN, &["sf", "hs"], &["GET", "POST"], &["/**"])
     )
 }
 

@@ -7,46 +7,21 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use gatehouse_e2e::{token_hash, Gatehouse};
-use gatehouse_sim::{
-    Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,
-};
+use gatehouse_e2e::{configs, Gatehouse};
+use gatehouse_sim::{Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_USER};
 use std::time::Duration;
 
 const CALLER: &str = "sigkill-caller-token";
 const STORE_KEY: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
 
 fn config(sim_base: &str, token_url: &str, seed: &str) -> String {
+    let extra = "token_lifetime_secs = 3600";
+    let sf =
+        configs::oauth_refresh_connection("sf", "salesforce", sim_base, token_url, seed, extra);
+    let svc = configs::caller("svc", CALLER, &["sf"], &["GET"], &["/services/data/**"]);
     format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
-[store]
-data_dir = "data"
-
-[[connections]]
-id = "sf"
-provider = "salesforce"
-base_url = "{sim_base}"
-[connections.credentials]
-type = "oauth_refresh_token"
-token_url = "{token_url}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-refresh_token = "{seed}"
-token_lifetime_secs = 3600
-
-[[callers]]
-id = "svc"
-token_sha256 = "{hash}"
-[[callers.grants]]
-connections = ["sf"]
-methods = ["GET"]
-paths = ["/services/data/**"]
-"#,
-        hash = token_hash(CALLER),
+        "{}[store]\ndata_dir = \"data\"\n{sf}{svc}",
+        configs::server("")
     )
 }
 

@@ -49,16 +49,7 @@ async fn call(header: &str, url: &str, query: &str) -> (u16, serde_json::Value) 
 
 #[test]
 fn the_demos_first_example_returns_records_and_its_urls_stay_in_view() {
-    let mut child = Command::new(binary())
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--seconds",
-            "17",
-        ])
+    let mut child = gatehouse_e2e::demo::command(17)
         .env_remove("GATEHOUSE_LOG")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())

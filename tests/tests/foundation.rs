@@ -6,59 +6,40 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use gatehouse_e2e::upstream::Upstream;
-use gatehouse_e2e::{raw_request, token_hash, Gatehouse};
+use gatehouse_e2e::{configs, raw_request, token_hash, Gatehouse};
 use std::time::Duration;
 
 const TOKEN: &str = "svc-token-123";
 const OTHER_TOKEN: &str = "other-token-456";
 
 fn config(upstream: &str, extra_server: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-request_timeout = "800ms"
-max_body_bytes = 4096
-replay_buffer_bytes = 1024
-shutdown_grace = "5s"
-{extra_server}
-
-[[connections]]
-id = "up"
-provider = "custom"
-base_url = "{upstream}/base"
-credentials = {{ type = "bearer", token = "provider-secret-token" }}
-[connections.profile]
-name = "testapi"
-
-[[connections]]
-id = "dead"
-provider = "custom"
-base_url = "http://127.0.0.1:9"
-[connections.profile]
-name = "testapi"
-
-[[callers]]
-id = "svc"
-token_sha256 = "{svc}"
-[[callers.grants]]
-connections = ["up", "dead"]
-methods = ["GET", "POST"]
-paths = ["/echo/**", "/slow/*", "/status/*", "/bytes/*", "/"]
-max_body_bytes = 2048
-
-[[callers]]
-id = "readonly"
-token_sha256 = "{other}"
-[[callers.grants]]
-connections = ["up"]
-methods = ["GET"]
-paths = ["/echo/public"]
-"#,
-        svc = token_hash(TOKEN),
-        other = token_hash(OTHER_TOKEN),
-    )
+    let server = configs::server(&format!(
+        "request_timeout = \"800ms\"\nmax_body_bytes = 4096\nreplay_buffer_bytes = 1024\nshutdown_grace = \"5s\"\n{extra_server}"
+    ));
+    let up = configs::testapi_connection(
+        "up",
+        &format!("{upstream}/base"),
+        r#"credentials = { type = "bearer", token = "provider-secret-token" }"#,
+    );
+    let dead = configs::testapi_connection("dead", "http://127.0.0.1:9", "");
+    let svc = format!(
+        "[[callers]]\nid = \"svc\"\ntoken_sha256 = \"{}\"\n{}",
+        token_hash(TOKEN),
+        configs::grant(
+            &["up", "dead"],
+            &["GET", "POST"],
+            &["/echo/**", "/slow/*", "/status/*", "/bytes/*", "/"],
+            "max_body_bytes = 2048"
+        )
+    );
+    let readonly = configs::caller(
+        "readonly",
+        OTHER_TOKEN,
+        &["up"],
+        &["GET"],
+        &["/echo/public"],
+    );
+    format!("{server}{up}{dead}{svc}{readonly}")
 }
 
 fn client() -> reqwest::Client {
@@ -523,21 +504,9 @@ paths = [{paths}]
 
 fn config_with_policy_file(upstream: &str) -> String {
     format!(
-        r#"
-policy = "policy.toml"
-
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-policy_poll_interval = "100ms"
-
-[[connections]]
-id = "up"
-provider = "custom"
-base_url = "{upstream}"
-[connections.profile]
-name = "testapi"
-"#
+        "policy = \"policy.toml\"\n{}{}",
+        configs::server("policy_poll_interval = \"100ms\""),
+        configs::testapi_connection("up", upstream, "")
     )
 }
 

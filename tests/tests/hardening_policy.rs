@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use gatehouse_e2e::upstream::Upstream;
-use gatehouse_e2e::{raw_request, token_hash, Gatehouse};
+use gatehouse_e2e::{configs, raw_request, Gatehouse};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -17,22 +17,13 @@ use hyper_util::rt::TokioIo;
 const TOKEN: &str = "svc-token-123";
 
 fn config(upstream: &str, cookies: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-request_timeout = "5s"
-
-[[connections]]
-id = "up"
-provider = "custom"
-base_url = "{upstream}/base"
-credentials = {{ type = "bearer", token = "provider-secret-token" }}
-[connections.profile]
-name = "testapi"
-
-[[connections]]
+    let up = configs::testapi_connection(
+        "up",
+        &format!("{upstream}/base"),
+        r#"credentials = { type = "bearer", token = "provider-secret-token" }"#,
+    );
+    let others = format!(
+        r#"[[connections]]
 id = "sf"
 provider = "salesforce"
 base_url = "{upstream}/sf"
@@ -44,32 +35,24 @@ provider = "custom"
 base_url = "{cookies}"
 [connections.profile]
 name = "cookieapi"
-
-[[callers]]
-id = "svc"
-token_sha256 = "{svc}"
-[[callers.grants]]
-connections = ["up"]
-methods = ["GET"]
-paths = ["/a/*", "/pub/**"]
-[[callers.grants]]
-connections = ["up"]
-methods = ["*"]
-paths = ["/any/**"]
-[[callers.grants]]
-connections = ["up"]
-methods = ["PROPFIND"]
-paths = ["/dav/**"]
-[[callers.grants]]
-connections = ["sf"]
-methods = ["GET", "POST", "PATCH"]
-paths = ["/services/data/*/sobjects/**"]
-[[callers.grants]]
-connections = ["cookies"]
-methods = ["GET"]
-paths = ["/**"]
-"#,
-        svc = token_hash(TOKEN),
+"#
+    );
+    let grants = [
+        configs::grant(&["up"], &["*"], &["/any/**"], ""),
+        configs::grant(&["up"], &["PROPFIND"], &["/dav/**"], ""),
+        configs::grant(
+            &["sf"],
+            &["GET", "POST", "PATCH"],
+            &["/services/data/*/sobjects/**"],
+            "",
+        ),
+        configs::grant(&["cookies"], &["GET"], &["/**"], ""),
+    ];
+    let svc = configs::caller("svc", TOKEN, &["up"], &["GET"], &["/a/*", "/pub/**"]);
+    format!(
+        "{}{up}{others}{svc}{}",
+        configs::server("request_timeout = \"5s\""),
+        grants.concat()
     )
 }
 

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use gatehouse_e2e::upstream::Upstream;
-use gatehouse_e2e::{token_hash, Gatehouse};
+use gatehouse_e2e::{configs, Gatehouse};
 
 struct Pki {
     ca_pem: String,
@@ -46,41 +46,16 @@ fn pki() -> Pki {
 async fn client_certificate_san_identifies_the_caller() {
     let upstream = Upstream::start().await;
     let pki = pki();
+    let tls = "[server.tls]\ncert = \"server.pem\"\nkey = \"server.key\"\nclient_ca = \"ca.pem\"\n";
+    let billing = format!(
+        "[[callers]]\nid = \"billing\"\nmtls_san = [\"billing.internal\"]\n{}",
+        configs::grant(&["up"], &["GET"], &["/billing/**"], "")
+    );
     let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-[server.tls]
-cert = "server.pem"
-key = "server.key"
-client_ca = "ca.pem"
-
-[[connections]]
-id = "up"
-provider = "custom"
-base_url = "{url}"
-[connections.profile]
-name = "testapi"
-
-[[callers]]
-id = "billing"
-mtls_san = ["billing.internal"]
-[[callers.grants]]
-connections = ["up"]
-methods = ["GET"]
-paths = ["/billing/**"]
-
-[[callers]]
-id = "token-caller"
-token_sha256 = "{hash}"
-[[callers.grants]]
-connections = ["up"]
-methods = ["GET"]
-paths = ["/token/**"]
-"#,
-        url = upstream.http_url(),
-        hash = token_hash("tok")
+        "{}{tls}{}{billing}{}",
+        configs::server(""),
+        configs::testapi_connection("up", &upstream.http_url(), ""),
+        configs::caller("token-caller", "tok", &["up"], &["GET"], &["/token/**"])
     );
     let gh = Gatehouse::start_with(
         &config,

@@ -5,7 +5,7 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use gatehouse_e2e::{token_hash, Gatehouse};
+use gatehouse_e2e::{configs, token_hash, Gatehouse};
 use gatehouse_sim::{Provider, SimConfig, SimHandle, Simulator, DEMO_CLIENT_ID, DEMO_USER};
 
 const TOKEN: &str = "soql-caller";
@@ -14,11 +14,7 @@ const LIMITED: &str = "soql-limited-caller";
 fn config(sim: &SimHandle, connection_extra: &str) -> String {
     let access = sim.issue_access_token(DEMO_CLIENT_ID, DEMO_USER);
     format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
+        r#"{server}
 [[connections]]
 id = "sf"
 provider = "salesforce"
@@ -47,6 +43,7 @@ objects = ["Account"]
 Account = ["Id", "Name"]
 "#,
         base = sim.http_base_url(),
+        server = configs::server(""),
         app = token_hash(TOKEN),
         limited = token_hash(LIMITED),
     )

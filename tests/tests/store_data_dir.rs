@@ -7,47 +7,19 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use gatehouse_e2e::{binary, token_hash, Gatehouse};
-use gatehouse_sim::{
-    Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER,
-};
+use gatehouse_e2e::{binary, configs, Gatehouse};
+use gatehouse_sim::{Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_USER};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const CALLER: &str = "data-dir-caller-token";
 
 fn config(sim_base: &str, token_url: &str, seed: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
-[store]
-data_dir = "data"
-key_env = "GATEHOUSE_TEST_UNSET_KEY_ENV"
-
-[[connections]]
-id = "sf"
-provider = "salesforce"
-base_url = "{sim_base}"
-[connections.credentials]
-type = "oauth_refresh_token"
-token_url = "{token_url}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-refresh_token = "{seed}"
-
-[[callers]]
-id = "svc"
-token_sha256 = "{hash}"
-[[callers.grants]]
-connections = ["sf"]
-methods = ["GET"]
-paths = ["/services/data/**"]
-"#,
-        hash = token_hash(CALLER),
-    )
+    let sf = configs::oauth_refresh_connection("sf", "salesforce", sim_base, token_url, seed, "");
+    let svc = configs::caller("svc", CALLER, &["sf"], &["GET"], &["/services/data/**"]);
+    // The key's variable is deliberately unset: the store's key file is made in the data dir.
+    let store = "[store]\ndata_dir = \"data\"\nkey_env = \"GATEHOUSE_TEST_UNSET_KEY_ENV\"\n";
+    format!("{}{store}{sf}{svc}", configs::server(""))
 }
 
 async fn get_ok(gh: &Gatehouse) {
