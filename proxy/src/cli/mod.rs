@@ -97,24 +97,40 @@ enum KeysCommand {
 enum SoqlCommand {
     /// Check queries (arguments, or one per line on stdin) against the SOQL guard.
     /// Exit code 0: all allowed; 1: any blocked; 2: usage error.
-    Check {
-        /// A SOQL policy file, or a gatehouse config (its connections' and callers' `soql` tables).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Apply this caller's allow-lists and rule overrides.
-        #[arg(long)]
-        caller: Option<String>,
-        /// Apply this connection's settings.
-        #[arg(long)]
-        connection: Option<String>,
-        /// One JSON object per query.
-        #[arg(long)]
-        json: bool,
-        /// Accept Apex bind syntax (`:ids`, `:ids.keySet()`, `ALL ROWS`) for SOQL taken from Apex.
-        #[arg(long)]
-        apex: bool,
-        queries: Vec<String>,
-    },
+    Check(SoqlCheck),
+}
+
+#[derive(clap::Args)]
+struct SoqlCheck {
+    /// A SOQL policy file, or a gatehouse config (its connections' and callers' `soql` tables).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Apply this caller's allow-lists and rule overrides.
+    #[arg(long)]
+    caller: Option<String>,
+    /// Apply this connection's settings.
+    #[arg(long)]
+    connection: Option<String>,
+    /// One JSON object per query.
+    #[arg(long)]
+    json: bool,
+    /// Accept Apex bind syntax (`:ids`, `:ids.keySet()`, `ALL ROWS`) for SOQL taken from Apex.
+    #[arg(long)]
+    apex: bool,
+    queries: Vec<String>,
+}
+
+impl From<SoqlCheck> for crate::cli::soql::SoqlCheckArgs {
+    fn from(c: SoqlCheck) -> Self {
+        Self {
+            policy: c.policy,
+            caller: c.caller,
+            connection: c.connection,
+            json: c.json,
+            apex: c.apex,
+            queries: c.queries,
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -161,24 +177,9 @@ pub fn main() -> ExitCode {
             })
         }
         Command::Soql {
-            command:
-                SoqlCommand::Check {
-                    policy,
-                    caller,
-                    connection,
-                    json,
-                    apex,
-                    queries,
-                },
+            command: SoqlCommand::Check(check),
         } => {
-            let args = crate::cli::soql::SoqlCheckArgs {
-                policy,
-                caller,
-                connection,
-                json,
-                apex,
-                queries,
-            };
+            let args = check.into();
             let stdin = std::io::stdin();
             // A reader that stops early (`| head`) does not turn the verdict into a usage error.
             let mut stdout = output::stdout();

@@ -206,16 +206,7 @@ async fn worker_loop(
                         continue;
                     }
                 };
-                let Some(permit) = callers.try_acquire() else {
-                    // Closed at once rather than left in the listen backlog: the caller sees
-                    // the connection end and can go elsewhere instead of hanging.
-                    state.metrics.refused(Refused::MaxConnections);
-                    if callers.first_refusal() {
-                        tracing::warn!(
-                            max_connections = callers.max(),
-                            "caller connections at server.max_connections: new ones are closed until some end"
-                        );
-                    }
+                let Some(permit) = admit(&state, &callers, Refused::MaxConnections, "caller connections at server.max_connections") else {
                     drop(stream);
                     continue;
                 };
@@ -298,14 +289,12 @@ async fn serve_admin(state: Arc<AppState>, listener: TcpListener) {
                 continue;
             }
         };
-        let Some(permit) = allowance.try_acquire() else {
-            state.metrics.refused(Refused::AdminMaxConnections);
-            if allowance.first_refusal() {
-                tracing::warn!(
-                    allowance = allowance.max(),
-                    "admin connections at their allowance: new ones are closed until some end"
-                );
-            }
+        let Some(permit) = admit(
+            &state,
+            &allowance,
+            Refused::AdminMaxConnections,
+            "admin connections at their allowance",
+        ) else {
             continue;
         };
         let state = state.clone();
@@ -366,6 +355,28 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// A place for a new connection under `limit`, or `None`. A connection without one is closed
+/// at once rather than left in the listen backlog (the peer sees it end and can go elsewhere
+/// instead of hanging); it is counted as `refused`, and the first refusal of a run is logged.
+fn admit(
+    state: &AppState,
+    limit: &Arc<ConnectionLimit>,
+    refused: Refused,
+    at_limit: &'static str,
+) -> Option<limit::Permit> {
+    let permit = limit.try_acquire();
+    if permit.is_none() {
+        state.metrics.refused(refused);
+        if limit.first_refusal() {
+            tracing::warn!(
+                max = limit.max(),
+                "{at_limit}: new connections are closed until some end"
+            );
+        }
+    }
+    permit
 }
 
 /// An accept that failed (out of file descriptors and the like): counted, logged, and backed
