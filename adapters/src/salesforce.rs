@@ -95,6 +95,15 @@ mod tests {
     use super::*;
     use crate::oauth::{ClientAuth, Grant, TokenParams};
 
+    #[test]
+    fn only_a_401_refuses_the_session() {
+        let headers = http::HeaderMap::new();
+        // 401 INVALID_SESSION_ID; a 403 is REQUEST_LIMIT_EXCEEDED or a missing permission.
+        assert!(Salesforce.rejects_credential(401, &headers));
+        assert!(!Salesforce.rejects_credential(403, &headers));
+        assert!(!Salesforce.rejects_credential(503, &headers));
+    }
+
     fn object(value: Value) -> Map<String, Value> {
         match value {
             Value::Object(map) => map,
