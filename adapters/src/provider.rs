@@ -206,6 +206,17 @@ impl fmt::Display for ProviderAccount {
     }
 }
 
+/// Of the statuses an API answers with when something is wrong, those `provider` calls a
+/// refused credential (for the adapters' tests).
+#[cfg(test)]
+pub(crate) fn refusal_statuses(provider: &dyn Provider) -> Vec<u16> {
+    let headers = http::HeaderMap::new();
+    [200, 400, 401, 403, 404, 429, 500, 503]
+        .into_iter()
+        .filter(|&status| provider.rejects_credential(status, &headers))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,11 +97,8 @@ mod tests {
 
     #[test]
     fn only_a_401_refuses_the_session() {
-        let headers = http::HeaderMap::new();
         // 401 INVALID_SESSION_ID; a 403 is REQUEST_LIMIT_EXCEEDED or a missing permission.
-        assert!(Salesforce.rejects_credential(401, &headers));
-        assert!(!Salesforce.rejects_credential(403, &headers));
-        assert!(!Salesforce.rejects_credential(503, &headers));
+        assert_eq!(crate::provider::refusal_statuses(&Salesforce), [401]);
     }
 
     fn object(value: Value) -> Map<String, Value> {

@@ -23,6 +23,15 @@ fn refresh_form() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// One refresh-token call to the simulator's token endpoint.
+async fn refresh(c: &reqwest::Client, sim: &gatehouse_sim::SimHandle) -> reqwest::Response {
+    c.post(sim.token_url())
+        .form(&refresh_form())
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn error_bursts_resets_latency_and_slow_bodies() {
     let sim = common::start(Provider::Salesforce, SimConfig::default()).await;
@@ -81,12 +90,7 @@ async fn token_endpoint_down_and_revocation() {
     let c = common::client(&sim);
     sim.faults()
         .set_token_endpoint_down(Some(TokenEndpointDown::Unavailable));
-    let r = c
-        .post(sim.token_url())
-        .form(&refresh_form())
-        .send()
-        .await
-        .unwrap();
+    let r = refresh(&c, &sim).await;
     assert_eq!(r.status(), 503);
     sim.faults()
         .set_token_endpoint_down(Some(TokenEndpointDown::Reset));
@@ -97,12 +101,7 @@ async fn token_endpoint_down_and_revocation() {
         .await
         .is_err());
     sim.faults().set_token_endpoint_down(None);
-    let r = c
-        .post(sim.token_url())
-        .form(&refresh_form())
-        .send()
-        .await
-        .unwrap();
+    let r = refresh(&c, &sim).await;
     assert_eq!(r.status(), 200);
     let calls = sim.token_calls();
     assert_eq!(
@@ -132,12 +131,7 @@ async fn token_endpoint_down_and_revocation() {
         c.get(&api).bearer_auth(&at).send().await.unwrap().status(),
         401
     );
-    let r = c
-        .post(sim.token_url())
-        .form(&refresh_form())
-        .send()
-        .await
-        .unwrap();
+    let r = refresh(&c, &sim).await;
     assert_eq!(r.status(), 400);
 }
 
@@ -150,12 +144,7 @@ async fn reject_credentials_refuses_fresh_tokens_and_api_keys_until_cleared() {
     let api = format!("{}/services/data/v66.0/limits", sim.http_base_url());
     sim.faults().set_reject_credentials(true);
     assert!(sim.faults().snapshot().reject_credentials);
-    let r = c
-        .post(sim.token_url())
-        .form(&refresh_form())
-        .send()
-        .await
-        .unwrap();
+    let r = refresh(&c, &sim).await;
     assert_eq!(r.status(), 200, "the token endpoint still issues tokens");
     let fresh: Value = r.json().await.unwrap();
     let fresh = fresh["access_token"].as_str().unwrap().to_owned();

@@ -37,3 +37,20 @@ pub fn credential_gauge(metrics: &str, connection: &str, state: &str) -> Option<
         .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|value| value.trim().parse().ok())
 }
+
+/// The first log line that `matches`, waiting up to 10 s for it: data-plane workers write their
+/// lines when their event loop goes idle, and the harness reads stderr on its own thread.
+pub async fn log_line(gatehouse: &Gatehouse, matches: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(line) = gatehouse.logs().into_iter().find(|l| matches(l)) {
+            return line;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such log line; log:\n{}",
+            gatehouse.logs().join("\n")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -10,7 +10,7 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use gatehouse_e2e::provider_auth::{credential_gauge, credential_status, dashboard};
+use gatehouse_e2e::provider_auth::{credential_gauge, credential_status, dashboard, log_line};
 use gatehouse_e2e::{token_hash, Gatehouse};
 use gatehouse_sim::{
     Provider, SimConfig, SimHandle, Simulator, TokenEndpointDown, DEMO_API_KEY, DEMO_CLIENT_ID,
@@ -21,32 +21,15 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "provider-auth-caller";
 const STORE_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-/// Gatehouse with one connection `c` (`provider`, at `sim`, with `credentials`), which the
-/// caller may call with any GET or POST.
+/// Gatehouse with one connection `c` (`provider`, at `sim`, with `credentials`: the fields of
+/// an inline TOML table), which the caller may call with any GET or POST.
 fn start(provider: &str, sim: &SimHandle, credentials: &str) -> Gatehouse {
+    // Inline tables: one line per section, the connection's credential given inline too.
     let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
-[store]
-data_dir = "data"
-
-[[connections]]
-id = "c"
-provider = "{provider}"
-base_url = "{base}"
-[connections.credentials]
-{credentials}
-
-[[callers]]
-id = "app"
-token_sha256 = "{hash}"
-[[callers.grants]]
-connections = ["c"]
-methods = ["GET", "POST"]
-paths = ["/**"]
+        r#"server = {{ listen = "127.0.0.1:0", admin_listen = "127.0.0.1:0" }}
+store = {{ data_dir = "data" }}
+connections = [{{ id = "c", provider = "{provider}", base_url = "{base}", credentials = {{ {credentials} }} }}]
+callers = [{{ id = "app", token_sha256 = "{hash}", grants = [{{ connections = ["c"], methods = ["GET", "POST"], paths = ["/**"] }}] }}]
 "#,
         base = sim.http_base_url(),
         hash = token_hash(TOKEN),
@@ -56,7 +39,7 @@ paths = ["/**"]
 
 fn refresh_token_credentials(sim: &SimHandle) -> String {
     format!(
-        "type = \"oauth_refresh_token\"\ntoken_url = \"{}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\nclient_secret = \"{DEMO_CLIENT_SECRET}\"\nrefresh_token = \"{DEMO_REFRESH_TOKEN}\"",
+        r#"type = "oauth_refresh_token", token_url = "{}", client_id = "{DEMO_CLIENT_ID}", client_secret = "{DEMO_CLIENT_SECRET}", refresh_token = "{DEMO_REFRESH_TOKEN}""#,
         sim.token_url()
     )
 }
@@ -187,11 +170,7 @@ async fn a_provider_refusing_every_fresh_token_costs_two_token_calls_not_one_per
         "{metrics}"
     );
     assert_eq!(credential_gauge(&metrics, "c", "ok"), Some(0));
-    let warn = gh
-        .logs()
-        .into_iter()
-        .find(|l| l.contains("connection degraded (provider_auth)"))
-        .expect("a warn line says so");
+    let warn = log_line(&gh, |l| l.contains("connection degraded (provider_auth)")).await;
     let warn: serde_json::Value = serde_json::from_str(&warn).unwrap();
     assert_eq!(
         (&warn["level"], &warn["connection"], &warn["provider"]),
@@ -266,7 +245,7 @@ async fn a_static_key_the_provider_keeps_refusing_is_degraded_until_the_next_2xx
     let ashby = Simulator::start(Provider::Ashby, SimConfig::default())
         .await
         .unwrap();
-    let credentials = format!("type = \"basic\"\nusername = \"{DEMO_API_KEY}\"\npassword = \"\"");
+    let credentials = format!(r#"type = "basic", username = "{DEMO_API_KEY}", password = """#);
     let gh = start("ashby", &ashby, &credentials);
     let list = || call(&gh, reqwest::Method::POST, "/candidate.list");
     assert_eq!(list().await.status, 200);
@@ -298,12 +277,12 @@ async fn a_static_key_the_provider_keeps_refusing_is_degraded_until_the_next_2xx
     assert!(dashboard(&gh)
         .await
         .contains("degraded (provider_auth, 3 refused in a row)"));
-    assert!(gh
-        .logs()
-        .iter()
-        .any(|l| l.contains("connection degraded (provider_auth)")
+    log_line(&gh, |l| {
+        l.contains("connection degraded (provider_auth)")
             && l.contains(r#""consecutive_rejections":3"#)
-            && l.contains(r#""provider":"ashby""#)));
+            && l.contains(r#""provider":"ashby""#)
+    })
+    .await;
     assert_eq!(
         ashby.token_calls().total,
         0,

@@ -44,36 +44,44 @@ fn paused_for(result: Result<(), CredentialError>) -> Duration {
     }
 }
 
+/// A 401 worth one refresh, and the replay with the new token refused as well: the pause that
+/// starts, and the refused token.
+async fn refresh_then_refused_again(h: &Harness) -> (Duration, Applied) {
+    let (_, applied) = h.apply().await.unwrap();
+    assert!(refused(h, &applied).await.unwrap(), "worth one replay");
+    let (_, fresh) = h.apply().await.unwrap();
+    let replay = h
+        .creds
+        .observe_replay("sf", "salesforce", AuthSignal::Rejected, &fresh);
+    (paused_for(replay), fresh)
+}
+
+/// The connection's state on the status page, and the gauge at 1 for `gauge_state` only (of
+/// `ok` and `degraded`).
+fn shows(h: &Harness, state: &str, gauge_state: &str) {
+    assert_eq!(h.state(), state);
+    for other in ["ok", "degraded"] {
+        let want = if other == gauge_state { "1" } else { "0" };
+        assert_eq!(gauge(h, other).as_deref(), Some(want), "gauge for {other}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_refused_fresh_token_pauses_refresh_on_401_growing_and_a_success_resets_it() {
     let (sim, h) = connected(Provider::Salesforce, "salesforce").await;
     sim.faults().set_reject_credentials(true);
-    let (_, stale) = h.apply().await.unwrap();
     let calls = sim.token_calls().total;
 
     // The first 401: one refresh, and the replay with the new token is refused too.
-    assert!(refused(&h, &stale).await.unwrap(), "worth one replay");
+    let (pause, _) = refresh_then_refused_again(&h).await;
     assert_eq!(sim.token_calls().total, calls + 1);
-    let (_, fresh) = h.apply().await.unwrap();
-    let pause =
-        paused_for(
-            h.creds
-                .observe_replay("sf", "salesforce", AuthSignal::Rejected, &fresh),
-        );
     assert_eq!(pause, Duration::from_secs(5));
-    assert_eq!(h.state(), "degraded");
-    let status = h
-        .creds
-        .status()
-        .into_iter()
-        .find(|s| s.connection == "sf")
-        .unwrap();
+    shows(&h, "degraded", "degraded");
+    let status = h.creds.status().into_iter().next().unwrap();
     assert_eq!(
         (status.reason, status.auth_rejections),
         (Some("provider_auth"), 2)
     );
-    assert_eq!(gauge(&h, "degraded").as_deref(), Some("1"));
-    assert_eq!(gauge(&h, "ok").as_deref(), Some("0"));
 
     // During the pause every 401 is answered at once, without a token call.
     for _ in 0..30 {
@@ -90,36 +98,22 @@ async fn a_refused_fresh_token_pauses_refresh_on_401_growing_and_a_success_reset
 
     // After it: one more refresh; its token refused as well doubles the pause.
     tokio::time::advance(Duration::from_secs(2)).await;
-    let (_, applied) = h.apply().await.unwrap();
-    assert!(refused(&h, &applied).await.unwrap());
+    let (pause, fresh) = refresh_then_refused_again(&h).await;
     assert_eq!(sim.token_calls().total, calls + 2);
-    let (_, fresh) = h.apply().await.unwrap();
-    let pause =
-        paused_for(
-            h.creds
-                .observe_replay("sf", "salesforce", AuthSignal::Rejected, &fresh),
-        );
     assert_eq!(pause, Duration::from_secs(10));
 
     // The provider takes tokens again: the next 2xx ends the pause and the degraded state.
     sim.faults().set_reject_credentials(false);
     h.creds
         .observe("sf", "salesforce", AuthSignal::Accepted, &fresh);
-    assert_eq!(h.state(), "ok");
-    assert_eq!(gauge(&h, "ok").as_deref(), Some("1"));
-    assert_eq!(gauge(&h, "degraded").as_deref(), Some("0"));
-    let (_, applied) = h.apply().await.unwrap();
-    assert!(
-        refused(&h, &applied).await.unwrap(),
+    shows(&h, "ok", "ok");
+    sim.faults().set_reject_credentials(true);
+    let (pause, _) = refresh_then_refused_again(&h).await;
+    assert_eq!(
+        sim.token_calls().total,
+        calls + 3,
         "refreshing again at once"
     );
-    assert_eq!(sim.token_calls().total, calls + 3);
-    let (_, fresh) = h.apply().await.unwrap();
-    let pause =
-        paused_for(
-            h.creds
-                .observe_replay("sf", "salesforce", AuthSignal::Rejected, &fresh),
-        );
     assert_eq!(pause, Duration::from_secs(5), "the doubling starts over");
 }
 
@@ -164,8 +158,7 @@ async fn refusals_in_a_row_degrade_an_oauth_connection_and_try_one_refresh() {
     assert_eq!(h.state(), "ok", "two refusals are not yet a pattern");
     h.creds
         .observe("sf", "hubspot", AuthSignal::Rejected, &applied);
-    assert_eq!(h.state(), "degraded");
-    assert_eq!(gauge(&h, "degraded").as_deref(), Some("1"));
+    shows(&h, "degraded", "degraded");
     // The refresh runs in the background; let it finish.
     for _ in 0..50 {
         if sim.token_calls().total > calls {
@@ -195,8 +188,7 @@ async fn refusals_in_a_row_degrade_an_oauth_connection_and_try_one_refresh() {
     );
     h.creds
         .observe("sf", "hubspot", AuthSignal::Accepted, &applied);
-    assert_eq!(h.state(), "ok");
-    assert_eq!(gauge(&h, "ok").as_deref(), Some("1"));
+    shows(&h, "ok", "ok");
 }
 
 #[tokio::test]
@@ -210,27 +202,22 @@ async fn a_static_credential_the_provider_keeps_refusing_is_degraded_until_a_2xx
     );
     let h = start_with(dir, &text).await;
     let (_, applied) = h.apply().await.unwrap();
-    assert_eq!(h.state(), "static");
-    assert_eq!(gauge(&h, "ok").as_deref(), Some("1"));
+    shows(&h, "static", "ok");
     for _ in 0..3 {
         h.creds
             .observe("sf", "ashby", AuthSignal::Rejected, &applied);
     }
-    assert_eq!(h.state(), "degraded");
+    shows(&h, "degraded", "degraded");
     let status = h.creds.status().into_iter().next().unwrap();
     assert_eq!(
         (status.reason, status.auth_rejections),
         (Some("provider_auth"), 3)
     );
-    assert_eq!(gauge(&h, "degraded").as_deref(), Some("1"));
-    assert_eq!(gauge(&h, "ok").as_deref(), Some("0"));
     assert!(
         !h.creds.on_unauthorized("sf", &applied).await.unwrap(),
         "no refresh for a static key"
     );
     h.creds
         .observe("sf", "ashby", AuthSignal::Accepted, &applied);
-    assert_eq!(h.state(), "static");
-    assert_eq!(gauge(&h, "ok").as_deref(), Some("1"));
-    assert_eq!(gauge(&h, "degraded").as_deref(), Some("0"));
+    shows(&h, "static", "ok");
 }
