@@ -557,22 +557,6 @@ impl OAuthConnection {
         });
     }
 
-    /// The provider refused the cached token and no other can be had right now: the failure
-    /// that stops the refresh (token endpoint or store down), with its backoff.
-    fn rejected_token_unreplaceable(&self) -> CredentialError {
-        let (until, failure) = {
-            let backoff = self.backoff.lock();
-            (backoff.until, backoff.failure.clone())
-        };
-        let left = until.map_or(Duration::ZERO, |u| {
-            u.saturating_duration_since(Instant::now())
-        });
-        match failure {
-            Some(failure) => self.failure_error(failure, left),
-            None => self.unavailable_now("token_endpoint_unavailable"),
-        }
-    }
-
     /// In `reauth_required`: has another process, the connect flow or a new seed restored the
     /// grant? Reads the store at most every [`RECOVERY_POLL`].
     async fn poll_for_recovery(&self) -> bool {

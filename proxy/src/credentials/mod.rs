@@ -7,6 +7,9 @@
 //! - `spec`: a connection's grant (refresh token, client credentials, JWT bearer) from config;
 //! - `manager`: the token cache, proactive refresh, single-flight, backoff, dead grants;
 //! - `connect`: the authorization-code flow on the admin port;
+//! - `provider_auth`: what the API answers say about the credential (`degraded` /
+//!   `provider_auth`, and the pause of refresh-on-401 when fresh tokens are refused too), fed by
+//!   [`Credentials::observe`] for every provider answer;
 //! - the `gatehouse-store` crate (`store`, `crypto` here): encrypted records in SQLite or
 //!   PostgreSQL with the fleet-wide refresh lock, AES-256-GCM at rest and key rotation.
 
@@ -26,8 +29,8 @@ use crate::secret::Secret;
 use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use manager::TokenManager;
+use provider_auth::AuthHealth;
 pub(crate) use provider_auth::AuthSignal;
-use provider_auth::{AuthHealth, Transition};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -351,83 +354,6 @@ impl Credentials {
                     .await
             }
             _ => Ok(false),
-        }
-    }
-}
-
-impl Credentials {
-    /// Counts one provider answer to a request that carried `applied` (see `provider_auth`):
-    /// a refused credential, a 2xx, or neither. On `DEGRADED_AFTER` refusals in a row the
-    /// connection shows `degraded` (warn log, gauge) and an OAuth connection tries one
-    /// refresh; the next 2xx brings it back.
-    pub(crate) fn observe(
-        &self,
-        connection: &str,
-        provider: &str,
-        signal: AuthSignal,
-        applied: &Applied,
-    ) {
-        let Some(health) = self.health.get(connection) else {
-            return;
-        };
-        let transition = health.record(signal);
-        self.after(connection, provider, transition);
-        if matches!(transition, Transition::Degraded { .. }) {
-            if let Some(manager) = &self.manager {
-                manager.refresh_after_rejections(connection, applied.generation);
-            }
-        }
-    }
-
-    /// The answer to a replay after a refresh. A refused fresh token pauses refresh-on-401
-    /// (the connection shows `degraded` at once) and the caller gets `provider_auth_rejected`
-    /// with the time to the next allowed refresh, not the provider's 401.
-    pub(crate) fn observe_replay(
-        &self,
-        connection: &str,
-        provider: &str,
-        signal: AuthSignal,
-        applied: &Applied,
-    ) -> Result<(), CredentialError> {
-        let Some(health) = self.health.get(connection) else {
-            return Ok(());
-        };
-        if signal != AuthSignal::Rejected {
-            let transition = health.record(signal);
-            self.after(connection, provider, transition);
-            return Ok(());
-        }
-        let (left, transition) = health.fresh_token_rejected(applied.generation);
-        self.after(connection, provider, transition);
-        Err(CredentialError::ProviderAuthRejected {
-            connection: connection.to_owned(),
-            retry_after: left.max(Duration::from_secs(1)),
-        })
-    }
-
-    /// The state gauge and the log line of a provider-auth transition.
-    fn after(&self, connection: &str, provider: &str, transition: Transition) {
-        match transition {
-            Transition::Unchanged => return,
-            Transition::Degraded { rejections } => tracing::warn!(
-                connection,
-                provider,
-                consecutive_rejections = rejections,
-                "provider keeps refusing the credential: connection degraded (provider_auth)"
-            ),
-            Transition::Recovered => tracing::info!(
-                connection,
-                provider,
-                "provider accepts the credential again: connection ok"
-            ),
-        }
-        let published = self
-            .manager
-            .as_ref()
-            .is_some_and(|m| m.publish_state(connection));
-        if let (false, Some(metrics)) = (published, &self.metrics) {
-            let degraded = matches!(transition, Transition::Degraded { .. });
-            metrics.set_state(connection, if degraded { "degraded" } else { "ok" });
         }
     }
 }

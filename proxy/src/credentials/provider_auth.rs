@@ -172,6 +172,83 @@ impl AuthHealth {
     }
 }
 
+impl super::Credentials {
+    /// Counts one provider answer to a request that carried `applied` (see `provider_auth`):
+    /// a refused credential, a 2xx, or neither. On `DEGRADED_AFTER` refusals in a row the
+    /// connection shows `degraded` (warn log, gauge) and an OAuth connection tries one
+    /// refresh; the next 2xx brings it back.
+    pub(crate) fn observe(
+        &self,
+        connection: &str,
+        provider: &str,
+        signal: AuthSignal,
+        applied: &super::Applied,
+    ) {
+        let Some(health) = self.health.get(connection) else {
+            return;
+        };
+        let transition = health.record(signal);
+        self.after(connection, provider, transition);
+        if matches!(transition, Transition::Degraded { .. }) {
+            if let Some(manager) = &self.manager {
+                manager.refresh_after_rejections(connection, applied.generation);
+            }
+        }
+    }
+
+    /// The answer to a replay after a refresh. A refused fresh token pauses refresh-on-401
+    /// (the connection shows `degraded` at once) and the caller gets `provider_auth_rejected`
+    /// with the time to the next allowed refresh, not the provider's 401.
+    pub(crate) fn observe_replay(
+        &self,
+        connection: &str,
+        provider: &str,
+        signal: AuthSignal,
+        applied: &super::Applied,
+    ) -> Result<(), super::CredentialError> {
+        let Some(health) = self.health.get(connection) else {
+            return Ok(());
+        };
+        if signal != AuthSignal::Rejected {
+            let transition = health.record(signal);
+            self.after(connection, provider, transition);
+            return Ok(());
+        }
+        let (left, transition) = health.fresh_token_rejected(applied.generation);
+        self.after(connection, provider, transition);
+        Err(super::CredentialError::ProviderAuthRejected {
+            connection: connection.to_owned(),
+            retry_after: left.max(Duration::from_secs(1)),
+        })
+    }
+
+    /// The state gauge and the log line of a provider-auth transition.
+    fn after(&self, connection: &str, provider: &str, transition: Transition) {
+        match transition {
+            Transition::Unchanged => return,
+            Transition::Degraded { rejections } => tracing::warn!(
+                connection,
+                provider,
+                consecutive_rejections = rejections,
+                "provider keeps refusing the credential: connection degraded (provider_auth)"
+            ),
+            Transition::Recovered => tracing::info!(
+                connection,
+                provider,
+                "provider accepts the credential again: connection ok"
+            ),
+        }
+        let published = self
+            .manager
+            .as_ref()
+            .is_some_and(|m| m.publish_state(connection));
+        if let (false, Some(metrics)) = (published, &self.metrics) {
+            let degraded = matches!(transition, Transition::Degraded { .. });
+            metrics.set_state(connection, if degraded { "degraded" } else { "ok" });
+        }
+    }
+}
+
 /// The pause after `failures` fresh tokens were refused in a row: 5 s, 10 s, 20 s, ... 5 min.
 fn refresh_backoff(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
