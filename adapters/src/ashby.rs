@@ -1,6 +1,8 @@
 //! Ashby (RPC-style API, `POST /<category>.<method>`): HTTP Basic with the API key as the
 //! user name and a blank password, so a static `basic` credential; no OAuth. Its errors arrive
 //! as HTTP 200 with `success:false` (classified when error classification joins the trait).
+//! A missing key is a 401; a wrong or deactivated key (and a key without the endpoint's
+//! permission, `missing_endpoint_permission`) is a 403: either way the key needs fixing.
 
 use crate::provider::Provider;
 
@@ -12,6 +14,10 @@ pub struct Ashby;
 impl Provider for Ashby {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn rejects_credential(&self, status: u16, _headers: &http::HeaderMap) -> bool {
+        matches!(status, 401 | 403)
     }
 }
 
@@ -25,5 +31,10 @@ mod tests {
         assert!(Ashby.replay_on_401());
         assert!(Ashby.soql().is_none());
         assert!(Ashby.account_lookup_path("t").is_none());
+    }
+
+    #[test]
+    fn a_403_is_a_refused_key() {
+        assert_eq!(crate::provider::refusal_statuses(&Ashby), [401, 403]);
     }
 }

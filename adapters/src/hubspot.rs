@@ -83,6 +83,12 @@ mod tests {
     }
 
     #[test]
+    fn a_401_refuses_the_token_and_a_403_is_a_missing_scope() {
+        // A revoked install answers 401 INVALID_AUTHENTICATION; 403 is MISSING_SCOPES.
+        assert_eq!(crate::provider::refusal_statuses(&HubSpot), [401]);
+    }
+
+    #[test]
     fn refresh_request_puts_client_credentials_in_the_body() {
         let req = HubSpot.token_request(&TokenParams {
             grant: Grant::RefreshToken {

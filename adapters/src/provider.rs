@@ -71,6 +71,16 @@ pub trait Provider: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Whether an API answer says the provider refused the credential itself (unknown,
+    /// expired, revoked, deactivated), as opposed to a permission, quota or validation error.
+    /// The proxy counts these answers in a row to show the connection `degraded` (reason
+    /// `provider_auth`); any 2xx clears it. Only the status and headers are asked: provider
+    /// bodies stream through to the caller unread. The default is RFC 7235's 401; a provider
+    /// that answers a bad credential with another status says so here.
+    fn rejects_credential(&self, status: u16, _headers: &http::HeaderMap) -> bool {
+        status == 401
+    }
+
     // --- Credentials: which provider account a grant belongs to -------------------------
 
     /// The account a new grant belongs to, read from the successful token response (pure).
@@ -194,6 +204,17 @@ impl fmt::Display for ProviderAccount {
         }
         Ok(())
     }
+}
+
+/// Of the statuses an API answers with when something is wrong, those `provider` calls a
+/// refused credential (for the adapters' tests).
+#[cfg(test)]
+pub(crate) fn refusal_statuses(provider: &dyn Provider) -> Vec<u16> {
+    let headers = http::HeaderMap::new();
+    [200, 400, 401, 403, 404, 429, 500, 503]
+        .into_iter()
+        .filter(|&status| provider.rejects_credential(status, &headers))
+        .collect()
 }
 
 #[cfg(test)]

@@ -95,6 +95,12 @@ mod tests {
     use super::*;
     use crate::oauth::{ClientAuth, Grant, TokenParams};
 
+    #[test]
+    fn only_a_401_refuses_the_session() {
+        // 401 INVALID_SESSION_ID; a 403 is REQUEST_LIMIT_EXCEEDED or a missing permission.
+        assert_eq!(crate::provider::refusal_statuses(&Salesforce), [401]);
+    }
+
     fn object(value: Value) -> Map<String, Value> {
         match value {
             Value::Object(map) => map,

@@ -225,7 +225,9 @@ impl ProviderSim for Ashby {
                     "Missing API key; send it as the Basic auth username",
                 )
             }
-            Some((key, _)) if !ctx.config.api_keys.contains(&key) => {
+            Some((key, _))
+                if !ctx.config.api_keys.contains(&key) || ctx.faults.rejects_credentials() =>
+            {
                 return http_fail(
                     403,
                     "invalid_api_key",

@@ -1,5 +1,5 @@
 //! Run-time fault injection: latency, 5xx bursts, connection resets, slow bodies, token endpoint
-//! down, token revocation/expiry, quota exhaustion, rotation toggle.
+//! down, token revocation/expiry, every credential rejected, quota exhaustion, rotation toggle.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +69,10 @@ pub struct FaultState {
     /// Ashby: 429s carry `X-RateLimit-Scope: integration-partner` (partner-wide throttle).
     pub partner_throttle: bool,
     pub rotation: bool,
+    /// Every API credential is rejected as the provider rejects a revoked one: access tokens
+    /// (including ones issued after the fault was set) and API keys. The token endpoint keeps
+    /// issuing tokens, so each refresh succeeds and its token is rejected at once.
+    pub reject_credentials: bool,
 }
 
 /// What to do with one request, decided before it is handled.
@@ -196,13 +200,31 @@ impl Faults {
         self.state.lock().rotation = on;
     }
 
+    /// Rejects every API credential from now on (`false` to stop): see
+    /// [`FaultState::reject_credentials`].
+    pub fn set_reject_credentials(&self, on: bool) {
+        if let Some(t) = &self.tokens {
+            t.set_reject_access(on);
+        }
+        self.state.lock().reject_credentials = on;
+    }
+
+    /// Whether API keys and access tokens are being rejected (the providers' auth checks ask).
+    pub(crate) fn rejects_credentials(&self) -> bool {
+        self.state.lock().reject_credentials
+    }
+
     /// Ashby: make 429s partner-wide (`X-RateLimit-Scope: integration-partner`).
     pub fn set_partner_throttle(&self, on: bool) {
         self.state.lock().partner_throttle = on;
     }
 
-    /// Clears latency, bursts, resets, slow bodies and token-endpoint-down (not token state).
+    /// Clears latency, bursts, resets, slow bodies, token-endpoint-down and credential
+    /// rejection (not token state).
     pub fn clear(&self) {
+        if let Some(t) = &self.tokens {
+            t.set_reject_access(false);
+        }
         let mut st = self.state.lock();
         let rotation = st.rotation;
         let partner = st.partner_throttle;
@@ -297,6 +319,9 @@ impl Faults {
         if let Some(on) = req.partner_throttle {
             self.set_partner_throttle(on);
         }
+        if let Some(on) = req.reject_credentials {
+            self.set_reject_credentials(on);
+        }
     }
 }
 
@@ -319,6 +344,7 @@ pub(crate) struct FaultRequest {
     reset_quota: bool,
     rotation: Option<bool>,
     partner_throttle: Option<bool>,
+    reject_credentials: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

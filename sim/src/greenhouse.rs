@@ -138,7 +138,11 @@ impl Greenhouse {
             return Err(message(403, "HTTPS is required"));
         }
         match req.basic() {
-            Some((key, _)) if ctx.config.api_keys.contains(&key) => Ok(()),
+            Some((key, _))
+                if ctx.config.api_keys.contains(&key) && !ctx.faults.rejects_credentials() =>
+            {
+                Ok(())
+            }
             _ => Err(message(401, "Invalid Basic Auth credentials")),
         }
     }

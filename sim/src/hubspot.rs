@@ -144,7 +144,9 @@ impl HubSpot {
                 "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
             ));
         };
-        if ctx.config.private_app_tokens.iter().any(|t| t == token) {
+        if ctx.config.private_app_tokens.iter().any(|t| t == token)
+            && !ctx.faults.rejects_credentials()
+        {
             return Ok(Caller {
                 private_app: true,
                 scopes: Vec::new(),

@@ -311,7 +311,11 @@ impl Lever {
             };
         }
         match req.basic() {
-            Some((key, _)) if ctx.config.api_keys.contains(&key) => Ok(()),
+            Some((key, _))
+                if ctx.config.api_keys.contains(&key) && !ctx.faults.rejects_credentials() =>
+            {
+                Ok(())
+            }
             Some(_) => Err(error(401, "UnauthorizedError", "Invalid API key")),
             None => Err(error(401, "UnauthorizedError", "Missing API key")),
         }

@@ -120,6 +120,9 @@ pub(crate) struct TokenStore {
     refresh_scope: Option<String>,
     code_lifetime: Duration,
     state: Mutex<State>,
+    /// Fault: every access token is answered as invalid (fresh ones too), while the token
+    /// endpoint keeps issuing new ones.
+    reject_access: std::sync::atomic::AtomicBool,
 }
 
 impl TokenStore {
@@ -136,6 +139,7 @@ impl TokenStore {
             max_families,
             refresh_scope: None,
             code_lifetime,
+            reject_access: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State {
                 access: HashMap::new(),
                 refresh_index: HashMap::new(),
@@ -341,7 +345,19 @@ impl TokenStore {
         })
     }
 
+    /// Turns the "reject every access token" fault on or off.
+    pub(crate) fn set_reject_access(&self, on: bool) {
+        self.reject_access
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub(crate) fn check_access(&self, token: &str) -> AccessCheck {
+        if self
+            .reject_access
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return AccessCheck::Invalid;
+        }
         let st = self.state.lock();
         match st.access.get(token) {
             None => AccessCheck::Invalid,

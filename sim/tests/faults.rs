@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use gatehouse_sim::{
-    FaultTarget, Provider, SimConfig, SlowBody, TokenEndpointDown, DEMO_CLIENT_ID,
+    FaultTarget, Provider, SimConfig, SlowBody, TokenEndpointDown, DEMO_API_KEY, DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN, DEMO_RUN_AS_USER,
 };
 use serde_json::{json, Value};
@@ -21,6 +21,15 @@ fn refresh_form() -> Vec<(&'static str, &'static str)> {
         ("client_id", DEMO_CLIENT_ID),
         ("client_secret", DEMO_CLIENT_SECRET),
     ]
+}
+
+/// One refresh-token call to the simulator's token endpoint.
+async fn refresh(c: &reqwest::Client, sim: &gatehouse_sim::SimHandle) -> reqwest::Response {
+    c.post(sim.token_url())
+        .form(&refresh_form())
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -81,12 +90,7 @@ async fn token_endpoint_down_and_revocation() {
     let c = common::client(&sim);
     sim.faults()
         .set_token_endpoint_down(Some(TokenEndpointDown::Unavailable));
-    let r = c
-        .post(sim.token_url())
-        .form(&refresh_form())
-        .send()
-        .await
-        .unwrap();
+    let r = refresh(&c, &sim).await;
     assert_eq!(r.status(), 503);
     sim.faults()
         .set_token_endpoint_down(Some(TokenEndpointDown::Reset));
@@ -97,12 +101,7 @@ async fn token_endpoint_down_and_revocation() {
         .await
         .is_err());
     sim.faults().set_token_endpoint_down(None);
-    let r = c
-        .post(sim.token_url())
-        .form(&refresh_form())
-        .send()
-        .await
-        .unwrap();
+    let r = refresh(&c, &sim).await;
     assert_eq!(r.status(), 200);
     let calls = sim.token_calls();
     assert_eq!(
@@ -132,13 +131,62 @@ async fn token_endpoint_down_and_revocation() {
         c.get(&api).bearer_auth(&at).send().await.unwrap().status(),
         401
     );
-    let r = c
-        .post(sim.token_url())
-        .form(&refresh_form())
+    let r = refresh(&c, &sim).await;
+    assert_eq!(r.status(), 400);
+}
+
+/// A provider that revoked the app: every access token is refused, even one issued a moment
+/// ago, while the token endpoint keeps issuing them; API keys are refused the same way.
+#[tokio::test]
+async fn reject_credentials_refuses_fresh_tokens_and_api_keys_until_cleared() {
+    let sim = common::start(Provider::Salesforce, SimConfig::default()).await;
+    let c = common::client(&sim);
+    let api = format!("{}/services/data/v66.0/limits", sim.http_base_url());
+    sim.faults().set_reject_credentials(true);
+    assert!(sim.faults().snapshot().reject_credentials);
+    let r = refresh(&c, &sim).await;
+    assert_eq!(r.status(), 200, "the token endpoint still issues tokens");
+    let fresh: Value = r.json().await.unwrap();
+    let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+    let r = c.get(&api).bearer_auth(&fresh).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a fresh token is refused");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["errorCode"], "INVALID_SESSION_ID");
+    sim.faults().clear();
+    assert_eq!(
+        c.get(&api)
+            .bearer_auth(&fresh)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "clear() lifts the fault"
+    );
+
+    let ashby = common::start(Provider::Ashby, SimConfig::default()).await;
+    let c = common::client(&ashby);
+    let url = format!("{}/candidate.list", ashby.https_base_url());
+    let send = || {
+        c.post(&url)
+            .header("authorization", common::basic(DEMO_API_KEY))
+            .json(&json!({}))
+            .send()
+    };
+    // Through the admin endpoint, as a test in another process would set it.
+    let set = c
+        .post(format!("{}/__sim/faults", ashby.https_base_url()))
+        .json(&json!({"reject_credentials": true}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(set.status(), 200);
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errorInfo"]["code"], "invalid_api_key", "{v}");
+    ashby.faults().set_reject_credentials(false);
+    assert_eq!(send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]

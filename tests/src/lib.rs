@@ -10,6 +10,7 @@
 
 pub mod configs;
 pub mod demo;
+pub mod provider_auth;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -51,10 +51,13 @@ pub fn page(state: &AppState) -> Response<ProxyBody> {
     for v in views(state) {
         let cred = v.credential.as_ref();
         let cred_state = cred.map_or("unknown", |c| c.state);
-        let class = match cred_state {
-            "ok" | "static" | "refreshing" => "ok",
-            "reauth_required" | "misconfigured" => "bad",
-            _ => "warn",
+        let class = state_class(cred_state);
+        // `degraded (provider_auth, 3 refused in a row)`: what an SRE needs before the runbook.
+        let shown = match cred.and_then(|c| c.reason.map(|r| (r, c.auth_rejections))) {
+            Some((reason, rejections)) => {
+                format!("{cred_state} ({reason}, {rejections} refused in a row)")
+            }
+            None => cred_state.to_owned(),
         };
         let count = |k: &str| v.traffic.status_classes.get(k).copied().unwrap_or(0);
         let errors: Vec<String> = v
@@ -64,7 +67,8 @@ pub fn page(state: &AppState) -> Response<ProxyBody> {
             .map(|(k, n)| format!("{k}: {n}"))
             .collect();
         rows.push_str(&format!(
-            "<tr><td>{id}</td><td>{provider}</td><td>{host}</td><td class=\"{class}\">{cred_state}</td><td>{grant}</td><td>{expires}</td><td>{req}</td><td>{ok}</td><td>{c4}</td><td>{c5}</td><td>{errors}</td></tr>\n",
+            "<tr><td>{id}</td><td>{provider}</td><td>{host}</td><td class=\"{class}\">{shown}</td><td>{grant}</td><td>{expires}</td><td>{req}</td><td>{ok}</td><td>{c4}</td><td>{c5}</td><td>{errors}</td></tr>\n",
+            shown = escape(&shown),
             id = escape(&v.id),
             provider = escape(&v.provider),
             host = escape(&v.host),
@@ -100,6 +104,16 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}} th{{background:
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     response
+}
+
+/// The colour of a credential state: green when requests get a credential the provider takes,
+/// red when a person must act, amber for the states that recover by themselves or need a look.
+fn state_class(state: &str) -> &'static str {
+    match state {
+        "ok" | "static" | "refreshing" => "ok",
+        "reauth_required" | "misconfigured" => "bad",
+        _ => "warn",
+    }
 }
 
 fn escape(text: &str) -> String {

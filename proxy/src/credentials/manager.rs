@@ -16,6 +16,7 @@
 
 use super::http_client::post_form;
 use super::metrics::CredentialMetrics;
+use super::provider_auth::AuthHealth;
 use super::spec::{seed_fingerprint, OAuthSpec};
 use super::store::{now_ms, RecordState, Store, TokenRecord};
 use super::StoreErrorExt as _;
@@ -100,6 +101,8 @@ pub(crate) struct OAuthConnection {
     allowed_hosts: Vec<String>,
     store: Arc<Store>,
     metrics: CredentialMetrics,
+    /// What the API answers say about the tokens (shared with [`super::Credentials`]).
+    auth: Arc<AuthHealth>,
     active: ArcSwapOption<Active>,
     view: Mutex<View>,
     /// Mirrors `view.reauth.is_some()`, so the request path asks without taking the lock.
@@ -121,7 +124,8 @@ impl TokenManager {
     pub async fn start(
         config: &Config,
         oauth: &[&ConnectionConfig],
-        registry: &mut prometheus_client::registry::Registry,
+        metrics: &CredentialMetrics,
+        health: &rustc_hash::FxHashMap<String, Arc<AuthHealth>>,
     ) -> Result<Arc<Self>, CredentialError> {
         let keys = super::crypto::load_key_ring(&config.store, config.store.url.is_none())?;
         let mut specs = Vec::new();
@@ -137,7 +141,6 @@ impl TokenManager {
                 .await
                 .map_err(|e| e.into_credential_error("[store]"))?,
         );
-        let metrics = CredentialMetrics::register(registry);
         let mut connections = rustc_hash::FxHashMap::default();
         for (connection, spec) in specs {
             let bad = |reason: String| CredentialError::Misconfigured {
@@ -162,6 +165,7 @@ impl TokenManager {
                 allowed_hosts,
                 store: store.clone(),
                 metrics: metrics.clone(),
+                auth: health.get(&connection.id).cloned().unwrap_or_default(),
                 active: ArcSwapOption::empty(),
                 view: Mutex::new(View::default()),
                 reauth_flag: std::sync::atomic::AtomicBool::new(false),
@@ -210,10 +214,42 @@ impl TokenManager {
         generation: u64,
     ) -> Result<bool, CredentialError> {
         let conn = self.connection(id)?;
+        if let Some(left) = conn.auth.refresh_paused_for() {
+            // A fresh token was refused moments ago: another refresh would only rotate again.
+            return Err(CredentialError::ProviderAuthRejected {
+                connection: conn.id.clone(),
+                retry_after: left.max(Duration::from_secs(1)),
+            });
+        }
         let stale = generation as i64;
         let fresh = conn.refresh(stale, Need::Replacement).await?;
-        // The endpoint being down hands back the cached (rejected) token: no point replaying.
-        Ok(fresh.version != stale)
+        if fresh.version == stale {
+            // The token endpoint (or the store) is failing and handed back the cached token,
+            // which the provider has just refused: the caller gets the outage, not the 401.
+            return Err(conn.rejected_token_unreplaceable());
+        }
+        Ok(true)
+    }
+
+    /// The provider keeps refusing this connection's credential: one refresh in the
+    /// background, unless refresh-on-401 is paused (the last fresh token was refused too).
+    pub fn refresh_after_rejections(&self, id: &str, generation: u64) {
+        if let Some(conn) = self.connections.get(id) {
+            if conn.auth.refresh_paused_for().is_none() {
+                conn.spawn_refresh(generation as i64, Need::Replacement);
+            }
+        }
+    }
+
+    /// Sets the state gauge of `id` to what it is now (after a provider-auth transition).
+    pub fn publish_state(&self, id: &str) -> bool {
+        match self.connections.get(id) {
+            Some(conn) => {
+                conn.metrics.set_state(&conn.id, conn.state());
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn status(&self) -> Vec<ConnectionStatus> {
@@ -423,6 +459,9 @@ impl OAuthConnection {
             Some(SharedFailure::Misconfigured(_)) => return "misconfigured",
             _ => {}
         }
+        if self.auth.is_degraded() {
+            return "degraded";
+        }
         if self.active.load().is_none() {
             "no_token"
         } else {
@@ -436,10 +475,13 @@ impl OAuthConnection {
         let last_error = view.reauth.clone().or_else(|| view.last_error.clone());
         let (scopes, instance_url) = (view.scopes.clone(), view.instance_url.clone());
         drop(view);
+        let state = self.state();
         ConnectionStatus {
             connection: self.id.clone(),
             grant: self.spec.grant_name(),
-            state: self.state(),
+            state,
+            reason: (state == "degraded").then_some(super::PROVIDER_AUTH),
+            auth_rejections: self.auth.rejections(),
             granted_scopes: scopes,
             expires_at: active.and_then(|a| {
                 time::OffsetDateTime::from_unix_timestamp(a.expires_at_ms / 1000)
@@ -500,12 +542,17 @@ impl OAuthConnection {
     }
 
     fn spawn_proactive(self: &Arc<Self>, stale: i64) {
+        self.spawn_refresh(stale, Need::Fresh);
+    }
+
+    /// One background refresh at a time; its failures are recorded by `refresh`.
+    fn spawn_refresh(self: &Arc<Self>, stale: i64, need: Need) {
         if self.proactive_running.swap(true, Ordering::AcqRel) {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let _ = this.refresh(stale, Need::Fresh).await;
+            let _ = this.refresh(stale, need).await;
             this.proactive_running.store(false, Ordering::Release);
         });
     }
@@ -608,3 +655,6 @@ mod store_outage_tests;
 
 #[cfg(test)]
 mod connect_tests;
+
+#[cfg(test)]
+mod provider_auth_tests;

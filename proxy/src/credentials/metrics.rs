@@ -32,6 +32,7 @@ pub(crate) const STATES: &[&str] = &[
     "token_endpoint_down",
     "store_unavailable",
     "misconfigured",
+    "degraded",
     "no_token",
 ];
 

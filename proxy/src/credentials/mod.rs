@@ -7,6 +7,9 @@
 //! - `spec`: a connection's grant (refresh token, client credentials, JWT bearer) from config;
 //! - `manager`: the token cache, proactive refresh, single-flight, backoff, dead grants;
 //! - `connect`: the authorization-code flow on the admin port;
+//! - `provider_auth`: what the API answers say about the credential (`degraded` /
+//!   `provider_auth`, and the pause of refresh-on-401 when fresh tokens are refused too), fed by
+//!   [`Credentials::observe`] for every provider answer;
 //! - the `gatehouse-store` crate (`store`, `crypto` here): encrypted records in SQLite or
 //!   PostgreSQL with the fleet-wide refresh lock, AES-256-GCM at rest and key rotation.
 
@@ -14,6 +17,7 @@ mod connect;
 mod http_client;
 mod manager;
 mod metrics;
+mod provider_auth;
 mod spec;
 
 // The store is its own crate; these names keep the paths the credential modules use.
@@ -25,6 +29,8 @@ use crate::secret::Secret;
 use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use manager::TokenManager;
+use provider_auth::AuthHealth;
+pub(crate) use provider_auth::AuthSignal;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +57,13 @@ pub enum CredentialError {
     StoreUnavailable {
         connection: String,
         reason: String,
+        retry_after: Duration,
+    },
+    /// The provider refused a token it had just issued (a refresh did not help): refreshing on
+    /// 401 pauses for `retry_after` (see `provider_auth`).
+    #[error("{connection}: the provider refuses freshly issued credentials; no refresh until the pause ends")]
+    ProviderAuthRejected {
+        connection: String,
         retry_after: Duration,
     },
     /// Configuration that only shows up at use (e.g. a header value that is not valid ASCII,
@@ -118,6 +131,12 @@ pub fn to_gateway_error(error: CredentialError) -> GatewayError {
             ),
         )
         .with_retry_after(retry_after),
+        CredentialError::ProviderAuthRejected { retry_after, .. } => GatewayError::new(
+            Category::UpstreamUnavailable,
+            "provider_auth_rejected",
+            error.to_string(),
+        )
+        .with_retry_after(retry_after),
         CredentialError::Misconfigured { .. } => GatewayError::new(
             Category::Internal,
             "credential_misconfigured",
@@ -159,9 +178,14 @@ pub struct ConnectionStatus {
     /// `none`, `bearer`, `basic`, `header`, `oauth_refresh_token`, `client_credentials`, `jwt_bearer`.
     pub grant: &'static str,
     /// `ok`, `refreshing`, `reauth_required`, `token_endpoint_down`, `store_unavailable`
-    /// (new tokens waiting for the store), `misconfigured`, or
-    /// `no_token` (an OAuth connection before its first token); `static` for static credentials.
+    /// (new tokens waiting for the store), `misconfigured`, `degraded` (the provider keeps
+    /// refusing the credential, see `reason`), or `no_token` (an OAuth connection before its
+    /// first token); `static` for healthy static credentials.
     pub state: &'static str,
+    /// Why the state is `degraded`: `provider_auth`. `None` otherwise.
+    pub reason: Option<&'static str>,
+    /// Credential refusals by the provider in a row (reset by any 2xx).
+    pub auth_rejections: u32,
     pub granted_scopes: Vec<String>,
     /// RFC 3339 expiry of the cached access token.
     pub expires_at: Option<String>,
@@ -169,6 +193,9 @@ pub struct ConnectionStatus {
     pub last_error: Option<String>,
     pub instance_url: Option<String>,
 }
+
+/// The `reason` of a `degraded` connection whose provider keeps refusing its credential.
+pub(crate) const PROVIDER_AUTH: &str = "provider_auth";
 
 /// A static credential: its grant name and the headers it sets.
 type StaticCredential = (&'static str, Vec<(HeaderName, HeaderValue)>);
@@ -178,6 +205,10 @@ type StaticCredential = (&'static str, Vec<(HeaderName, HeaderValue)>);
 pub struct Credentials {
     statics: Arc<rustc_hash::FxHashMap<String, StaticCredential>>,
     manager: Option<Arc<TokenManager>>,
+    /// Every connection's provider-auth health (static and OAuth alike).
+    health: Arc<rustc_hash::FxHashMap<String, Arc<AuthHealth>>>,
+    /// The state gauge and refresh counters; `None` before `start` (`gatehouse check`).
+    metrics: Option<metrics::CredentialMetrics>,
 }
 
 impl Credentials {
@@ -199,9 +230,15 @@ impl Credentials {
             .iter()
             .filter(|c| spec::is_oauth(&c.credentials))
             .collect();
+        let metrics = metrics::CredentialMetrics::register(registry);
         if !oauth.is_empty() {
-            credentials.manager = Some(TokenManager::start(config, &oauth, registry).await?);
+            credentials.manager =
+                Some(TokenManager::start(config, &oauth, &metrics, &credentials.health).await?);
         }
+        for id in credentials.statics.keys() {
+            metrics.set_state(id, "ok");
+        }
+        credentials.metrics = Some(metrics);
         Ok(credentials)
     }
 
@@ -229,14 +266,19 @@ impl Credentials {
         let mut all: Vec<ConnectionStatus> = self
             .statics
             .iter()
-            .map(|(id, (grant, _))| ConnectionStatus {
-                connection: id.clone(),
-                grant,
-                state: "static",
-                granted_scopes: Vec::new(),
-                expires_at: None,
-                last_error: None,
-                instance_url: None,
+            .map(|(id, (grant, _))| {
+                let degraded = self.health.get(id).is_some_and(|h| h.is_degraded());
+                ConnectionStatus {
+                    connection: id.clone(),
+                    grant,
+                    state: if degraded { "degraded" } else { "static" },
+                    reason: degraded.then_some(PROVIDER_AUTH),
+                    auth_rejections: self.health.get(id).map_or(0, |h| h.rejections()),
+                    granted_scopes: Vec::new(),
+                    expires_at: None,
+                    last_error: None,
+                    instance_url: None,
+                }
             })
             .collect();
         if let Some(manager) = &self.manager {
@@ -253,7 +295,9 @@ impl Credentials {
         connections: impl IntoIterator<Item = (&'a str, &'a CredentialsConfig)>,
     ) -> Result<Self, CredentialError> {
         let mut statics = rustc_hash::FxHashMap::default();
+        let mut health = rustc_hash::FxHashMap::default();
         for (id, config) in connections {
+            health.insert(id.to_owned(), Arc::new(AuthHealth::default()));
             if spec::is_oauth(config) {
                 spec::OAuthSpec::from_config(id, config)?;
             } else {
@@ -266,6 +310,8 @@ impl Credentials {
         Ok(Self {
             statics: Arc::new(statics),
             manager: None,
+            health: Arc::new(health),
+            metrics: None,
         })
     }
 

@@ -96,4 +96,17 @@ fn errors_map_to_categories_without_secrets() {
         !e.message.contains("postgres"),
         "store internals stay in logs"
     );
+    let e = to_gateway_error(CredentialError::ProviderAuthRejected {
+        connection: "sf".into(),
+        retry_after: Duration::from_secs(5),
+    });
+    assert_eq!(
+        (e.category, e.code, e.retry_after),
+        (
+            Category::UpstreamUnavailable,
+            "provider_auth_rejected",
+            Some(Duration::from_secs(5))
+        )
+    );
+    assert!(e.category.retryable());
 }

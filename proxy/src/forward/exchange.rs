@@ -1,11 +1,14 @@
 //! The exchange stage: everything between "this request may go" and "the provider's response
 //! head is here". It applies the connection's credential, sends within the request timeout, and
 //! on a 401 refreshes the credential once and sends the request again (when the provider's
-//! profile says a 401 can be cured by a refresh and the body can be sent twice).
+//! profile says a 401 can be cured by a refresh and the body can be sent twice). Every provider
+//! answer is reported to the credentials, which count credential refusals (a connection the
+//! provider keeps refusing shows `degraded`) and stop refreshing when fresh tokens are refused.
 //!
 //! Retries within a budget with backoff, circuit-breaker feedback and quota feedback join here:
 //! they are decisions about sending again, and this is the one place that sends.
 
+use crate::credentials::AuthSignal;
 use crate::error::{Category, GatewayError};
 use crate::forward::upstream::UpstreamBody;
 use crate::stages::body::RequestBody;
@@ -47,6 +50,9 @@ pub(crate) async fn exchange(
     };
     let to = connection.base_for(&applied).join(path, query)?;
     let response = send(state, connection, method, &to, first_headers, &mut body).await?;
+    let provider = connection.provider.name();
+    let signal = AuthSignal::of(&*connection.provider, response.status(), response.headers());
+    credentials.observe(&connection.id, provider, signal, &applied);
     if !(may_replay && response.status() == StatusCode::UNAUTHORIZED) {
         return Ok(response);
     }
@@ -70,7 +76,10 @@ pub(crate) async fn exchange(
     }
     let applied = credentials.apply(&connection.id, &mut headers).await?;
     let to = connection.base_for(&applied).join(path, query)?;
-    send(state, connection, method, &to, headers, &mut body).await
+    let response = send(state, connection, method, &to, headers, &mut body).await?;
+    let signal = AuthSignal::of(&*connection.provider, response.status(), response.headers());
+    credentials.observe_replay(&connection.id, provider, signal, &applied)?;
+    Ok(response)
 }
 
 /// One send within the request timeout, with the body framed for it.

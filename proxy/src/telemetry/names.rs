@@ -104,7 +104,7 @@ pub(crate) const SOQL_VERDICTS: MetricDef = MetricDef {
 
 pub(crate) const CREDENTIAL_STATE: MetricDef = MetricDef {
     name: "gatehouse_credential_state",
-    help: "1 for the state each OAuth connection is in (ok, refreshing, reauth_required, token_endpoint_down, store_unavailable, misconfigured, no_token)",
+    help: "1 for the credential state each connection is in (ok, refreshing, reauth_required, token_endpoint_down, store_unavailable, misconfigured, degraded, no_token; static credentials: ok or degraded)",
     kind: Kind::Gauge,
     labels: &["connection", "state"],
 };

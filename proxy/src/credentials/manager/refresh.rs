@@ -108,6 +108,22 @@ impl OAuthConnection {
         }
     }
 
+    /// The provider refused the cached token and no other can be had right now: the failure
+    /// that stops the refresh (token endpoint or store down), with its backoff.
+    pub(super) fn rejected_token_unreplaceable(&self) -> CredentialError {
+        let (until, failure) = {
+            let backoff = self.backoff.lock();
+            (backoff.until, backoff.failure.clone())
+        };
+        let left = until.map_or(Duration::ZERO, |u| {
+            u.saturating_duration_since(Instant::now())
+        });
+        match failure {
+            Some(failure) => self.failure_error(failure, left),
+            None => self.unavailable_now("token_endpoint_unavailable"),
+        }
+    }
+
     pub(super) fn record_failure(&self, failure: SharedFailure) -> Duration {
         let mut backoff = self.backoff.lock();
         backoff.failures = backoff.failures.saturating_add(1);

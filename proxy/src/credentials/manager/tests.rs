@@ -57,7 +57,7 @@ pub(crate) async fn start_with(dir: tempfile::TempDir, text: &str) -> Harness {
     }
 }
 
-async fn sim(provider: Provider, lifetime: Duration, rotate: bool) -> SimHandle {
+pub(crate) async fn sim(provider: Provider, lifetime: Duration, rotate: bool) -> SimHandle {
     let config = SimConfig {
         access_token_lifetime: Some(lifetime),
         rotate_refresh_tokens: Some(rotate),
@@ -67,7 +67,7 @@ async fn sim(provider: Provider, lifetime: Duration, rotate: bool) -> SimHandle 
     Simulator::start(provider, config).await.unwrap()
 }
 
-fn refresh_credentials(
+pub(crate) fn refresh_credentials(
     sim: &SimHandle,
     seed: &str,
     lifetime_secs: u64,
