@@ -303,6 +303,11 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
+    async fn body_of(response: Response<ProxyBody>) -> bytes::Bytes {
+        let body = response.into_body().collect().await;
+        body.map(|c| c.to_bytes()).unwrap_or_default()
+    }
+
     #[derive(Debug, thiserror::Error)]
     #[error("connect failed")]
     struct Outer(#[source] std::io::Error);
@@ -324,12 +329,7 @@ mod tests {
         assert!(std::error::Error::source(&err).is_some());
         assert!(GatewayError::bad_request("x", "y").cause_chain().is_none());
         let response = err.into_response(&ErrorContext::default());
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
+        let bytes = body_of(response).await;
         let body = String::from_utf8_lossy(&bytes);
         assert!(!body.contains("10.0.0.9"), "{body}");
         assert!(body.contains("upstream_connect_refused"), "{body}");
@@ -358,12 +358,7 @@ mod tests {
                 .map(|v| v.as_bytes()),
             Some(&b"7"[..])
         );
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
+        let bytes = body_of(response).await;
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         assert_eq!(value["error"]["category"], "upstream_unavailable");
         assert_eq!(value["error"]["code"], "token_endpoint_down");

@@ -6,6 +6,21 @@
 use gatehouse_soql::analysis::{Clause, Selectivity, Via};
 use gatehouse_soql::{analyze, parse, FieldTraits, IndexCatalog, IndexKind, SelectivityOptions};
 
+/// The (object, field) pairs an analysis says the query reads.
+fn fields_of(a: &gatehouse_soql::Analysis) -> Vec<(String, String)> {
+    a.fields
+        .iter()
+        .map(|f| (f.object.clone(), f.field.clone()))
+        .collect()
+}
+
+fn assert_reads(fields: &[(String, String)], object: &str, field: &str) {
+    assert!(
+        fields.contains(&(object.to_owned(), field.to_owned())),
+        "{object}.{field} not in {fields:?}"
+    );
+}
+
 fn run(q: &str) -> gatehouse_soql::Analysis {
     analyze(
         &parse(q).unwrap(),
@@ -165,19 +180,9 @@ fn related_from_aliases_resolve_to_their_objects() {
         objects.contains(&("User".into(), Via::ParentPath)),
         "{objects:?}"
     );
-    let fields: Vec<(String, String)> = a
-        .fields
-        .iter()
-        .map(|f| (f.object.clone(), f.field.clone()))
-        .collect();
-    assert!(
-        fields.contains(&("Account".into(), "Name".into())),
-        "{fields:?}"
-    );
-    assert!(
-        fields.contains(&("User".into(), "Email".into())),
-        "{fields:?}"
-    );
+    let fields = fields_of(&a);
+    assert_reads(&fields, "Account", "Name");
+    assert_reads(&fields, "User", "Email");
     // A filter through the related alias is a parent-path filter: no index on Contact.
     assert_eq!(a.main.filters[0].index, None);
     assert_eq!(a.main.selectivity, Selectivity::NotSelective);
@@ -189,19 +194,9 @@ fn a_qualified_child_relationship_reads_the_child_object() {
     let a = run(
         "SELECT Account.Name, (SELECT Contact.LastName FROM Account.Contacts) FROM Account LIMIT 5",
     );
-    let fields: Vec<(String, String)> = a
-        .fields
-        .iter()
-        .map(|f| (f.object.clone(), f.field.clone()))
-        .collect();
-    assert!(
-        fields.contains(&("Contact".into(), "LastName".into())),
-        "{fields:?}"
-    );
-    assert!(
-        fields.contains(&("Account".into(), "Name".into())),
-        "{fields:?}"
-    );
+    let fields = fields_of(&a);
+    assert_reads(&fields, "Contact", "LastName");
+    assert_reads(&fields, "Account", "Name");
     assert!(a
         .objects
         .iter()

@@ -86,15 +86,15 @@ impl Server {
                     // Counted by the accept balance until it stops, or fails to start.
                     let presence = state.metrics.connections.present(index);
                     match listener.try_clone() {
-                        Ok(clone) => workers.push(spawn_worker(
+                        Ok(clone) => workers.push(spawn_worker(Worker {
                             index,
                             presence,
-                            clone,
-                            state.clone(),
-                            tls.clone(),
-                            callers.clone(),
-                            stop_rx.clone(),
-                        )),
+                            listener: clone,
+                            state: state.clone(),
+                            tls: tls.clone(),
+                            callers: callers.clone(),
+                            stop: stop_rx.clone(),
+                        })),
                         Err(err) => {
                             tracing::error!(error = %err, "cannot share the listening socket with a worker")
                         }
@@ -121,15 +121,22 @@ impl Server {
     }
 }
 
-fn spawn_worker(
+/// What a worker thread starts with.
+struct Worker {
     index: usize,
+    /// Counts the worker for the accept balance while it runs.
     presence: crate::listen::balance::Presence,
+    /// The data-plane socket, shared by every worker.
     listener: std::net::TcpListener,
     state: Arc<AppState>,
     tls: Option<TlsAcceptor>,
+    /// Caller connections open across all workers, against `server.max_connections`.
     callers: Arc<ConnectionLimit>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Option<std::thread::JoinHandle<()>> {
+}
+
+fn spawn_worker(worker: Worker) -> Option<std::thread::JoinHandle<()>> {
+    let index = worker.index;
     let spawned = std::thread::Builder::new().name(format!("gatehouse-worker-{index}")).spawn(move || {
         crate::listen::worker::enter(index);
         crate::telemetry::log::buffer_this_thread();
@@ -139,7 +146,7 @@ fn spawn_worker(
             .on_thread_park(crate::telemetry::log::flush_this_thread)
             .build();
         match runtime {
-            Ok(runtime) => runtime.block_on(worker_loop(index, presence, listener, state, tls, callers, stop)),
+            Ok(runtime) => runtime.block_on(worker_loop(worker)),
             Err(err) => tracing::error!(error = %err, worker = index, "cannot start a worker event loop"),
         }
         crate::telemetry::log::flush_this_thread();
@@ -153,15 +160,16 @@ fn spawn_worker(
     }
 }
 
-async fn worker_loop(
-    index: usize,
-    presence: crate::listen::balance::Presence,
-    listener: std::net::TcpListener,
-    state: Arc<AppState>,
-    tls: Option<TlsAcceptor>,
-    callers: Arc<ConnectionLimit>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+async fn worker_loop(worker: Worker) {
+    let Worker {
+        index,
+        presence,
+        listener,
+        state,
+        tls,
+        callers,
+        mut stop,
+    } = worker;
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(err) => {

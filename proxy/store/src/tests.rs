@@ -60,23 +60,29 @@ async fn round_trip(store: &Store) {
     assert_eq!(store.schema_version().await.unwrap(), LATEST);
 }
 
+/// No file the store wrote in `dir` holds any of `needles` in plain text (and it wrote some).
+fn assert_not_on_disk(dir: &std::path::Path, needles: &[&[u8]]) {
+    let mut raw = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(!raw.is_empty());
+    for needle in needles {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == *needle),
+            "{} found in plain text on disk",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}
+
 #[tokio::test]
 async fn sqlite_round_trip_keeps_tokens_encrypted_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&sqlite_config(dir.path()), ring()).await;
     round_trip(&store).await;
     drop(store);
-    let mut raw = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
-    assert!(!raw.is_empty());
-    for needle in [&b"access-AAA"[..], b"refresh-BBB"] {
-        assert!(
-            !raw.windows(needle.len()).any(|w| w == needle),
-            "plaintext token found on disk"
-        );
-    }
+    assert_not_on_disk(dir.path(), &[b"access-AAA", b"refresh-BBB"]);
 }
 
 #[tokio::test]
@@ -319,16 +325,7 @@ async fn sqlite_connect_states_are_single_use_and_sealed() {
     .await
     .unwrap();
     drop(a);
-    let mut raw = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        raw.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
-    for needle in [&b"verifier-VVVVVVVV"[..], b"state-X"] {
-        assert!(
-            !raw.windows(needle.len()).any(|w| w == needle),
-            "plaintext verifier or state on disk"
-        );
-    }
+    assert_not_on_disk(dir.path(), &[b"verifier-VVVVVVVV", b"state-X"]);
 }
 
 #[tokio::test]
