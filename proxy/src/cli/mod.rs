@@ -294,6 +294,9 @@ fn write_check(path: &std::path::Path, out: &mut impl Write) -> std::io::Result<
                 config.connections.len(),
                 callers
             )?;
+            for warning in config.admin.warnings() {
+                writeln!(out, "warning: {warning}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -367,5 +370,36 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("2 error(s)\n"), "{text}");
+    }
+
+    #[test]
+    fn check_reports_admin_errors_with_the_others_and_warns_when_the_admin_port_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &path,
+            "[[connections]]\nid = \"Bad Id\"\nprovider = \"hubspot\"\nbase_url = \"https://api.hubapi.com\"\n[[admin.tokens]]\nid = \"ops\"\ntoken_sha256 = \"abc\"\nrole = \"owner\"\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        assert_eq!(write_check(&path, &mut out).unwrap(), ExitCode::from(1));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(": connections[0].id: "), "{text}");
+        assert!(
+            text.contains(": admin.tokens[0].role: unknown role"),
+            "{text}"
+        );
+        assert!(text.contains(": admin.tokens[0].token_sha256: "), "{text}");
+        assert!(text.ends_with("3 error(s)\n"), "{text}");
+
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+        let mut out = Vec::new();
+        assert_eq!(write_check(&path, &mut out).unwrap(), ExitCode::SUCCESS);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("warning: the admin port is locked")
+                && text.contains("/healthz, /readyz, /metrics"),
+            "{text}"
+        );
     }
 }

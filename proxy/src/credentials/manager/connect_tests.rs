@@ -48,7 +48,11 @@ redirect_uri = "{REDIRECT}"
 async fn admin(h: &Harness, uri: &str) -> (http::StatusCode, String, Option<String>) {
     let response = h
         .creds
-        .handle_admin(&http::Method::GET, &uri.parse().unwrap())
+        .handle_admin(
+            &http::Method::GET,
+            &uri.parse().unwrap(),
+            Some("sre-oncall"),
+        )
         .await
         .unwrap();
     let status = response.status();
@@ -64,9 +68,10 @@ async fn admin(h: &Harness, uri: &str) -> (http::StatusCode, String, Option<Stri
     )
 }
 
-/// Starts the flow on `h` and lets the provider approve it: the callback path and query.
+/// Starts the flow on `h` (replacing a working grant) and lets the provider approve it: the
+/// callback path and query.
 async fn start_flow(h: &Harness) -> String {
-    let (status, _, location) = admin(h, "/connect/sf").await;
+    let (status, _, location) = admin(h, "/connect/sf?replace=true").await;
     assert_eq!(status, http::StatusCode::FOUND);
     let redirect = follow_once(&location.unwrap()).await;
     redirect.trim_start_matches("http://127.0.0.1:9").to_owned()
