@@ -23,55 +23,37 @@ const SIM_ORG: &str = "00D5g000004SIMUEAU";
 /// A Salesforce connection with a connect flow; `seed`: a refresh token in config.
 fn connection(sim: &SimHandle, id: &str, seed: Option<&str>) -> String {
     let seed = seed
-        .map(|s| format!("refresh_token = \"{s}\"\n"))
+        .map(|s| format!(", refresh_token = \"{s}\""))
         .unwrap_or_default();
     format!(
-        r#"
-[[connections]]
-id = "{id}"
-provider = "salesforce"
-base_url = "{base}"
-[connections.credentials]
-type = "oauth_refresh_token"
-token_url = "{token_url}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-scopes = ["api", "refresh_token"]
-authorize_url = "{authorize}"
-redirect_uri = "{CALLBACK_HOST}/connect/{id}/callback"
-{seed}"#,
+        "[[connections]]\nid = \"{id}\"\nprovider = \"salesforce\"\nbase_url = \"{base}\"\ncredentials = {{ type = \"oauth_refresh_token\", token_url = \"{token_url}\", client_id = \"{DEMO_CLIENT_ID}\", client_secret = \"{DEMO_CLIENT_SECRET}\", scopes = [\"api\", \"refresh_token\"], authorize_url = \"{authorize}\", redirect_uri = \"{CALLBACK_HOST}/connect/{id}/callback\"{seed} }}\n",
         base = sim.http_base_url(),
         token_url = sim.token_url(),
         authorize = sim.authorize_url(),
     )
 }
 
+/// Both listeners on free ports, the embedded store, and `rest`.
+fn config_with(rest: &str) -> String {
+    format!("server = {{ listen = \"127.0.0.1:0\", admin_listen = \"127.0.0.1:0\" }}\nstore = {{ data_dir = \"data\" }}\n{rest}")
+}
+
+/// Connections `fresh` (no grant) and `healthy` (a seed), tokens `ops` (read) and
+/// `sre-oncall` (admin).
 fn config(sim: &SimHandle) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
-[store]
-data_dir = "data"
-{fresh}
-{healthy}
-[[admin.tokens]]
-id = "ops"
-token_sha256 = "{read}"
-role = "read"
-
-[[admin.tokens]]
-id = "sre-oncall"
-token_sha256 = "{sre}"
-role = "admin"
-"#,
-        fresh = connection(sim, "fresh", None),
-        healthy = connection(sim, "healthy", Some(DEMO_REFRESH_TOKEN)),
-        read = token_hash(READ_TOKEN),
-        sre = token_hash(SRE_TOKEN),
-    )
+    let token = |id: &str, token: &str, role: &str| {
+        format!(
+            "[[admin.tokens]]\nid = \"{id}\"\ntoken_sha256 = \"{}\"\nrole = \"{role}\"\n",
+            token_hash(token)
+        )
+    };
+    config_with(&format!(
+        "{}{}{}{}",
+        connection(sim, "fresh", None),
+        connection(sim, "healthy", Some(DEMO_REFRESH_TOKEN)),
+        token("ops", READ_TOKEN, "read"),
+        token("sre-oncall", SRE_TOKEN, "admin"),
+    ))
 }
 
 async fn status_of(gh: &Gatehouse, path: &str, token: Option<&str>) -> u16 {
@@ -197,8 +179,9 @@ async fn tokens_roles_and_the_connect_flow_on_the_real_binary() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_admin_tokens_only_the_public_paths_answer_and_the_lock_is_reported() {
-    let text = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = \"data\"\n\n[admin]\npublic_paths = [\"/healthz\", \"/readyz\"]\n";
-    let gh = Gatehouse::start(text);
+    let gh = Gatehouse::start(&config_with(
+        "[admin]\npublic_paths = [\"/healthz\", \"/readyz\"]\n",
+    ));
     assert_eq!(status_of(&gh, "/healthz", None).await, 200);
     for path in ["/metrics", "/status", "/dashboard", "/connect/x", "/nope"] {
         assert_eq!(status_of(&gh, path, Some(ADMIN_TOKEN)).await, 401, "{path}");

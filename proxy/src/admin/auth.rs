@@ -14,7 +14,7 @@
 //! The presented token is hashed (SHA-256, like caller tokens) and compared with every
 //! configured digest in constant time, all of them every time.
 
-use crate::body::{full, ProxyBody};
+use crate::body::ProxyBody;
 use crate::config::{
     AdminConfig, AdminConfigError, AdminRole, AdminToken, ConfigError, ConfigErrors,
 };
@@ -82,13 +82,8 @@ impl Refusal {
                 ),
             ),
         };
-        let mut response = Response::new(full(text));
-        *response.status_mut() = status;
+        let mut response = super::text(status, &text);
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
             for scheme in ["Bearer", "Basic"] {

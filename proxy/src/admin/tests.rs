@@ -1,11 +1,10 @@
-//! The admin port as a whole: authorisation before routing, then the pages and the connect
-//! flow (against the Salesforce simulator's real authorize and token endpoints).
+//! The admin port as a whole: authorisation before routing, then the pages. The connect flow's
+//! own rules (admin id, account, replace) are tested with it, in `credentials`.
 
 use super::*;
 use crate::config::Config;
 use crate::stages::caller::hash_token;
 use base64::Engine;
-use gatehouse_sim::{Provider, SimConfig, Simulator, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use http_body_util::BodyExt;
 use std::path::Path;
 
@@ -199,22 +198,14 @@ async fn a_browser_logs_in_with_basic_the_token_id_as_user_name() {
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         ))
     };
-    let a = call(
-        &s,
-        Method::GET,
-        "/dashboard",
-        basic("ops", READ_TOKEN).as_deref(),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let a = call(
-        &s,
-        Method::GET,
-        "/connect/x",
-        basic("ops", READ_TOKEN).as_deref(),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let ops = basic("ops", READ_TOKEN);
+    for (path, expected) in [
+        ("/dashboard", StatusCode::OK),
+        ("/connect/x", StatusCode::FORBIDDEN),
+    ] {
+        let a = call(&s, Method::GET, path, ops.as_deref()).await;
+        assert_eq!(a.status, expected, "{path}: {}", a.body);
+    }
     for (user, password) in [
         ("sre-oncall", READ_TOKEN),
         ("ops", "wrong"),
@@ -229,108 +220,4 @@ async fn a_browser_logs_in_with_basic_the_token_id_as_user_name() {
         .await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{user}");
     }
-}
-
-/// A Salesforce connection with a connect flow on the simulator, in `dir`.
-fn connect_config(dir: &Path, sim: &gatehouse_sim::SimHandle) -> String {
-    let key = dir.join("store.key");
-    std::fs::write(&key, crate::credentials::StoreKey::generate_base64()).unwrap();
-    format!(
-        r#"
-[store]
-data_dir = "{data}"
-key_env = "GATEHOUSE_TEST_UNSET_KEY_ENV"
-key_file = "{key}"
-
-[[connections]]
-id = "sf"
-provider = "salesforce"
-base_url = "{base}"
-[connections.credentials]
-type = "oauth_refresh_token"
-token_url = "{token_url}"
-client_id = "{DEMO_CLIENT_ID}"
-client_secret = "{DEMO_CLIENT_SECRET}"
-scopes = ["api", "refresh_token"]
-authorize_url = "{authorize}"
-redirect_uri = "http://127.0.0.1:9/connect/sf/callback"
-
-{tokens}"#,
-        data = dir.join("data").display(),
-        key = key.display(),
-        base = sim.http_base_url(),
-        token_url = sim.token_url(),
-        authorize = sim.authorize_url(),
-        tokens = tokens(),
-    )
-}
-
-/// The provider approves at once: where its redirect goes (path and query on the admin port).
-async fn approve(location: &str) -> String {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let response = client.get(location.parse().unwrap()).await.unwrap();
-    assert!(response.status().is_redirection(), "{}", response.status());
-    let redirect = response.headers()["location"].to_str().unwrap();
-    redirect.trim_start_matches("http://127.0.0.1:9").to_owned()
-}
-
-#[tokio::test]
-async fn the_connect_flow_needs_admin_records_who_and_refuses_to_replace_a_working_grant() {
-    let sim = Simulator::start(Provider::Salesforce, SimConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let s = state(&connect_config(dir.path(), &sim)).await;
-    let (read, admin) = (bearer(READ_TOKEN), bearer(ADMIN_TOKEN));
-
-    let a = call(&s, Method::GET, "/connect/sf", read.as_deref()).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
-    let a = call(&s, Method::GET, "/connect/sf", admin.as_deref()).await;
-    assert_eq!(a.status, StatusCode::FOUND, "no grant yet: {}", a.body);
-    let callback = approve(a.headers["location"].to_str().unwrap()).await;
-
-    // The provider's redirect carries no admin credential: the state speaks for the admin.
-    let a = call(&s, Method::GET, &callback, None).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    assert!(
-        a.body.contains("started by sre-oncall") && a.body.contains("00D5g000004SIMUEAU"),
-        "the page names who and which account: {}",
-        a.body
-    );
-    let db = rusqlite::Connection::open(dir.path().join("data/credentials.db")).unwrap();
-    let (by, account): (String, String) = db
-        .query_row(
-            "SELECT connected_by, connected_account FROM credential_tokens WHERE connection = 'sf'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(by, "sre-oncall");
-    assert!(account.contains("00D5g000004SIMUEAU"), "{account}");
-
-    // Healthy now: a second connect must say so, and how to replace.
-    let a = call(&s, Method::GET, "/connect/sf", admin.as_deref()).await;
-    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
-    assert!(a.body.contains("/connect/sf?replace=true"), "{}", a.body);
-    let a = call(
-        &s,
-        Method::GET,
-        "/connect/sf?replace=true",
-        admin.as_deref(),
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::FOUND, "{}", a.body);
-    let stored_by: Option<String> = db
-        .query_row(
-            "SELECT started_by FROM credential_connect_states",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(
-        stored_by.as_deref(),
-        Some("sre-oncall"),
-        "the pending state names its admin"
-    );
 }

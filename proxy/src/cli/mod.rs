@@ -351,18 +351,21 @@ mod tests {
         assert!(missing.is_empty(), "--config without help on {missing:?}");
     }
 
-    #[test]
-    fn check_lists_every_error_and_counts_them() {
+    /// `gatehouse check` on a file holding `config`: its exit code and report.
+    fn check_report(config: &str) -> (ExitCode, String) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.toml");
-        std::fs::write(
-            &path,
-            "[server]\nlisten = \"nowhere\"\n[[connections]]\nid = \"a\"\nprovider = \"hubspot\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, config).unwrap();
         let mut out = Vec::new();
         let code = write_check(&path, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn check_lists_every_error_and_counts_them() {
+        let (code, text) = check_report(
+            "[server]\nlisten = \"nowhere\"\n[[connections]]\nid = \"a\"\nprovider = \"hubspot\"\n",
+        );
         assert_eq!(code, ExitCode::from(1));
         assert!(text.contains(": server: "), "{text}");
         assert!(
@@ -374,28 +377,21 @@ mod tests {
 
     #[test]
     fn check_reports_admin_errors_with_the_others_and_warns_when_the_admin_port_is_locked() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("gatehouse.toml");
-        std::fs::write(
-            &path,
+        let (code, text) = check_report(
             "[[connections]]\nid = \"Bad Id\"\nprovider = \"hubspot\"\nbase_url = \"https://api.hubapi.com\"\n[[admin.tokens]]\nid = \"ops\"\ntoken_sha256 = \"abc\"\nrole = \"owner\"\n",
-        )
-        .unwrap();
-        let mut out = Vec::new();
-        assert_eq!(write_check(&path, &mut out).unwrap(), ExitCode::from(1));
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.contains(": connections[0].id: "), "{text}");
-        assert!(
-            text.contains(": admin.tokens[0].role: unknown role"),
-            "{text}"
         );
-        assert!(text.contains(": admin.tokens[0].token_sha256: "), "{text}");
-        assert!(text.ends_with("3 error(s)\n"), "{text}");
+        assert_eq!(code, ExitCode::from(1));
+        for expected in [
+            ": connections[0].id: ",
+            ": admin.tokens[0].role: unknown role",
+            ": admin.tokens[0].token_sha256: ",
+            "3 error(s)\n",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
 
-        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
-        let mut out = Vec::new();
-        assert_eq!(write_check(&path, &mut out).unwrap(), ExitCode::SUCCESS);
-        let text = String::from_utf8(out).unwrap();
+        let (code, text) = check_report("[server]\nlisten = \"127.0.0.1:8080\"\n");
+        assert_eq!(code, ExitCode::SUCCESS);
         assert!(
             text.contains("warning: the admin port is locked")
                 && text.contains("/healthz, /readyz, /metrics"),

@@ -375,12 +375,16 @@ async fn sqlite_connect_records_are_kept_across_refreshes() {
     connect_record_is_kept_across_refreshes(&a, &a).await;
 }
 
-#[tokio::test]
-async fn postgres_connect_records_are_kept_across_refreshes() {
+/// Two stores on one fresh PostgreSQL schema, as two processes of a fleet open it.
+async fn two_pg_stores() -> (Store, Store) {
     let config = pg_config();
     let keys = ring();
-    let a = open(&config, keys.clone()).await;
-    let b = open(&config, keys).await;
+    (open(&config, keys.clone()).await, open(&config, keys).await)
+}
+
+#[tokio::test]
+async fn postgres_connect_records_are_kept_across_refreshes() {
+    let (a, b) = two_pg_stores().await;
     connect_record_is_kept_across_refreshes(&a, &b).await;
 }
 
@@ -412,10 +416,7 @@ async fn sqlite_connect_states_are_single_use_and_sealed() {
 
 #[tokio::test]
 async fn postgres_connect_states_are_single_use_across_processes() {
-    let config = pg_config();
-    let keys = ring();
-    let a = open(&config, keys.clone()).await;
-    let b = open(&config, keys).await;
+    let (a, b) = two_pg_stores().await;
     connect_state_is_single_use_across_stores(&a, &b).await;
 }
 
