@@ -88,14 +88,16 @@ pub(crate) async fn handle(
         ));
     }
     // The admin port checks the token before routing; this keeps the flow's own rule with it.
-    let started_by = match (callback, admin) {
+    // A callback's admin is the one its stored state names, whoever brings it.
+    let starting_admin = match (callback, admin) {
         (false, None) => {
             return Some(text(
                 StatusCode::UNAUTHORIZED,
                 "starting a connect flow needs an admin token\n".to_owned(),
             ))
         }
-        (_, admin) => admin,
+        (false, Some(admin)) => Some(admin),
+        (true, _) => None,
     };
     let Some(connection) = manager.connections.get(id) else {
         return Some(text(
@@ -122,8 +124,8 @@ pub(crate) async fn handle(
                 .collect()
         })
         .unwrap_or_default();
-    Some(match started_by {
-        Some(admin) if !callback => {
+    Some(match starting_admin {
+        Some(admin) => {
             let start = Start {
                 authorize,
                 redirect_uri,
@@ -132,7 +134,7 @@ pub(crate) async fn handle(
             };
             start_flow(manager, connection, &start).await
         }
-        _ => finish_flow(manager, connection, &query).await,
+        None => finish_flow(manager, connection, &query).await,
     })
 }
 
