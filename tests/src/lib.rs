@@ -252,11 +252,10 @@ impl Gatehouse {
         request.send().await.expect("admin port reachable")
     }
 
-    /// Scrapes `/metrics`.
+    /// Scrapes `/metrics` (with the harness's admin token, for configs that lock it).
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin))
+        self.admin_get("/metrics")
             .await
-            .expect("metrics reachable")
             .text()
             .await
             .unwrap_or_default()
@@ -318,7 +317,7 @@ fn blocking_get_status(url: &str) -> Result<u16, ()> {
         .map_err(|_| ())?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nConnection: close\r\n\r\n"
     )
     .map_err(|_| ())?;
     let mut buf = String::new();
