@@ -302,3 +302,27 @@ async fn the_flow_records_its_admin_and_account_and_replaces_a_working_grant_onl
     assert!(body.contains("start again at /connect/sf"), "{body}");
     assert_eq!(code_calls(&sim), calls, "it never reaches the provider");
 }
+
+/// A provider whose token response does not name the account: the flow asks the adapter's
+/// lookup call (HubSpot's token info), with the new access token, and shows the portal.
+#[tokio::test]
+async fn the_flow_looks_up_the_account_where_the_token_response_does_not_name_it() {
+    let sim = Simulator::start(Provider::HubSpot, SimConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = format!(
+        "type = \"oauth_refresh_token\"\ntoken_url = \"{}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\nclient_secret = \"{DEMO_CLIENT_SECRET}\"\nscopes = [\"crm.objects.contacts.read\", \"oauth\"]\nauthorize_url = \"{}\"\nredirect_uri = \"{REDIRECT}\"\n",
+        sim.token_url(),
+        sim.authorize_url()
+    );
+    let text = super::tests::config_text(dir.path(), "hubspot", &sim.http_base_url(), &credentials);
+    let h = start_with(dir, &text).await;
+    let callback = start_flow(&h).await;
+    let (status, body, _) = answer(&h, &callback, None).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    assert!(
+        body.contains("started by sre-oncall") && body.contains("provider account 12345678"),
+        "{body}"
+    );
+}
