@@ -59,6 +59,8 @@ pub struct AppState {
     pub registry: Registry,
     /// False once shutdown has begun, so `/readyz` takes the instance out of rotation.
     pub accepting: AtomicBool,
+    /// Who may use the admin port (`[admin]`).
+    pub admin: crate::admin::auth::AdminAuth,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,7 @@ impl AppState {
             );
         }
         let credentials = Credentials::start(&config, &mut registry).await?;
+        let admin = crate::admin::auth::AdminAuth::start(&config.admin)?;
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             connections,
@@ -135,6 +138,7 @@ impl AppState {
             metrics,
             registry,
             accepting: AtomicBool::new(true),
+            admin,
         }))
     }
 }

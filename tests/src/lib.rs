@@ -58,6 +58,22 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
+/// The admin token the harness adds (role `admin`, id [`ADMIN_TOKEN_ID`]) to every config it
+/// writes that has no `[admin]` of its own; [`Gatehouse::admin_get`] sends it.
+pub const ADMIN_TOKEN: &str = "e2e-harness-admin-token-7c3e91d04b5a";
+pub const ADMIN_TOKEN_ID: &str = "e2e-harness";
+
+/// `config` with the harness's admin token, unless it configures the admin port itself.
+fn with_admin_token(config: &str) -> String {
+    if config.contains("[admin") {
+        return config.to_owned();
+    }
+    format!(
+        "{config}\n[[admin.tokens]]\nid = \"{ADMIN_TOKEN_ID}\"\ntoken_sha256 = \"{}\"\nrole = \"admin\"\n",
+        token_hash(ADMIN_TOKEN)
+    )
+}
+
 /// A running `gatehouse run` process.
 pub struct Gatehouse {
     dir: Arc<tempfile::TempDir>,
@@ -77,9 +93,11 @@ impl Gatehouse {
     }
 
     /// As [`Gatehouse::start`], with extra files written beside the config and extra env vars.
+    /// The config gets the harness's admin token unless it has an `[admin]` of its own.
     pub fn start_with(config: &str, files: &[(&str, &str)], env: &[(&str, &str)]) -> Gatehouse {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        std::fs::write(dir.path().join("gatehouse.toml"), config).expect("write config");
+        std::fs::write(dir.path().join("gatehouse.toml"), with_admin_token(config))
+            .expect("write config");
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("write file");
         }
@@ -213,11 +231,34 @@ impl Gatehouse {
         None
     }
 
-    /// Scrapes `/metrics`.
+    /// GETs an admin-port path (`/status`, `/connect/sf?replace=true`) with the harness's admin
+    /// token, following no redirect.
+    pub async fn admin_get(&self, path_and_query: &str) -> reqwest::Response {
+        self.admin_get_as(path_and_query, Some(ADMIN_TOKEN)).await
+    }
+
+    /// As [`Gatehouse::admin_get`] with `token` as the bearer token (`None`: no credential).
+    pub async fn admin_get_as(
+        &self,
+        path_and_query: &str,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let mut request = client.get(format!("{}{path_and_query}", self.admin));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("admin port reachable")
+    }
+
+    /// Scrapes `/metrics` (with the harness's admin token, for configs that lock it).
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.admin))
+        self.admin_get("/metrics")
             .await
-            .expect("metrics reachable")
             .text()
             .await
             .unwrap_or_default()
@@ -279,7 +320,7 @@ fn blocking_get_status(url: &str) -> Result<u16, ()> {
         .map_err(|_| ())?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nConnection: close\r\n\r\n"
     )
     .map_err(|_| ())?;
     let mut buf = String::new();

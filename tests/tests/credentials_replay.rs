@@ -163,9 +163,9 @@ async fn a_401_refreshes_once_and_replays_the_same_body() {
         metrics.contains("reauth_required"),
         "the state shows in metrics"
     );
-    let status_page = reqwest::get(format!("{}/status", gh.admin_url()))
+    let status_page = gh
+        .admin_get("/status")
         .await
-        .expect("status")
         .text()
         .await
         .unwrap_or_default();
@@ -188,9 +188,9 @@ async fn a_401_refreshes_once_and_replays_the_same_body() {
         secrets.push(rt);
     }
     let logs = gh.logs().join("\n");
-    let dashboard = reqwest::get(format!("{}/dashboard", gh.admin_url()))
+    let dashboard = gh
+        .admin_get("/dashboard")
         .await
-        .expect("dashboard")
         .text()
         .await
         .unwrap_or_default();

@@ -2,37 +2,57 @@
 //! shutting down), `/metrics` (Prometheus text), `/dashboard` (HTML) and `/status` (JSON), and
 //! the credential routes under `/connect/`.
 //! It listens on its own address so it can stay off the service network.
+//!
+//! Every request is authorised (`auth`) before it is routed: only the public paths and the
+//! connect flow's callback answer without an admin token.
 
+pub(crate) mod auth;
 pub(crate) mod dashboard;
 
 use crate::body::{full, ProxyBody};
 use crate::state::AppState;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use auth::Access;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Response<ProxyBody> {
-    let path = request.uri().path();
+    answer(&state, request.method(), request.uri(), request.headers()).await
+}
+
+/// The admin port's answer to a request head (the admin API reads no request bodies).
+async fn answer(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response<ProxyBody> {
+    let access = match state.admin.authorize(method, uri.path(), headers) {
+        Ok(access) => access,
+        Err(refusal) => return refusal.response(),
+    };
+    let path = uri.path();
     if path.starts_with("/connect/") {
-        if let Some(response) = state
-            .credentials
-            .handle_admin(request.method(), request.uri())
-            .await
-        {
+        // Only an admin token (or, on the callback, the flow's own state) gets here.
+        let admin = match &access {
+            Access::Granted(identity) => Some(&*identity.id),
+            Access::Public | Access::Callback => None,
+        };
+        if let Some(response) = state.credentials.handle_admin(method, uri, admin).await {
             return response;
         }
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+    if method != Method::GET && method != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" => readiness(&state).await,
-        "/metrics" => metrics(&state, request.headers().get(header::ACCEPT)),
-        "/" | "/dashboard" => crate::admin::dashboard::page(&state),
-        "/status" => crate::admin::dashboard::status_json(&state),
+        "/readyz" => readiness(state).await,
+        "/metrics" => metrics(state, headers.get(header::ACCEPT)),
+        "/" | "/dashboard" => crate::admin::dashboard::page(state),
+        "/status" => crate::admin::dashboard::status_json(state),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -76,3 +96,6 @@ fn text(status: StatusCode, body: &str) -> Response<ProxyBody> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,12 +38,14 @@ async fn run_inner(
     std::fs::write(&ca_file, world.ca_pem())
         .map_err(|e| format!("writing {}: {e}", ca_file.display()))?;
     let config_file = dir.join("gatehouse.toml");
-    let text = world.gatehouse_config(
+    let admin_token = new_admin_token();
+    let mut text = world.gatehouse_config(
         &listen.to_string(),
         &admin.to_string(),
         &dir.join("data"),
         &ca_file,
     );
+    text.push_str(&admin_tokens_section(&admin_token));
     std::fs::write(&config_file, text)
         .map_err(|e| format!("writing {}: {e}", config_file.display()))?;
     // The demo's store key lives in its own temporary directory, never in the environment.
@@ -67,6 +69,7 @@ async fn run_inner(
     let where_to_look = Banner {
         data_url: &data_url,
         admin_addr,
+        admin_token: &admin_token,
         config_file: &config_file,
         simulators: &simulators,
     };
@@ -120,10 +123,34 @@ async fn run_inner(
     Ok(())
 }
 
+/// The id of the demo's admin token: the user name at the browser's login prompt.
+const DEMO_ADMIN_ID: &str = "demo-admin";
+
+/// A fresh random admin token for this run of the demo (the admin port asks for one beyond
+/// its public paths). It is printed, and only its hash is written into the config.
+fn new_admin_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 24] = rand::random();
+    format!(
+        "demo-admin-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// `[[admin.tokens]]` for the demo's config: one `admin` token.
+fn admin_tokens_section(token: &str) -> String {
+    format!(
+        "\n[[admin.tokens]]\nid = \"{DEMO_ADMIN_ID}\"\ntoken_sha256 = \"{}\"\nrole = \"admin\"\n",
+        crate::stages::caller::hash_token(token)
+    )
+}
+
 /// What `gatehouse demo` prints first: where everything is and calls to try.
 struct Banner<'a> {
     data_url: &'a str,
     admin_addr: SocketAddr,
+    /// The admin port's token for this run.
+    admin_token: &'a str,
     config_file: &'a Path,
     simulators: &'a [(&'a str, String)],
 }
@@ -140,7 +167,10 @@ impl Banner<'_> {
             "Gatehouse demo is running.".to_owned(),
             format!("  data plane:  {}", self.data_url),
             format!("  admin:       http://{admin}   (/healthz /readyz /metrics)"),
-            format!("  dashboard:   http://{admin}/dashboard"),
+            format!(
+                "  dashboard:   http://{admin}/dashboard   (log in as {DEMO_ADMIN_ID}, password: the admin token)"
+            ),
+            format!("  admin token: {}", self.admin_token),
             format!("  config:      {}", self.config_file.display()),
             format!("  simulators:  {}", simulators.join("  ")),
             "Try:".to_owned(),
@@ -157,6 +187,10 @@ impl Banner<'_> {
             line.push_str(&format!("   # {}", example.outcome));
             lines.push(line);
         }
+        lines.push(format!(
+            "  curl -s -H 'Authorization: Bearer {}' 'http://{admin}/status'   # the admin port, with the admin token",
+            self.admin_token
+        ));
         lines
     }
 }
@@ -185,6 +219,7 @@ mod tests {
         Banner {
             data_url: "http://127.0.0.1:8080",
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            admin_token: "demo-admin-TOKEN",
             config_file: Path::new("/tmp/demo/gatehouse.toml"),
             simulators: &simulators,
         }
@@ -215,6 +250,38 @@ mod tests {
         // The line must paste into a POSIX shell: single quotes around each argument, none inside.
         let command = first.split("   #").next().unwrap_or_default();
         assert_eq!(command.matches('\'').count() % 2, 0, "{command}");
+        // The admin port asks for the token: the banner gives it, and a call that sends it.
+        assert!(text.contains("admin token: demo-admin-TOKEN"), "{text}");
+        assert!(text.contains("log in as demo-admin"), "{text}");
+        let admin_call = text
+            .lines()
+            .find(|l| l.contains("http://127.0.0.1:9090/status"))
+            .unwrap_or_default();
+        assert!(
+            admin_call.contains("curl -s -H 'Authorization: Bearer demo-admin-TOKEN'"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_demo_config_gets_an_admin_token_that_opens_the_dashboard() {
+        let token = new_admin_token();
+        assert!(token.len() > 40, "{token}");
+        assert_ne!(token, new_admin_token(), "a new token each run");
+        let config =
+            crate::config::Config::from_str(Path::new("demo.toml"), &admin_tokens_section(&token))
+                .unwrap();
+        assert!(config.admin.warnings().is_empty());
+        let auth = crate::admin::auth::AdminAuth::from_config(&config.admin).unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        assert!(matches!(
+            auth.authorize(&http::Method::GET, "/dashboard", &headers),
+            Ok(crate::admin::auth::Access::Granted(_))
+        ));
     }
 
     #[test]

@@ -290,6 +290,9 @@ fn write_check(path: &std::path::Path, out: &mut impl Write) -> std::io::Result<
                 config.connections.len(),
                 callers
             )?;
+            for warning in config.admin.warnings() {
+                writeln!(out, "warning: {warning}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -344,18 +347,21 @@ mod tests {
         assert!(missing.is_empty(), "--config without help on {missing:?}");
     }
 
-    #[test]
-    fn check_lists_every_error_and_counts_them() {
+    /// `gatehouse check` on a file holding `config`: its exit code and report.
+    fn check_report(config: &str) -> (ExitCode, String) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.toml");
-        std::fs::write(
-            &path,
-            "[server]\nlisten = \"nowhere\"\n[[connections]]\nid = \"a\"\nprovider = \"hubspot\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, config).unwrap();
         let mut out = Vec::new();
         let code = write_check(&path, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn check_lists_every_error_and_counts_them() {
+        let (code, text) = check_report(
+            "[server]\nlisten = \"nowhere\"\n[[connections]]\nid = \"a\"\nprovider = \"hubspot\"\n",
+        );
         assert_eq!(code, ExitCode::from(1));
         assert!(text.contains(": server: "), "{text}");
         assert!(
@@ -363,5 +369,29 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("2 error(s)\n"), "{text}");
+    }
+
+    #[test]
+    fn check_reports_admin_errors_with_the_others_and_warns_when_the_admin_port_is_locked() {
+        let (code, text) = check_report(
+            "[[connections]]\nid = \"Bad Id\"\nprovider = \"hubspot\"\nbase_url = \"https://api.hubapi.com\"\n[[admin.tokens]]\nid = \"ops\"\ntoken_sha256 = \"abc\"\nrole = \"owner\"\n",
+        );
+        assert_eq!(code, ExitCode::from(1));
+        for expected in [
+            ": connections[0].id: ",
+            ": admin.tokens[0].role: unknown role",
+            ": admin.tokens[0].token_sha256: ",
+            "3 error(s)\n",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+
+        let (code, text) = check_report("[server]\nlisten = \"127.0.0.1:8080\"\n");
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert!(
+            text.contains("warning: the admin port is locked")
+                && text.contains("/healthz, /readyz, /metrics"),
+            "{text}"
+        );
     }
 }

@@ -8,12 +8,14 @@
 //! `[[connections]]` entry, and every semantic problem once the types are right. A syntax error
 //! is the exception: the TOML parser stops at it, and the message says so.
 
+pub(crate) mod admin;
 mod credentials;
 mod duration;
 mod interpolate;
 mod parse;
 pub(crate) mod reload;
 
+pub use admin::{AdminConfig, AdminConfigError, AdminRole, AdminToken};
 pub use credentials::CredentialsConfig;
 use gatehouse_adapters::{CustomProfile, Provider};
 use gatehouse_guards::policy::{Policy, PolicyDocument};
@@ -66,6 +68,9 @@ pub struct Config {
     /// Callers and their grants, when no separate policy file is used.
     #[serde(default)]
     pub callers: Vec<gatehouse_guards::policy::CallerPolicy>,
+    /// Who may use the admin port (`[admin]`, `[[admin.tokens]]`).
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -411,6 +416,11 @@ impl Config {
         ] {
             if value == 0 {
                 push(format!("server.{key}"), "must be at least 1".into());
+            }
+        }
+        if let Err(admin_errors) = self.admin.tokens() {
+            for (key, error) in admin_errors {
+                push(key, error.to_string());
             }
         }
         if self.policy.is_some() && !self.callers.is_empty() {

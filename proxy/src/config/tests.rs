@@ -360,3 +360,93 @@ fn connection_deadlines_and_limits_have_defaults_and_refuse_zero() {
         ]
     );
 }
+
+fn admin_token(id: &str, hash: &str, role: &str) -> String {
+    format!("[[admin.tokens]]\nid = \"{id}\"\ntoken_sha256 = \"{hash}\"\nrole = \"{role}\"\n")
+}
+
+#[test]
+fn admin_tokens_and_public_paths_load_with_defaults() {
+    let config = parse("").expect("empty config");
+    assert!(config.admin.tokens.is_empty());
+    assert_eq!(
+        config.admin.public_paths,
+        ["/healthz", "/readyz", "/metrics"]
+    );
+    assert!(config.admin.warnings()[0].contains("admin port is locked"));
+
+    let other = "a".repeat(64);
+    let config = parse(&format!(
+        "[admin]\npublic_paths = []\n{}{}",
+        admin_token("sre-oncall", &HASH.to_uppercase(), "admin"),
+        admin_token("ops.read_1", &other, "read")
+    ))
+    .expect("valid admin section");
+    assert!(config.admin.public_paths.is_empty());
+    let tokens = config.admin.tokens().unwrap();
+    assert_eq!(
+        tokens
+            .iter()
+            .map(|t| (t.id.as_str(), t.role))
+            .collect::<Vec<_>>(),
+        [
+            ("sre-oncall", AdminRole::Admin),
+            ("ops.read_1", AdminRole::Read)
+        ]
+    );
+    assert_eq!(hex::encode(tokens[0].sha256), HASH);
+    assert!(config.admin.warnings().is_empty());
+}
+
+#[test]
+fn every_admin_error_is_reported_with_its_key_beside_the_files_other_errors() {
+    let errors = parse(&format!(
+        "[admin]\npublic_paths = [\"/healthz\", \"metrics\", \"/connect/sf\", \"/status?x\"]\n{}{}{}{}{}\n[[connections]]\nid = \"Bad Id\"\nprovider = \"hubspot\"\nbase_url = \"https://api.hubapi.com\"\n",
+        admin_token("sre", HASH, "owner"),
+        admin_token("sre", "abc", "read"),
+        admin_token("ops", &"z".repeat(64), "admin"),
+        admin_token("dup-hash", HASH, "read"),
+        admin_token("has:colon", &"b".repeat(64), "read"),
+    ))
+    .expect_err("broken admin section");
+    let found: Vec<(String, String)> = errors
+        .0
+        .iter()
+        .map(|e| {
+            (
+                e.location.trim_start_matches("gatehouse.toml: ").to_owned(),
+                e.message.clone(),
+            )
+        })
+        .collect();
+    for (key, message) in [
+        ("admin.tokens[0].role", "unknown role \"owner\""),
+        ("admin.tokens[1].id", "duplicate admin token id \"sre\""),
+        ("admin.tokens[1].token_sha256", "64 hex characters"),
+        ("admin.tokens[2].token_sha256", "64 hex characters"),
+        (
+            "admin.tokens[3].token_sha256",
+            "the same token as admin.tokens[0]",
+        ),
+        ("admin.tokens[4].id", "must be 1 to 64 characters"),
+        ("admin.public_paths[1]", "must start with /"),
+        ("admin.public_paths[2]", "cannot be public"),
+        ("admin.public_paths[3]", "no query"),
+        ("connections[0].id", "must be non-empty"),
+    ] {
+        assert!(
+            found.iter().any(|(k, m)| k == key && m.contains(message)),
+            "{key}: {message} not in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), 10, "{found:#?}");
+
+    let errors = parse("[admin]\ntoken = []\n").expect_err("unknown key");
+    assert!(errors.0[0].message.contains("token"), "{:?}", errors.0);
+    let errors = parse(&format!(
+        "{}scope = \"x\"\n",
+        admin_token("a", HASH, "read")
+    ))
+    .expect_err("unknown token key");
+    assert!(errors.0[0].message.contains("scope"), "{:?}", errors.0);
+}

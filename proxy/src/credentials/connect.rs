@@ -8,14 +8,23 @@
 //! `state` values are single-use, expire after ten minutes and live in the credential store
 //! (only their hash; the PKCE verifier sealed like every other secret), so the callback may
 //! reach any Gatehouse sharing the store, not only the one that started the flow.
+//!
+//! Starting needs an admin token (the admin port checks it); the state records the token's
+//! id, since the callback comes from the provider's browser redirect and carries no token of
+//! its own. A connection with a working grant is only reconnected on `?replace=true`. On
+//! completion the page and the log name the provider account the new grant belongs to, where
+//! the provider says (in its token response or through the adapter's lookup call), and the
+//! store keeps it with the admin id on the connection's row.
 
-use super::manager::TokenManager;
-use super::store::now_ms;
+use super::manager::{OAuthConnection, TokenManager};
+use super::store::{now_ms, ConnectRecord, NewConnectState, RecordState, StoreError};
 use crate::body::{full, ProxyBody};
 use crate::secret::Secret;
 use base64::Engine;
 use gatehouse_adapters::oauth::{AuthorizeParams, FailureKind};
+use gatehouse_adapters::ProviderAccount;
 use http::{header, HeaderValue, Method, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -64,6 +73,7 @@ pub(crate) async fn handle(
     manager: &TokenManager,
     method: &Method,
     uri: &Uri,
+    admin: Option<&str>,
 ) -> Option<Response<ProxyBody>> {
     let rest = uri.path().strip_prefix("/connect/")?;
     let (id, callback) = match rest.split_once('/') {
@@ -77,6 +87,18 @@ pub(crate) async fn handle(
             "method not allowed\n".to_owned(),
         ));
     }
+    // The admin port checks the token before routing; this keeps the flow's own rule with it.
+    // A callback's admin is the one its stored state names, whoever brings it.
+    let starting_admin = match (callback, admin) {
+        (false, None) => {
+            return Some(text(
+                StatusCode::UNAUTHORIZED,
+                "starting a connect flow needs an admin token\n".to_owned(),
+            ))
+        }
+        (false, Some(admin)) => Some(admin),
+        (true, _) => None,
+    };
     let Some(connection) = manager.connections.get(id) else {
         return Some(text(
             StatusCode::NOT_FOUND,
@@ -94,59 +116,6 @@ pub(crate) async fn handle(
             ),
         ));
     };
-    if !callback {
-        let state = random_b64(32);
-        let verifier = random_b64(48);
-        let location = connection.provider.authorize_url(&AuthorizeParams {
-            authorize_url: authorize,
-            client_id: &connection.spec.client_id,
-            redirect_uri,
-            scopes: &connection.spec.scopes,
-            state: &state,
-            code_challenge: &pkce_challenge(&verifier),
-            audience: connection.spec.audience.as_deref(),
-        });
-        let location = match location.ok().and_then(|l| HeaderValue::from_str(&l).ok()) {
-            Some(location) => location,
-            None => {
-                return Some(text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("authorize_url of {id} is unusable\n"),
-                ))
-            }
-        };
-        let now = now_ms();
-        match manager
-            .store
-            .put_connect_state(
-                &state,
-                id,
-                &Secret::new(verifier),
-                now,
-                now - STATE_LIFETIME_MS,
-                MAX_PENDING,
-            )
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                return Some(text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many connect flows in progress\n".to_owned(),
-                ))
-            }
-            Err(e) => {
-                tracing::error!(connection = %id, error = %e, "could not record a connect flow");
-                return Some(store_unavailable());
-            }
-        }
-        let mut response = text(
-            StatusCode::FOUND,
-            format!("continue at the provider to connect {id}\n"),
-        );
-        response.headers_mut().insert(header::LOCATION, location);
-        return Some(response);
-    }
     let query: HashMap<String, String> = uri
         .query()
         .map(|q| {
@@ -155,61 +124,285 @@ pub(crate) async fn handle(
                 .collect()
         })
         .unwrap_or_default();
+    Some(match starting_admin {
+        Some(admin) => {
+            let start = Start {
+                authorize,
+                redirect_uri,
+                admin,
+                replace: query.get("replace").is_some_and(|v| v == "true"),
+            };
+            start_flow(manager, connection, &start).await
+        }
+        None => finish_flow(manager, connection, &query).await,
+    })
+}
+
+/// What a start request asks for.
+struct Start<'a> {
+    authorize: &'a str,
+    redirect_uri: &'a str,
+    /// The admin token id starting the flow.
+    admin: &'a str,
+    /// `?replace=true`: go ahead even though the connection has a working grant.
+    replace: bool,
+}
+
+/// `GET /connect/<id>`: records the flow (with who started it) and redirects to the provider.
+async fn start_flow(
+    manager: &TokenManager,
+    connection: &OAuthConnection,
+    start: &Start<'_>,
+) -> Response<ProxyBody> {
+    let id = connection.id.as_str();
+    if !start.replace {
+        match has_working_grant(manager, connection).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return text(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "connection {id} already has a working grant; connecting again replaces it with whichever provider account approves next. To replace it, open /connect/{id}?replace=true\n"
+                    ),
+                )
+            }
+            Err(e) => {
+                tracing::error!(connection = %id, error = %e, "could not read the connection's grant");
+                return store_unavailable();
+            }
+        }
+    }
+    let state = random_b64(32);
+    let verifier = random_b64(48);
+    let location = connection.provider.authorize_url(&AuthorizeParams {
+        authorize_url: start.authorize,
+        client_id: &connection.spec.client_id,
+        redirect_uri: start.redirect_uri,
+        scopes: &connection.spec.scopes,
+        state: &state,
+        code_challenge: &pkce_challenge(&verifier),
+        audience: connection.spec.audience.as_deref(),
+    });
+    let Some(location) = location.ok().and_then(|l| HeaderValue::from_str(&l).ok()) else {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("authorize_url of {id} is unusable\n"),
+        );
+    };
+    let now = now_ms();
+    let verifier = Secret::new(verifier);
+    let pending = NewConnectState {
+        state: &state,
+        connection: id,
+        verifier: &verifier,
+        started_by: start.admin,
+        created_at_ms: now,
+    };
+    match manager
+        .store
+        .put_connect_state(pending, now - STATE_LIFETIME_MS, MAX_PENDING)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connect flows in progress\n".to_owned(),
+            )
+        }
+        Err(e) => {
+            tracing::error!(connection = %id, error = %e, "could not record a connect flow");
+            return store_unavailable();
+        }
+    }
+    tracing::info!(connection = %id, admin = %start.admin, replace = start.replace, "connect flow started");
+    let mut response = text(
+        StatusCode::FOUND,
+        format!("continue at the provider to connect {id}\n"),
+    );
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+}
+
+/// A grant that works today: the connection is `ok` (or refreshing) and the store holds its
+/// refresh token. Replacing it needs `?replace=true`.
+async fn has_working_grant(
+    manager: &TokenManager,
+    connection: &OAuthConnection,
+) -> Result<bool, StoreError> {
+    let state = manager
+        .status()
+        .into_iter()
+        .find(|s| s.connection == connection.id)
+        .map(|s| s.state);
+    if !matches!(state, Some("ok" | "refreshing")) {
+        return Ok(false);
+    }
+    let record = manager.store.load(&connection.id).await?;
+    Ok(record.is_some_and(|r| r.state == RecordState::Ok && r.refresh_token.is_some()))
+}
+
+/// `GET /connect/<id>/callback?code=&state=`: the provider's redirect, authorised by `state`.
+async fn finish_flow(
+    manager: &TokenManager,
+    connection: &OAuthConnection,
+    query: &HashMap<String, String>,
+) -> Response<ProxyBody> {
+    let id = connection.id.as_str();
     if let Some(error) = query.get("error") {
         let code: String = error
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(64)
             .collect();
-        return Some(text(
+        return text(
             StatusCode::BAD_REQUEST,
             format!("the provider refused to connect {id}: {code}\n"),
-        ));
+        );
     }
     let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
-        return Some(text(
+        return text(
             StatusCode::BAD_REQUEST,
             "callback needs code and state\n".to_owned(),
-        ));
+        );
     };
     // Taken (deleted) whether or not it turns out valid here: a state is tried once.
     let taken = match manager.store.take_connect_state(state).await {
         Ok(taken) => taken,
         Err(e) => {
             tracing::error!(connection = %id, error = %e, "could not read a connect flow");
-            return Some(store_unavailable());
+            return store_unavailable();
         }
     };
-    let Some(verifier) = taken
-        .filter(|t| t.connection == id && now_ms() - t.created_at_ms < STATE_LIFETIME_MS)
-        .map(|t| t.verifier)
+    let Some(taken) =
+        taken.filter(|t| t.connection == id && now_ms() - t.created_at_ms < STATE_LIFETIME_MS)
     else {
-        return Some(text(
+        return text(
             StatusCode::BAD_REQUEST,
             "unknown, used or expired state: start again at /connect/<connection>\n".to_owned(),
-        ));
+        );
     };
-    let grant = match connection.exchange_code(code, verifier.expose()).await {
+    // A flow stored before the store recorded its admin was started without a token.
+    let Some(admin) = taken.started_by else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("this flow was started before the admin port asked for a token: start again at /connect/{id}\n"),
+        );
+    };
+    let mut grant = match connection
+        .exchange_code(code, taken.verifier.expose())
+        .await
+    {
         Ok(grant) => grant,
         Err(failure) => {
             let status = match failure.kind {
                 FailureKind::Transient => StatusCode::BAD_GATEWAY,
                 _ => StatusCode::BAD_REQUEST,
             };
-            return Some(text(
+            return text(
                 status,
                 format!("code exchange for {id} failed: {}\n", failure.code),
-            ));
+            );
         }
     };
-    let scopes = grant.scopes.join(" ");
-    match connection.complete_connect(grant).await {
-        Ok(()) => Some(text(
-            StatusCode::OK,
-            format!("connection {id} connected; granted scopes: {scopes}\n"),
-        )),
-        Err(e) => Some(text(StatusCode::BAD_GATEWAY, format!("{e}\n"))),
+    if grant.account.is_none() {
+        grant.account = match lookup_account(connection, &grant.access_token).await {
+            Ok(account) => account,
+            Err(reason) => {
+                tracing::warn!(connection = %id, reason, "could not ask the provider which account the new grant belongs to");
+                None
+            }
+        };
     }
+    let account = grant.account.clone();
+    let scopes = grant.scopes.join(" ");
+    if let Err(e) = connection.complete_connect(grant).await {
+        return text(StatusCode::BAD_GATEWAY, format!("{e}\n"));
+    }
+    let record = ConnectRecord {
+        account: account.as_ref().and_then(|a| serde_json::to_string(a).ok()),
+        by: admin.clone(),
+        at_ms: now_ms(),
+    };
+    if let Err(e) = manager.store.record_connect(id, &record).await {
+        // The grant is stored and in use; only the record of who connected it is missing.
+        tracing::warn!(connection = %id, admin = %admin, error = %e, "could not record who completed the connect flow");
+    }
+    let account_id = account.as_ref().map(|a| a.account_id.as_str());
+    let account_user = account.as_ref().and_then(|a| a.user.as_deref());
+    tracing::info!(
+        connection = %id,
+        admin = %admin,
+        account = account_id.unwrap_or("unknown"),
+        account_user = account_user.unwrap_or(""),
+        "connect flow completed"
+    );
+    text(
+        StatusCode::OK,
+        format!(
+            "connection {id} connected (flow started by {admin}); {}; granted scopes: {scopes}\n",
+            describe(account.as_ref())
+        ),
+    )
+}
+
+/// The account line of the callback's page.
+fn describe(account: Option<&ProviderAccount>) -> String {
+    let Some(account) = account else {
+        return "the provider did not say which account the grant belongs to".to_owned();
+    };
+    let mut line = format!("provider account {}", account.account_id);
+    if let Some(user) = &account.user {
+        line.push_str(&format!(", user {user}"));
+    }
+    if let Some(locator) = &account.locator {
+        line.push_str(&format!(" ({locator})"));
+    }
+    line
+}
+
+/// A token answer larger than this is not an account description.
+const MAX_LOOKUP_BYTES: usize = 64 * 1024;
+
+/// For providers whose token response does not name the account: the adapter's lookup call,
+/// sent with the new access token. The path may contain the token, so it is never logged;
+/// the error is a short reason code.
+async fn lookup_account(
+    connection: &OAuthConnection,
+    access_token: &str,
+) -> Result<Option<ProviderAccount>, &'static str> {
+    let Some(path) = connection.provider.account_lookup_path(access_token) else {
+        return Ok(None);
+    };
+    let url = format!("{}{path}", connection.api_base.trim_end_matches('/'));
+    let mut authorization = HeaderValue::from_str(&format!("Bearer {access_token}"))
+        .map_err(|_| "token_not_a_header_value")?;
+    authorization.set_sensitive(true);
+    let request = http::Request::get(url)
+        .header(header::AUTHORIZATION, authorization)
+        .header(header::ACCEPT, "application/json")
+        .body(crate::body::empty())
+        .map_err(|_| "invalid_lookup_url")?;
+    let exchange = async {
+        let response = connection
+            .client()
+            .request(request)
+            .await
+            .map_err(|_| "transport_error")?;
+        if !response.status().is_success() {
+            return Err("lookup_refused");
+        }
+        let body = Limited::new(response.into_body(), MAX_LOOKUP_BYTES)
+            .collect()
+            .await
+            .map_err(|_| "transport_error")?
+            .to_bytes();
+        serde_json::from_slice::<serde_json::Value>(&body).map_err(|_| "lookup_not_json")
+    };
+    let answer = tokio::time::timeout(connection.spec.timeout, exchange)
+        .await
+        .map_err(|_| "timeout")??;
+    Ok(connection.provider.account_from_lookup(&answer))
 }
 
 #[cfg(test)]

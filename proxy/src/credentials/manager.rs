@@ -96,6 +96,9 @@ pub(crate) struct OAuthConnection {
     pub id: String,
     pub spec: OAuthSpec,
     pub provider: Arc<dyn Provider>,
+    /// The connection's `base_url` (the connect flow asks the provider which account a new
+    /// grant belongs to, relative to it).
+    pub api_base: String,
     client: UpstreamClient,
     /// Hosts an `instance_url` may name: the base_url host and `allowed_hosts`.
     allowed_hosts: Vec<String>,
@@ -161,6 +164,7 @@ impl TokenManager {
                 id: connection.id.clone(),
                 spec,
                 provider,
+                api_base: connection.base_url.clone(),
                 client,
                 allowed_hosts,
                 store: store.clone(),
@@ -288,6 +292,11 @@ async fn run_background(connection: Weak<OAuthConnection>) {
 }
 
 impl OAuthConnection {
+    /// The client this connection's token calls use (its trust roots, its `ca_file`).
+    pub(crate) fn client(&self) -> &UpstreamClient {
+        &self.client
+    }
+
     fn lifetime_default(&self) -> Option<u64> {
         self.spec
             .lifetime_secs

@@ -251,14 +251,16 @@ impl Credentials {
     }
 
     /// Admin-port requests under `/connect/` (the authorization-code flow); `None` when the
-    /// path is not one of ours.
+    /// path is not one of ours. `admin`: the admin token id the admin port authenticated
+    /// (`None` on the callback, which its `state` authorises).
     pub async fn handle_admin(
         &self,
         method: &http::Method,
         uri: &http::Uri,
+        admin: Option<&str>,
     ) -> Option<http::Response<crate::body::ProxyBody>> {
         let manager = self.manager.as_ref()?;
-        connect::handle(manager, method, uri).await
+        connect::handle(manager, method, uri, admin).await
     }
 
     /// Every connection's credential state (no secrets).

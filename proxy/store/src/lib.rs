@@ -28,7 +28,7 @@ mod sqlite;
 pub mod testing;
 
 pub use config::StoreConfig;
-pub use connect_state::ConnectState;
+pub use connect_state::{ConnectRecord, ConnectState, NewConnectState};
 pub use secret::Secret;
 
 use connect_state::RawConnectState;

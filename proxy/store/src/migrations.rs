@@ -77,6 +77,20 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             created_at BIGINT NOT NULL
         );",
     },
+    // Who started a connect flow (the admin token id), and whom the last completed flow bound
+    // the connection to: the provider account (JSON), the admin id and when.
+    Migration {
+        version: 3,
+        name: "connect-flow admin and account",
+        sqlite: "ALTER TABLE credential_connect_states ADD COLUMN started_by TEXT;
+            ALTER TABLE credential_tokens ADD COLUMN connected_account TEXT;
+            ALTER TABLE credential_tokens ADD COLUMN connected_by TEXT;
+            ALTER TABLE credential_tokens ADD COLUMN connected_at INTEGER;",
+        postgres: "ALTER TABLE credential_connect_states ADD COLUMN started_by TEXT;
+            ALTER TABLE credential_tokens ADD COLUMN connected_account TEXT;
+            ALTER TABLE credential_tokens ADD COLUMN connected_by TEXT;
+            ALTER TABLE credential_tokens ADD COLUMN connected_at BIGINT;",
+    },
 ];
 
 /// The schema version of a store whose migrations have all run.

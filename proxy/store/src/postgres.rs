@@ -4,7 +4,7 @@
 //! dies, its session ends, the transaction rolls back and the lock is released.
 
 use crate::migrations::{MIGRATIONS, VERSION_TABLE};
-use crate::{now_ms, RawConnectState, RawRow, Secret, StoreError, EMPTY_STATE};
+use crate::{now_ms, ConnectRecord, RawConnectState, RawRow, Secret, StoreError, EMPTY_STATE};
 use parking_lot::Mutex;
 use std::time::Duration;
 use tokio_postgres::{Client, NoTls, Row};
@@ -308,14 +308,15 @@ impl PgStore {
         }
         client
             .execute(
-                "INSERT INTO credential_connect_states (state_hash, connection, key_id, verifier, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO credential_connect_states (state_hash, connection, key_id, verifier, created_at, started_by)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
                 &[
                     &raw.state_hash,
                     &raw.connection,
                     &raw.key_id,
                     &raw.verifier,
                     &raw.created_at,
+                    &raw.started_by,
                 ],
             )
             .await
@@ -334,7 +335,7 @@ impl PgStore {
         let row = client
             .query_opt(
                 "DELETE FROM credential_connect_states WHERE state_hash = $1
-                 RETURNING state_hash, connection, key_id, verifier, created_at",
+                 RETURNING state_hash, connection, key_id, verifier, created_at, started_by",
                 &[&state_hash],
             )
             .await
@@ -347,9 +348,53 @@ impl PgStore {
                 key_id: r.try_get(2).map_err(unavailable)?,
                 verifier: r.try_get(3).map_err(unavailable)?,
                 created_at: r.try_get(4).map_err(unavailable)?,
+                started_by: r.try_get(5).map_err(unavailable)?,
             })
         })
         .transpose()
+    }
+
+    pub async fn record_connect(
+        &self,
+        connection: &str,
+        record: &ConnectRecord,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let changed = client
+            .execute(
+                "UPDATE credential_tokens SET connected_account = $1, connected_by = $2, connected_at = $3
+                 WHERE connection = $4",
+                &[&record.account, &record.by, &record.at_ms, &connection],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        Ok(changed == 1)
+    }
+
+    pub async fn last_connect(
+        &self,
+        connection: &str,
+    ) -> Result<Option<ConnectRecord>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT connected_account, connected_by, connected_at FROM credential_tokens
+                 WHERE connection = $1",
+                &[&connection],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.put_back(client);
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let account: Option<String> = row.try_get(0).map_err(unavailable)?;
+        let by: Option<String> = row.try_get(1).map_err(unavailable)?;
+        let at: Option<i64> = row.try_get(2).map_err(unavailable)?;
+        Ok(by
+            .zip(at)
+            .map(|(by, at_ms)| ConnectRecord { account, by, at_ms }))
     }
 
     pub async fn connections(&self) -> Result<Vec<String>, StoreError> {

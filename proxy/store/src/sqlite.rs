@@ -6,7 +6,7 @@
 
 use crate::data_dir::{self, DataDirLock};
 use crate::migrations::{MIGRATIONS, VERSION_TABLE};
-use crate::{now_ms, RawConnectState, RawRow, StoreError, EMPTY_STATE};
+use crate::{now_ms, ConnectRecord, RawConnectState, RawRow, StoreError, EMPTY_STATE};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -171,14 +171,15 @@ impl SqliteStore {
                 return Ok(false);
             }
             c.execute(
-                "INSERT INTO credential_connect_states (state_hash, connection, key_id, verifier, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO credential_connect_states (state_hash, connection, key_id, verifier, created_at, started_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     raw.state_hash,
                     raw.connection,
                     raw.key_id,
                     raw.verifier,
-                    raw.created_at
+                    raw.created_at,
+                    raw.started_by
                 ],
             )
             .map_err(unavailable)?;
@@ -197,7 +198,7 @@ impl SqliteStore {
         self.run(move |c| {
             c.query_row(
                 "DELETE FROM credential_connect_states WHERE state_hash = ?1
-                 RETURNING state_hash, connection, key_id, verifier, created_at",
+                 RETURNING state_hash, connection, key_id, verifier, created_at, started_by",
                 params![state_hash],
                 |r| {
                     Ok(RawConnectState {
@@ -206,11 +207,57 @@ impl SqliteStore {
                         key_id: r.get(2)?,
                         verifier: r.get(3)?,
                         created_at: r.get(4)?,
+                        started_by: r.get(5)?,
                     })
                 },
             )
             .optional()
             .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub async fn record_connect(
+        &self,
+        connection: &str,
+        record: ConnectRecord,
+    ) -> Result<bool, StoreError> {
+        let connection = connection.to_owned();
+        self.run(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE credential_tokens SET connected_account = ?1, connected_by = ?2, connected_at = ?3
+                     WHERE connection = ?4",
+                    params![record.account, record.by, record.at_ms, connection],
+                )
+                .map_err(unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    pub async fn last_connect(
+        &self,
+        connection: &str,
+    ) -> Result<Option<ConnectRecord>, StoreError> {
+        let connection = connection.to_owned();
+        self.run(move |c| {
+            let row: Option<(Option<String>, Option<String>, Option<i64>)> = c
+                .query_row(
+                    "SELECT connected_account, connected_by, connected_at FROM credential_tokens
+                     WHERE connection = ?1",
+                    params![connection],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(row.and_then(|(account, by, at)| {
+                Some(ConnectRecord {
+                    account,
+                    by: by?,
+                    at_ms: at?,
+                })
+            }))
         })
         .await
     }

@@ -21,6 +21,24 @@ fn sqlite_config(dir: &std::path::Path) -> StoreConfig {
     }
 }
 
+/// The admin token id the tests' connect flows are started by.
+const ADMIN: &str = "sre-oncall";
+
+fn pending<'a>(
+    state: &'a str,
+    connection: &'a str,
+    verifier: &'a Secret,
+    created_at_ms: i64,
+) -> NewConnectState<'a> {
+    NewConnectState {
+        state,
+        connection,
+        verifier,
+        started_by: ADMIN,
+        created_at_ms,
+    }
+}
+
 async fn open(config: &StoreConfig, keys: KeyRing) -> Store {
     Store::open(config, keys, Duration::from_secs(5))
         .await
@@ -270,18 +288,27 @@ async fn connect_state_is_single_use_across_stores(a: &Store, b: &Store) {
     let now = now_ms();
     let verifier = Secret::new("verifier-VVVVVVVV");
     assert!(a
-        .put_connect_state("state-1", "sf", &verifier, now, now - 600_000, 1024)
+        .put_connect_state(
+            pending("state-1", "sf", &verifier, now),
+            now - 600_000,
+            1024
+        )
         .await
         .unwrap());
     let taken = b.take_connect_state("state-1").await.unwrap().unwrap();
     assert_eq!(taken.connection, "sf");
     assert_eq!(taken.verifier.expose(), "verifier-VVVVVVVV");
     assert_eq!(taken.created_at_ms, now);
+    assert_eq!(taken.started_by.as_deref(), Some(ADMIN));
     assert!(a.take_connect_state("state-1").await.unwrap().is_none());
     assert!(b.take_connect_state("state-1").await.unwrap().is_none());
     // Concurrent takes of one state: exactly one wins.
     assert!(a
-        .put_connect_state("state-2", "sf", &verifier, now, now - 600_000, 1024)
+        .put_connect_state(
+            pending("state-2", "sf", &verifier, now),
+            now - 600_000,
+            1024
+        )
         .await
         .unwrap());
     let (x, y) = tokio::join!(
@@ -294,18 +321,77 @@ async fn connect_state_is_single_use_across_stores(a: &Store, b: &Store) {
     );
     // Expired states are dropped on the next insert; the cap holds.
     assert!(a
-        .put_connect_state("old", "sf", &verifier, now - 700_000, now - 800_000, 1024)
+        .put_connect_state(
+            pending("old", "sf", &verifier, now - 700_000),
+            now - 800_000,
+            1024
+        )
         .await
         .unwrap());
     assert!(a
-        .put_connect_state("fresh", "sf", &verifier, now, now - 600_000, 1)
+        .put_connect_state(pending("fresh", "sf", &verifier, now), now - 600_000, 1)
         .await
         .unwrap());
     assert!(b.take_connect_state("old").await.unwrap().is_none());
     assert!(!a
-        .put_connect_state("one-too-many", "sf", &verifier, now, now - 600_000, 1)
+        .put_connect_state(
+            pending("one-too-many", "sf", &verifier, now),
+            now - 600_000,
+            1
+        )
         .await
         .unwrap());
+}
+
+/// A completed connect flow's record (admin, account) sits on the connection's row, is read by
+/// every store sharing it, and survives the token refreshes that rewrite the row.
+async fn connect_record_is_kept_across_refreshes(a: &Store, b: &Store) {
+    let unknown = ConnectRecord {
+        account: None,
+        by: ADMIN.to_owned(),
+        at_ms: 1,
+    };
+    assert!(
+        !a.record_connect("no-such-row", &unknown).await.unwrap(),
+        "no grant, no row to record on"
+    );
+    assert_eq!(a.last_connect("no-such-row").await.unwrap(), None);
+    let lock = a.lock("sf").await.unwrap();
+    lock.commit(&record("access-1", "refresh-1")).await.unwrap();
+    assert_eq!(b.last_connect("sf").await.unwrap(), None, "never connected");
+    let connected = ConnectRecord {
+        account: Some(r#"{"account_id":"00D000000000001"}"#.to_owned()),
+        by: ADMIN.to_owned(),
+        at_ms: now_ms(),
+    };
+    assert!(a.record_connect("sf", &connected).await.unwrap());
+    assert_eq!(
+        b.last_connect("sf").await.unwrap().as_ref(),
+        Some(&connected)
+    );
+    let lock = b.lock("sf").await.unwrap();
+    lock.commit(&record("access-2", "refresh-2")).await.unwrap();
+    assert_eq!(a.last_connect("sf").await.unwrap(), Some(connected));
+}
+
+#[tokio::test]
+async fn sqlite_connect_records_are_kept_across_refreshes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&sqlite_config(dir.path()), ring()).await;
+    connect_record_is_kept_across_refreshes(&a, &a).await;
+}
+
+/// Two stores on one fresh PostgreSQL schema, as two processes of a fleet open it.
+async fn two_pg_stores() -> (Store, Store) {
+    let config = pg_config();
+    let keys = ring();
+    (open(&config, keys.clone()).await, open(&config, keys).await)
+}
+
+#[tokio::test]
+async fn postgres_connect_records_are_kept_across_refreshes() {
+    let (a, b) = two_pg_stores().await;
+    connect_record_is_kept_across_refreshes(&a, &b).await;
 }
 
 #[tokio::test]
@@ -315,10 +401,7 @@ async fn sqlite_connect_states_are_single_use_and_sealed() {
     // One process per SQLite store: "across stores" is one store taken from twice.
     connect_state_is_single_use_across_stores(&a, &a).await;
     a.put_connect_state(
-        "state-X",
-        "sf",
-        &Secret::new("verifier-VVVVVVVV"),
-        now_ms(),
+        pending("state-X", "sf", &Secret::new("verifier-VVVVVVVV"), now_ms()),
         0,
         1024,
     )
@@ -330,10 +413,7 @@ async fn sqlite_connect_states_are_single_use_and_sealed() {
 
 #[tokio::test]
 async fn postgres_connect_states_are_single_use_across_processes() {
-    let config = pg_config();
-    let keys = ring();
-    let a = open(&config, keys.clone()).await;
-    let b = open(&config, keys).await;
+    let (a, b) = two_pg_stores().await;
     connect_state_is_single_use_across_stores(&a, &b).await;
 }
 
@@ -457,7 +537,7 @@ async fn sqlite_an_older_schema_is_migrated_forward() {
     assert_eq!(store.connections().await.unwrap(), vec!["old".to_owned()]);
     let now = now_ms();
     assert!(store
-        .put_connect_state("s", "old", &Secret::new("v"), now, now - 1000, 10)
+        .put_connect_state(pending("s", "old", &Secret::new("v"), now), now - 1000, 10)
         .await
         .unwrap());
 }
@@ -483,7 +563,7 @@ async fn postgres_an_older_schema_is_migrated_forward() {
     assert_eq!(store.schema_version().await.unwrap(), LATEST);
     let now = now_ms();
     assert!(store
-        .put_connect_state("s", "sf", &Secret::new("v"), now, now - 1000, 10)
+        .put_connect_state(pending("s", "sf", &Secret::new("v"), now), now - 1000, 10)
         .await
         .unwrap());
     client

@@ -45,10 +45,23 @@ redirect_uri = "{REDIRECT}"
     )
 }
 
+/// The admin id the tests' flows are started by.
+const ADMIN: &str = "sre-oncall";
+
 async fn admin(h: &Harness, uri: &str) -> (http::StatusCode, String, Option<String>) {
+    answer(h, uri, Some(ADMIN)).await
+}
+
+/// `uri` on the connect flow, as the admin port hands it over (`admin`: the token id it
+/// authenticated; `None` on a callback, which carries no token).
+async fn answer(
+    h: &Harness,
+    uri: &str,
+    admin: Option<&str>,
+) -> (http::StatusCode, String, Option<String>) {
     let response = h
         .creds
-        .handle_admin(&http::Method::GET, &uri.parse().unwrap())
+        .handle_admin(&http::Method::GET, &uri.parse().unwrap(), admin)
         .await
         .unwrap();
     let status = response.status();
@@ -64,9 +77,22 @@ async fn admin(h: &Harness, uri: &str) -> (http::StatusCode, String, Option<Stri
     )
 }
 
-/// Starts the flow on `h` and lets the provider approve it: the callback path and query.
+/// A directory with the embedded store in `data/`, and the config for it.
+fn sqlite_setup(sim: &SimHandle) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let text = config(
+        &format!("data_dir = \"{}\"", data.display()),
+        dir.path(),
+        sim,
+    );
+    (dir, data, text)
+}
+
+/// Starts the flow on `h` (replacing a working grant) and lets the provider approve it: the
+/// callback path and query.
 async fn start_flow(h: &Harness) -> String {
-    let (status, _, location) = admin(h, "/connect/sf").await;
+    let (status, _, location) = admin(h, "/connect/sf?replace=true").await;
     assert_eq!(status, http::StatusCode::FOUND);
     let redirect = follow_once(&location.unwrap()).await;
     redirect.trim_start_matches("http://127.0.0.1:9").to_owned()
@@ -137,13 +163,7 @@ async fn sqlite_connect_flow_survives_a_restart_and_a_second_instance_is_refused
     let sim = Simulator::start(Provider::Salesforce, SimConfig::default())
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let text = config(
-        &format!("data_dir = \"{}\"", data.display()),
-        dir.path(),
-        &sim,
-    );
+    let (dir, data, text) = sqlite_setup(&sim);
     let a = start_with(dir, &text).await;
 
     let parsed = crate::config::Config::from_str(Path::new("test.toml"), &text).unwrap();
@@ -223,4 +243,86 @@ async fn postgres_connect_flow_completes_on_another_instance_once() {
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await
         .unwrap();
+}
+
+/// The flow records who started it (in the state, so the tokenless callback knows) and which
+/// provider account the grant belongs to, and a working grant is replaced only when asked.
+#[tokio::test]
+async fn the_flow_records_its_admin_and_account_and_replaces_a_working_grant_only_when_asked() {
+    let sim = Simulator::start(Provider::Salesforce, SimConfig::default())
+        .await
+        .unwrap();
+    let (dir, data, text) = sqlite_setup(&sim);
+    let h = start_with(dir, &text).await;
+    let (status, body, _) = answer(&h, "/connect/sf", None).await;
+    assert_eq!(status, http::StatusCode::UNAUTHORIZED, "{body}");
+
+    let (status, body, location) = admin(&h, "/connect/sf").await;
+    assert_eq!(status, http::StatusCode::FOUND, "no grant yet: {body}");
+    let redirect = follow_once(&location.unwrap()).await;
+    let callback = redirect.trim_start_matches("http://127.0.0.1:9");
+    let (status, body, _) = answer(&h, callback, None).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    assert!(
+        body.contains("started by sre-oncall")
+            && body.contains("provider account 00D5g000004SIMUEAU"),
+        "{body}"
+    );
+    assert_eq!(h.state(), "ok");
+    let db = rusqlite::Connection::open(data.join("credentials.db")).unwrap();
+    let (by, account): (String, String) = db
+        .query_row(
+            "SELECT connected_by, connected_account FROM credential_tokens WHERE connection = 'sf'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(by, ADMIN);
+    assert!(account.contains("00D5g000004SIMUEAU"), "{account}");
+
+    let (status, body, _) = admin(&h, "/connect/sf").await;
+    assert_eq!(status, http::StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("/connect/sf?replace=true"), "{body}");
+    let callback = start_flow(&h).await;
+    let started_by: Option<String> = db
+        .query_row(
+            "SELECT started_by FROM credential_connect_states",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(started_by.as_deref(), Some(ADMIN));
+
+    // A state from before admins were recorded does not complete.
+    db.execute("UPDATE credential_connect_states SET started_by = NULL", [])
+        .unwrap();
+    let calls = code_calls(&sim);
+    let (status, body, _) = answer(&h, &callback, None).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("start again at /connect/sf"), "{body}");
+    assert_eq!(code_calls(&sim), calls, "it never reaches the provider");
+}
+
+/// A provider whose token response does not name the account: the flow asks the adapter's
+/// lookup call (HubSpot's token info), with the new access token, and shows the portal.
+#[tokio::test]
+async fn the_flow_looks_up_the_account_where_the_token_response_does_not_name_it() {
+    let sim = Simulator::start(Provider::HubSpot, SimConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = format!(
+        "type = \"oauth_refresh_token\"\ntoken_url = \"{}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\nclient_secret = \"{DEMO_CLIENT_SECRET}\"\nscopes = [\"crm.objects.contacts.read\", \"oauth\"]\nauthorize_url = \"{}\"\nredirect_uri = \"{REDIRECT}\"\n",
+        sim.token_url(),
+        sim.authorize_url()
+    );
+    let text = super::tests::config_text(dir.path(), "hubspot", &sim.http_base_url(), &credentials);
+    let h = start_with(dir, &text).await;
+    let callback = start_flow(&h).await;
+    let (status, body, _) = answer(&h, &callback, None).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    assert!(
+        body.contains("started by sre-oncall") && body.contains("provider account 12345678"),
+        "{body}"
+    );
 }

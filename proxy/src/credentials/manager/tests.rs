@@ -484,7 +484,11 @@ async fn connect_flow_redirects_with_pkce_and_stores_the_tokens() {
     );
     let start = h
         .creds
-        .handle_admin(&http::Method::GET, &"/connect/sf".parse().unwrap())
+        .handle_admin(
+            &http::Method::GET,
+            &"/connect/sf".parse().unwrap(),
+            Some("sre-oncall"),
+        )
         .await
         .unwrap();
     assert_eq!(start.status(), http::StatusCode::FOUND);
@@ -501,7 +505,7 @@ async fn connect_flow_redirects_with_pkce_and_stores_the_tokens() {
         .unwrap();
     let done = h
         .creds
-        .handle_admin(&http::Method::GET, &callback)
+        .handle_admin(&http::Method::GET, &callback, None)
         .await
         .unwrap();
     assert_eq!(done.status(), http::StatusCode::OK);
@@ -510,7 +514,7 @@ async fn connect_flow_redirects_with_pkce_and_stores_the_tokens() {
     // The state was single-use.
     let again = h
         .creds
-        .handle_admin(&http::Method::GET, &callback)
+        .handle_admin(&http::Method::GET, &callback, None)
         .await
         .unwrap();
     assert_eq!(again.status(), http::StatusCode::BAD_REQUEST);
