@@ -5,9 +5,9 @@ use crate::Gatehouse;
 
 /// The `credential` object of `connection` in the admin port's `/status` JSON.
 pub async fn credential_status(gatehouse: &Gatehouse, connection: &str) -> serde_json::Value {
-    let status: serde_json::Value = reqwest::get(format!("{}/status", gatehouse.admin_url()))
+    let status: serde_json::Value = gatehouse
+        .admin_get("/status")
         .await
-        .expect("status reachable")
         .json()
         .await
         .expect("status is JSON");
@@ -20,9 +20,9 @@ pub async fn credential_status(gatehouse: &Gatehouse, connection: &str) -> serde
 
 /// The admin dashboard's HTML.
 pub async fn dashboard(gatehouse: &Gatehouse) -> String {
-    reqwest::get(format!("{}/dashboard", gatehouse.admin_url()))
+    gatehouse
+        .admin_get("/dashboard")
         .await
-        .expect("dashboard reachable")
         .text()
         .await
         .unwrap_or_default()
