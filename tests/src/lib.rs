@@ -8,6 +8,7 @@
 // sockets these tests drive run on the wall clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+pub mod raw_provider;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

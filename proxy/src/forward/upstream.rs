@@ -573,6 +573,16 @@ fn connect_failure(err: &(dyn std::error::Error + 'static)) -> (&'static str, &'
     }
 }
 
+/// The category and code of a provider response body that failed after its head: stalled
+/// (`response_body_idle_timeout`), or broken (a bad chunk, an early close, a reset).
+pub(crate) fn body_failure(err: &(dyn std::error::Error + 'static)) -> (Category, &'static str) {
+    if causes(err).any(|e| e.is::<BodyStalled>()) {
+        (Category::UpstreamTimeout, "upstream_body_stalled")
+    } else {
+        (Category::UpstreamUnavailable, "upstream_body_failed")
+    }
+}
+
 impl From<UpstreamError> for GatewayError {
     /// The taxonomy of provider-side failures before a response head arrived. The error is kept
     /// as the source, so the log line carries the whole cause chain.
@@ -589,6 +599,10 @@ impl From<UpstreamError> for GatewayError {
             ),
             UpstreamError::Request(inner) => {
                 let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+                // The caller's own streamed body went silent: its fault, not the provider's.
+                if causes(inner).any(|e| e.is::<crate::stages::body::BodyReadTimeout>()) {
+                    return crate::stages::body::read_timeout().with_source(err);
+                }
                 if causes(inner).any(|e| e.is::<http_body_util::LengthLimitError>()) {
                     (
                         Category::PayloadTooLarge,

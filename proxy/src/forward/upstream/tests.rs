@@ -496,3 +496,141 @@ async fn a_provider_certificate_nobody_trusts_is_a_tls_failure_with_its_cause() 
     let chain = err.cause_chain().unwrap_or_default();
     assert!(chain.contains("certificate"), "{chain}");
 }
+
+/// What a raw provider sends after answering `/first`: at once behind the answer, or a moment
+/// later (when the connection is idle in the pool).
+#[derive(Clone, Copy)]
+enum Late {
+    Now,
+    After(Duration),
+}
+
+/// A misbehaving provider: it answers `/first` with `reply`, then sends `extra` (bytes nobody
+/// asked for, shaped as the answer to the next request); any other request gets `honest`. A
+/// pool that reused the first connection would hand `extra` to the next request.
+async fn misbehaving_provider(
+    reply: &'static [u8],
+    extra: &'static [u8],
+    late: Late,
+) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    if request.contains(" /first ") {
+                        match late {
+                            Late::Now => {
+                                let mut all = reply.to_vec();
+                                all.extend_from_slice(extra);
+                                let _ = stream.write_all(&all).await;
+                            }
+                            Late::After(wait) => {
+                                let _ = stream.write_all(reply).await;
+                                tokio::time::sleep(wait).await;
+                                let _ = stream.write_all(extra).await;
+                            }
+                        }
+                    } else {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nhonest")
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    (base, accepted)
+}
+
+const SMUGGLED: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled";
+
+async fn send_method(
+    clients: &UpstreamClients,
+    method: &http::Method,
+    url: &str,
+) -> Response<UpstreamBody> {
+    let to = target(url);
+    clients
+        .send(method, &to, HeaderMap::new(), crate::body::empty())
+        .await
+        .unwrap()
+}
+
+/// The first exchange gets `reply` (and the provider's late bytes), the second must get the
+/// honest answer on a new connection.
+async fn late_bytes_never_reach_the_next_request(
+    method: http::Method,
+    reply: &'static [u8],
+    late: Late,
+) {
+    let (base, accepted) = misbehaving_provider(reply, SMUGGLED, late).await;
+    let clients = clients(&base, Duration::from_secs(90));
+    let first = send_method(&clients, &method, &format!("{base}/first")).await;
+    let _ = first.into_body().collect().await;
+    if let Late::After(wait) = late {
+        tokio::time::sleep(wait * 3).await;
+    }
+    let second = get(&clients, &format!("{base}/second")).await;
+    assert_eq!(text(second).await, "honest");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+}
+
+#[tokio::test]
+async fn a_body_after_204_is_never_read_as_the_next_response() {
+    for late in [Late::Now, Late::After(Duration::from_millis(50))] {
+        late_bytes_never_reach_the_next_request(
+            http::Method::GET,
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            late,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_after_304_is_never_read_as_the_next_response() {
+    for late in [Late::Now, Late::After(Duration::from_millis(50))] {
+        late_bytes_never_reach_the_next_request(
+            http::Method::GET,
+            b"HTTP/1.1 304 Not Modified\r\ncontent-length: 8\r\n\r\n",
+            late,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_after_a_head_response_is_never_read_as_the_next_response() {
+    for late in [Late::Now, Late::After(Duration::from_millis(50))] {
+        late_bytes_never_reach_the_next_request(
+            http::Method::HEAD,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n",
+            late,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_unsolicited_response_is_never_read_as_the_next_response() {
+    for late in [Late::Now, Late::After(Duration::from_millis(50))] {
+        late_bytes_never_reach_the_next_request(
+            http::Method::GET,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            late,
+        )
+        .await;
+    }
+}
