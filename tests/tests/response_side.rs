@@ -394,13 +394,16 @@ async fn raw_get(stream: &mut TcpStream, path: &str) -> (String, Vec<u8>) {
     read_response(stream).await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn provider_framing_reaches_the_caller_as_one_clean_http11_message() {
-    let (_provider, gh) = start("").await;
+async fn caller_connection() -> (RawProvider, Gatehouse, TcpStream) {
+    let (provider, gh) = start("").await;
     let addr = gh.data_url().trim_start_matches("http://").to_owned();
-    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    (provider, gh, stream)
+}
 
-    // A length sent as a list of equal values goes on as one value.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_length_sent_as_a_list_goes_on_as_one_value() {
+    let (_provider, _gh, mut stream) = caller_connection().await;
     let (head, body) = raw_get(&mut stream, "/list-length").await;
     let lengths: Vec<&str> = head
         .lines()
@@ -408,24 +411,31 @@ async fn provider_framing_reaches_the_caller_as_one_clean_http11_message() {
         .collect();
     assert_eq!(lengths, vec!["content-length: 5"], "{head}");
     assert_eq!(body, b"hello");
+}
 
-    // An HTTP/1.0 provider answer keeps the caller's HTTP/1.1 connection alive.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http10_provider_answer_keeps_the_callers_http11_connection_alive() {
+    let (_provider, _gh, mut stream) = caller_connection().await;
     for round in 0..2 {
         let (head, body) = raw_get(&mut stream, "/http10").await;
         assert!(head.starts_with("http/1.1 200"), "round {round}: {head}");
         assert!(!head.contains("connection: close"), "round {round}: {head}");
         assert_eq!(body, b"ok", "round {round}");
     }
+}
 
-    // Transfer codings other than chunked are refused with a typed error, not relayed as if
-    // the body were plain.
+/// Transfer codings other than chunked are refused with a typed error, not relayed as if the
+/// body were plain.
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_codings_other_than_chunked_are_refused_with_a_typed_error() {
+    let (_provider, gh, mut stream) = caller_connection().await;
     for path in ["/gzip-chunked", "/gzip"] {
         let (head, body) = raw_get(&mut stream, path).await;
         let body = String::from_utf8_lossy(&body);
         assert!(head.starts_with("http/1.1 502"), "{path}: {head}");
         assert!(body.contains("upstream_transfer_coding"), "{path}: {body}");
     }
-    // And over HTTP/2, where no transfer coding can be relayed at all.
+    // Over HTTP/2 too, where no transfer coding could be relayed at all.
     let h2 = reqwest::Client::builder()
         .no_proxy()
         .http2_prior_knowledge()
