@@ -6,6 +6,7 @@
 
 use crate::body::{full, BoxError, ProxyBody};
 use crate::error::{Category, GatewayError};
+use crate::forward::upstream::IdleTimer;
 use crate::telemetry::record::BytesIn;
 use bytes::{Buf, Bytes};
 use futures_util::stream::{self, StreamExt};
@@ -83,12 +84,10 @@ pub(crate) fn blame_stalled_caller(error: GatewayError, bytes_in: &BytesIn) -> G
 }
 
 /// The caller's body with an idle deadline: it fails with [`BodyReadTimeout`] when nothing
-/// arrives for `idle`. The timer is made only for a body that has to be waited for.
+/// arrives for `idle`.
 struct Timed<B> {
     inner: B,
-    idle: Duration,
-    stall: Option<Pin<Box<tokio::time::Sleep>>>,
-    waiting: bool,
+    stall: IdleTimer,
     /// Set once the body streams on to the provider.
     meter: Option<Arc<Meter>>,
 }
@@ -118,7 +117,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
-            this.waiting = false;
+            this.stall.arrived();
             if let Some(meter) = &this.meter {
                 meter.waiting.store(false, Ordering::Relaxed);
                 if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
@@ -128,21 +127,15 @@ where
             }
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        if !this.waiting {
-            this.waiting = true;
-            if let Some(meter) = &this.meter {
-                meter.waiting.store(true, Ordering::Relaxed);
-            }
-            let deadline = tokio::time::Instant::now() + this.idle;
-            match &mut this.stall {
-                Some(stall) => stall.as_mut().reset(deadline),
-                None => this.stall = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
+        let expired = this.stall.poll_expired(cx);
+        if let Some(meter) = &this.meter {
+            meter
+                .waiting
+                .store(this.stall.is_waiting(), Ordering::Relaxed);
         }
-        if let Some(stall) = &mut this.stall {
-            if std::future::Future::poll(stall.as_mut(), cx).is_ready() {
-                return Poll::Ready(Some(Err(Box::new(BodyReadTimeout { after: this.idle }))));
-            }
+        if expired {
+            let after = this.stall.idle();
+            return Poll::Ready(Some(Err(Box::new(BodyReadTimeout { after }))));
         }
         Poll::Pending
     }
@@ -240,9 +233,7 @@ impl RequestBody {
         }
         let mut body = Timed {
             inner: body,
-            idle,
-            stall: None,
-            waiting: false,
+            stall: IdleTimer::new(idle),
             meter: None,
         };
         let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
