@@ -103,27 +103,17 @@ async fn run(
     ctx.bytes_in = request_body.bytes_in();
 
     // Request guards: SOQL, and the provider's query planner (rate limits and circuits join here).
-    let mut query = target.query;
-    let soql_plan;
-    if let Some(guard) = &connection.soql {
-        let view = connection.soql_view();
-        let request = soql::Request {
-            connection: view,
-            request_id: ctx.request_id.as_str(),
-            caller,
-            caller_policy: policy_doc.caller_soql(caller),
-            method: &parts.method,
-            path: &target.decoded_path,
-            query: target.query,
-        };
-        soql_plan = soql::check(guard, &state.metrics, &request, &request_body)?;
-        if let Some(rewritten) = &soql_plan.body {
-            request_body = body::RequestBody::Buffered(rewritten.clone());
-        }
-        query = soql_plan.query_string.as_deref().or(query);
-        let accept = parts.headers.get(http::header::ACCEPT);
-        soql::explain(guard, view, &state.credentials, accept, &soql_plan).await?;
-    }
+    let asked = soql::Asked {
+        request_id: ctx.request_id.as_str(),
+        caller,
+        policy: &policy_doc,
+        method: &parts.method,
+        path: &target.decoded_path,
+        query: target.query,
+        headers: &parts.headers,
+    };
+    let rewritten_query = soql::guard(state, connection, asked, &mut request_body).await?;
+    let query = rewritten_query.as_deref().or(target.query);
 
     // Exchange: credential, send, one refresh-and-replay on a 401.
     let headers = hygiene::outbound(parts.headers, &ctx.request_id);
