@@ -19,11 +19,28 @@ impl Provider for Ashby {
     fn rejects_credential(&self, status: u16, _headers: &http::HeaderMap) -> bool {
         matches!(status, 401 | 403)
     }
+
+    /// `{"success":false,"errorInfo":{"code":..,"message":..}}` (usually on a 200, which the
+    /// proxy does not read yet; an error status with the same body is read here).
+    fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
+        crate::provider::error_code_at(body, &["/errorInfo/code", "/error"])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_code_is_the_error_infos_code() {
+        let body = br#"{"success":false,"errorInfo":{"code":"application_not_found","message":"..","requestId":"01J"}}"#;
+        assert_eq!(
+            Ashby
+                .error_code(http::StatusCode::NOT_FOUND, body)
+                .as_deref(),
+            Some("application_not_found")
+        );
+    }
 
     #[test]
     fn plain_rest_defaults() {

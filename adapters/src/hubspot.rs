@@ -67,11 +67,35 @@ impl Provider for HubSpot {
         let text = |field: &str| body.get(field).and_then(Value::as_str);
         ProviderAccount::new(&hub_id, text("user"), text("hub_domain"))
     }
+
+    /// `{"status":"error","message":..,"category":"VALIDATION_ERROR","errors":[..]}`; a
+    /// throttled answer names its `errorType` (`RATE_LIMIT`) and no category.
+    fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
+        crate::provider::error_code_at(body, &["/category", "/errorType", "/error"])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_code_is_the_category() {
+        let body = br#"{"status":"error","message":"..","correlationId":"c","category":"VALIDATION_ERROR","errors":[{"code":"INVALID_INTEGER"}]}"#;
+        assert_eq!(
+            HubSpot
+                .error_code(http::StatusCode::BAD_REQUEST, body)
+                .as_deref(),
+            Some("VALIDATION_ERROR")
+        );
+        let limited = br#"{"status":"error","message":"..","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}"#;
+        assert_eq!(
+            HubSpot
+                .error_code(http::StatusCode::TOO_MANY_REQUESTS, limited)
+                .as_deref(),
+            Some("RATE_LIMIT")
+        );
+    }
     use crate::oauth::{Grant, TokenParams};
 
     #[test]

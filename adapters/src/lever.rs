@@ -14,11 +14,27 @@ impl Provider for Lever {
     fn name(&self) -> &str {
         NAME
     }
+
+    /// `{"code":"<ErrorCode>","message":..}`.
+    fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
+        crate::provider::error_code_at(body, &["/code", "/error"])
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_code_is_the_code() {
+        let body = br#"{"code":"ResourceNotFound","message":"no such opportunity"}"#;
+        assert_eq!(
+            Lever
+                .error_code(http::StatusCode::NOT_FOUND, body)
+                .as_deref(),
+            Some("ResourceNotFound")
+        );
+    }
     use crate::oauth::FailureKind;
 
     #[test]

@@ -117,6 +117,16 @@ pub trait Provider: Send + Sync + fmt::Debug {
         None
     }
 
+    // --- Respond: the provider's error code -------------------------------------------
+
+    /// The provider's own error code in the body of one of its error responses (`status` 400
+    /// or above), for the access log. A short token, never a message (messages may quote the
+    /// caller's data); `None` when the body names none. The default reads the plain REST
+    /// shapes: `{"error":"<code>"}` (RFC 6749) or `{"code":"<code>"}`.
+    fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
+        error_code_at(body, &["/error", "/code"])
+    }
+
     // --- Room for the next capabilities (issue 15) --------------------------------------
     //
     // Each joins here as methods with a plain-REST default, so adding one never touches the
@@ -128,6 +138,25 @@ pub trait Provider: Send + Sync + fmt::Debug {
     //   taxonomy's category and code, the provider's own error kept verbatim;
     // - pagination: the next-page cursor of a response, exposed as one opaque cursor;
     // - record mapping: provider records to and from the canonical CRM/ATS models.
+}
+
+/// The longest provider error code kept.
+const MAX_ERROR_CODE: usize = 64;
+
+/// The first of `pointers` (JSON pointers, RFC 6901) into the JSON `body` that holds an error
+/// code: a string of 1 to 64 letters, digits, `_`, `-`, `.` or `:`. Anything else (a message, a
+/// number, markup) is not taken, so that what reaches a log line is a bounded token.
+pub fn error_code_at(body: &[u8], pointers: &[&str]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    pointers.iter().find_map(|pointer| {
+        let code = value.pointer(pointer)?.as_str()?;
+        let token = !code.is_empty()
+            && code.len() <= MAX_ERROR_CODE
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b));
+        token.then(|| code.to_owned())
+    })
 }
 
 /// Which SOQL a provider's requests carry and how its planner answers. Only providers that
@@ -220,6 +249,32 @@ pub(crate) fn refusal_statuses(provider: &dyn Provider) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_are_bounded_tokens_from_the_named_places() {
+        #[derive(Debug)]
+        struct Plain;
+        impl Provider for Plain {
+            fn name(&self) -> &str {
+                "plain"
+            }
+        }
+        let status = http::StatusCode::BAD_REQUEST;
+        let code = |body: &str| Plain.error_code(status, body.as_bytes());
+        assert_eq!(
+            code(r#"{"error":"invalid_grant"}"#).as_deref(),
+            Some("invalid_grant")
+        );
+        assert_eq!(
+            code(r#"{"code":"NotFound","message":"x"}"#).as_deref(),
+            Some("NotFound")
+        );
+        assert_eq!(code(r#"{"error":"has a space"}"#), None);
+        assert_eq!(code(r#"{"error":7}"#), None);
+        assert_eq!(code(&format!(r#"{{"error":"{}"}}"#, "x".repeat(65))), None);
+        assert_eq!(code("<html>bad gateway</html>"), None);
+        assert_eq!(code(r#"{"message":"only a message"}"#), None);
+    }
 
     #[test]
     fn account_values_are_cleaned_and_bounded() {

@@ -56,6 +56,12 @@ impl Provider for Salesforce {
     fn soql(&self) -> Option<&dyn SoqlApi> {
         Some(self)
     }
+
+    /// REST errors are an array, `[{"message":..,"errorCode":..}]`; token endpoint errors are
+    /// RFC 6749's `{"error":..}`.
+    fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
+        crate::provider::error_code_at(body, &["/0/errorCode", "/error"])
+    }
 }
 
 /// Salesforce ids are 15 (case-sensitive) or 18 (case-safe) alphanumeric characters.
@@ -93,6 +99,25 @@ impl SoqlApi for Salesforce {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_code_is_the_first_errors_code() {
+        let body =
+            br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
+        assert_eq!(
+            Salesforce
+                .error_code(http::StatusCode::UNAUTHORIZED, body)
+                .as_deref(),
+            Some("INVALID_SESSION_ID")
+        );
+        let throttled = br#"[{"message":"..","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert_eq!(
+            Salesforce
+                .error_code(http::StatusCode::FORBIDDEN, throttled)
+                .as_deref(),
+            Some("REQUEST_LIMIT_EXCEEDED")
+        );
+    }
     use crate::oauth::{ClientAuth, Grant, TokenParams};
 
     #[test]

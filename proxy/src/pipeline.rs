@@ -14,29 +14,19 @@
 //! ("Why the data plane is not a tower stack").
 
 use crate::body::ProxyBody;
-use crate::error::{Category, ErrorContext, GatewayError};
+use crate::error::GatewayError;
 use crate::forward::exchange::{self, Outbound};
 use crate::respond;
 use crate::stages::caller::PeerIdentity;
 use crate::stages::{body, caller, hygiene, policy, route, soql};
 use crate::state::{AppState, ConnectionRuntime};
 use crate::telemetry::ids;
-use crate::telemetry::record::RequestRecord;
-use http::{Request, Response, StatusCode};
+use crate::telemetry::record::{Endpoint, Recorder, RequestContext, TraceId};
+use http::{Request, Response};
 use hyper::body::Incoming;
-use tokio::time::Instant;
-
-/// What the pipeline learns about a request as it goes, for errors and the request record.
-struct RequestContext<'s> {
-    request_id: ids::RequestId,
-    method: http::Method,
-    connection: Option<&'s ConnectionRuntime>,
-    caller: Option<std::sync::Arc<str>>,
-    category: Option<Category>,
-}
 
 /// Handles one caller request: runs the stages, turns a failure into the error envelope, and
-/// records the outcome.
+/// records the outcome (at the end of the response body: see [`crate::telemetry::record`]).
 pub(crate) async fn handle(
     state: &AppState,
     peer: PeerIdentity,
@@ -45,40 +35,34 @@ pub(crate) async fn handle(
     // Decremented on drop, so a request abandoned by its caller (the future is dropped
     // mid-flight) does not leave the gauge counting it.
     let _in_flight = state.metrics.requests.enter();
-    let mut recorder = Recorder {
-        state,
-        started: Instant::now(),
-        ctx: RequestContext {
-            request_id: ids::request_id(request.headers()),
+    let mut recorder = Recorder::new(
+        state.sinks.clone(),
+        RequestContext::new(
+            ids::request_id(request.headers()),
             // A method too long or malformed to log is recorded as `invalid`.
-            method: route::recorded_method(request.method()),
-            connection: None,
-            caller: None,
-            category: None,
-        },
-        done: false,
-    };
-    let ctx = &mut recorder.ctx;
-    let response = match run(state, &peer, ctx, request).await {
-        Ok(response) => response,
+            route::recorded_method(request.method()),
+        ),
+    );
+    match run(state, &peer, &mut recorder.ctx, request).await {
+        Ok(response) => respond::recorded(response, recorder),
         Err(error) => {
+            let ctx = &mut recorder.ctx;
             ctx.category = Some(error.category);
+            ctx.code = error.code;
             let error_context = ctx.error_context();
             error.log(&error_context);
-            error.into_response(&error_context)
+            respond::recorded(error.into_response(&error_context), recorder)
         }
-    };
-    recorder.finish(response.status());
-    response
+    }
 }
 
 /// The request's life.
-async fn run<'s>(
-    state: &'s AppState,
+async fn run(
+    state: &AppState,
     peer: &PeerIdentity,
-    ctx: &mut RequestContext<'s>,
+    ctx: &mut RequestContext,
     request: Request<Incoming>,
-) -> Result<Response<ProxyBody>, GatewayError> {
+) -> Result<Response<respond::Relayed>, GatewayError> {
     let (parts, body) = request.into_parts();
 
     // The request line and header names, before any stage reads them.
@@ -87,7 +71,8 @@ async fn run<'s>(
 
     // Route: which connection, which provider path.
     let target = route::parse_target(&parts.uri, parts.version)?;
-    let connection: &ConnectionRuntime = ctx.connection.insert(state.connection(&target)?);
+    let connection: &ConnectionRuntime = ctx.connection.insert(shared_connection(state, &target)?);
+    ctx.endpoint = Some(Endpoint::new(&parts.uri, target.raw_path));
 
     // Caller: who is calling.
     let policy_doc = state.policy.load();
@@ -115,95 +100,53 @@ async fn run<'s>(
         &state.config.server,
     )
     .await?;
+    ctx.bytes_in = request_body.bytes_in();
 
     // Request guards: SOQL, and the provider's query planner (rate limits and circuits join here).
-    let mut query = target.query;
-    let soql_plan;
-    if let Some(guard) = &connection.soql {
-        let view = connection.soql_view();
-        let request = soql::Request {
-            connection: view,
-            request_id: ctx.request_id.as_str(),
-            caller,
-            caller_policy: policy_doc.caller_soql(caller),
-            method: &parts.method,
-            path: &target.decoded_path,
-            query: target.query,
-        };
-        soql_plan = soql::check(guard, &state.metrics, &request, &request_body)?;
-        if let Some(rewritten) = &soql_plan.body {
-            request_body = body::RequestBody::Buffered(rewritten.clone());
-        }
-        query = soql_plan.query_string.as_deref().or(query);
-        let accept = parts.headers.get(http::header::ACCEPT);
-        soql::explain(guard, view, &state.credentials, accept, &soql_plan).await?;
-    }
+    let asked = soql::Asked {
+        request_id: ctx.request_id.as_str(),
+        caller,
+        policy: &policy_doc,
+        method: &parts.method,
+        path: &target.decoded_path,
+        query: target.query,
+        headers: &parts.headers,
+    };
+    let rewritten_query = soql::guard(state, connection, asked, &mut request_body).await?;
+    let query = rewritten_query.as_deref().or(target.query);
 
     // Exchange: credential, send, one refresh-and-replay on a 401.
+    let headers = hygiene::outbound(parts.headers, &ctx.request_id);
+    ctx.trace_id = headers.get(ids::TRACEPARENT).and_then(TraceId::of);
     let outbound = Outbound {
         method: &parts.method,
         path: target.raw_path,
         query,
-        headers: hygiene::outbound(parts.headers, &ctx.request_id),
+        headers,
         body: request_body,
     };
-    let response = exchange::exchange(state, connection, outbound).await?;
+    let response = exchange::exchange(state, connection, outbound)
+        .await
+        .map_err(|e| body::blame_stalled_caller(e, &ctx.bytes_in))?;
 
-    // Respond: provider headers cleaned, our request id added.
-    Ok(respond::to_caller(response, &ctx.request_id))
+    // Respond: provider headers cleaned, our request id added, a provider error's code read.
+    respond::to_caller(response, ctx).await
 }
 
-impl RequestContext<'_> {
-    fn error_context(&self) -> ErrorContext<'_> {
-        ErrorContext {
-            request_id: self.request_id.as_str(),
-            connection: self.connection.map(|c| c.id.as_str()),
-            provider: self.connection.map(|c| c.provider.name()),
-        }
-    }
-}
-
-/// The status recorded for a request its caller abandoned before the response head (nginx's
-/// "client closed request").
-const CALLER_GONE: u16 = 499;
-
-/// Records a request once: when it is answered, or, if its caller goes away first (hyper drops
-/// the request's future), as abandoned: status 499, category `caller_cancelled`, with the time
-/// it had run. Abandoned requests would otherwise be missing from the metrics and the log.
-struct Recorder<'s> {
-    state: &'s AppState,
-    started: Instant,
-    ctx: RequestContext<'s>,
-    done: bool,
-}
-
-impl Recorder<'_> {
-    fn finish(&mut self, status: StatusCode) {
-        self.done = true;
-        let category = self.ctx.category.map_or("none", Category::as_str);
-        self.record(status, category);
-    }
-
-    fn record(&self, status: StatusCode, category: &'static str) {
-        let ctx = &self.ctx;
-        self.state.sinks.record(&RequestRecord {
-            request_id: ctx.request_id.as_str(),
-            connection: ctx.connection.map(|c| c.id.as_str()),
-            provider: ctx.connection.map(|c| c.provider.name()),
-            caller: ctx.caller.as_deref(),
-            method: &ctx.method,
-            status,
-            category,
-            duration: self.started.elapsed(),
-        });
-    }
-}
-
-impl Drop for Recorder<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            let status = StatusCode::from_u16(CALLER_GONE).unwrap_or(StatusCode::BAD_REQUEST);
-            self.record(status, "caller_cancelled");
-        }
+/// The connection `target` names, shared: the request's record (completed when the response
+/// body ends, after [`run`] has returned) names it too.
+fn shared_connection(
+    state: &AppState,
+    target: &route::Target<'_>,
+) -> Result<std::sync::Arc<ConnectionRuntime>, GatewayError> {
+    match state.connections.get(target.connection) {
+        Some(connection) => Ok(connection.clone()),
+        None => Err(state.connection(target).err().unwrap_or_else(|| {
+            GatewayError::new(
+                crate::error::Category::Internal,
+                "internal",
+                "the connection table changed under a request",
+            )
+        })),
     }
 }

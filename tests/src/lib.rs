@@ -11,6 +11,7 @@
 pub mod configs;
 pub mod demo;
 pub mod provider_auth;
+pub mod raw_provider;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

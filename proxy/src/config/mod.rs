@@ -93,6 +93,11 @@ pub struct ServerConfig {
     /// response ends in an error, the provider connection is closed).
     #[serde(with = "duration::serde_secs")]
     pub response_body_idle_timeout: Duration,
+    /// A caller's request body that brings nothing for this long while Gatehouse waits for it
+    /// (buffering it, or streaming it to the provider) ends the request as the caller's fault:
+    /// `bad_request`/`body_read_timeout`, never an upstream timeout.
+    #[serde(with = "duration::serde_secs")]
+    pub body_read_timeout: Duration,
     /// Largest request body accepted from a caller (a grant may set a lower one).
     pub max_body_bytes: u64,
     /// Largest request head accepted from a caller, in bytes as sent: the request line and
@@ -152,6 +157,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(90),
             response_body_idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
             max_body_bytes: 10 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             replay_buffer_bytes: 1024 * 1024,
@@ -394,6 +400,7 @@ impl Config {
                 "response_body_idle_timeout",
                 server.response_body_idle_timeout,
             ),
+            ("body_read_timeout", server.body_read_timeout),
             ("shutdown_grace", server.shutdown_grace),
             ("policy_poll_interval", server.policy_poll_interval),
             ("protocol_detect_timeout", server.protocol_detect_timeout),

@@ -227,9 +227,7 @@ impl UpstreamClients {
     fn body(&self, received: Received) -> UpstreamBody {
         UpstreamBody {
             received,
-            stall: None,
-            waiting: false,
-            idle_timeout: self.body_idle_timeout,
+            stall: IdleTimer::new(self.body_idle_timeout),
             connection: self.connection.clone(),
         }
     }
@@ -371,11 +369,7 @@ impl h1::Recycle<Io> for Return {
 /// caller's connection nor the provider's is held for ever.
 pub struct UpstreamBody {
     received: Received,
-    /// The stall timer, made on the first wait and reset at the start of each later one.
-    stall: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Whether the timer runs for the current wait.
-    waiting: bool,
-    idle_timeout: Duration,
+    stall: IdleTimer,
     connection: Arc<str>,
 }
 
@@ -384,6 +378,55 @@ enum Received {
     H2(Incoming),
     /// Cut off after a stall; the provider connection is gone.
     Stalled,
+}
+
+/// A body's idle deadline: how long it may bring nothing. The timer is made on the first wait
+/// (most bodies arrive with their head and never wait) and reset at the start of each later one.
+pub(crate) struct IdleTimer {
+    idle: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether the timer runs for the current wait.
+    waiting: bool,
+}
+
+impl IdleTimer {
+    pub fn new(idle: Duration) -> Self {
+        IdleTimer {
+            idle,
+            timer: None,
+            waiting: false,
+        }
+    }
+
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// Something arrived: the next wait starts a new deadline.
+    pub fn arrived(&mut self) {
+        self.waiting = false;
+    }
+
+    /// The body has nothing now: whether it has brought nothing for the whole idle time
+    /// (registering `cx` for the deadline otherwise).
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.waiting {
+            self.waiting = true;
+            let deadline = tokio::time::Instant::now() + self.idle;
+            match &mut self.timer {
+                Some(timer) => timer.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        self.timer
+            .as_mut()
+            .is_some_and(|timer| std::future::Future::poll(timer.as_mut(), cx).is_ready())
+    }
+
+    /// Whether the current wait has started (the body is being waited for now).
+    pub fn is_waiting(&self) -> bool {
+        self.waiting
+    }
 }
 
 /// The provider sent nothing for too long in the middle of a response body.
@@ -419,30 +462,18 @@ impl Body for UpstreamBody {
             Received::Stalled => return Poll::Ready(None),
         };
         if polled.is_ready() {
-            this.waiting = false;
+            this.stall.arrived();
             return polled;
         }
-        // Most bodies arrive with their head and never wait; a timer is made only for those that do.
-        if !this.waiting {
-            this.waiting = true;
-            let deadline = tokio::time::Instant::now() + this.idle_timeout;
-            match &mut this.stall {
-                Some(stall) => stall.as_mut().reset(deadline),
-                None => this.stall = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
-        }
-        if let Some(stall) = &mut this.stall {
-            if std::future::Future::poll(stall.as_mut(), cx).is_ready() {
-                this.received = Received::Stalled;
-                tracing::warn!(
-                    connection = %this.connection,
-                    idle_ms = this.idle_timeout.as_millis() as u64,
-                    "provider response body stalled; cut off"
-                );
-                return Poll::Ready(Some(Err(Box::new(BodyStalled {
-                    after: this.idle_timeout,
-                }))));
-            }
+        if this.stall.poll_expired(cx) {
+            this.received = Received::Stalled;
+            let after = this.stall.idle();
+            tracing::warn!(
+                connection = %this.connection,
+                idle_ms = after.as_millis() as u64,
+                "provider response body stalled; cut off"
+            );
+            return Poll::Ready(Some(Err(Box::new(BodyStalled { after }))));
         }
         Poll::Pending
     }
@@ -573,6 +604,16 @@ fn connect_failure(err: &(dyn std::error::Error + 'static)) -> (&'static str, &'
     }
 }
 
+/// The category and code of a provider response body that failed after its head: stalled
+/// (`response_body_idle_timeout`), or broken (a bad chunk, an early close, a reset).
+pub(crate) fn body_failure(err: &(dyn std::error::Error + 'static)) -> (Category, &'static str) {
+    if causes(err).any(|e| e.is::<BodyStalled>()) {
+        (Category::UpstreamTimeout, "upstream_body_stalled")
+    } else {
+        (Category::UpstreamUnavailable, "upstream_body_failed")
+    }
+}
+
 impl From<UpstreamError> for GatewayError {
     /// The taxonomy of provider-side failures before a response head arrived. The error is kept
     /// as the source, so the log line carries the whole cause chain.
@@ -589,6 +630,10 @@ impl From<UpstreamError> for GatewayError {
             ),
             UpstreamError::Request(inner) => {
                 let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+                // The caller's own streamed body went silent: its fault, not the provider's.
+                if causes(inner).any(|e| e.is::<crate::stages::body::BodyReadTimeout>()) {
+                    return crate::stages::body::read_timeout().with_source(err);
+                }
                 if causes(inner).any(|e| e.is::<http_body_util::LengthLimitError>()) {
                     (
                         Category::PayloadTooLarge,

@@ -78,6 +78,53 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
 }
 
+/// A request as the SOQL stage is asked about it.
+pub(crate) struct Asked<'a> {
+    pub request_id: &'a str,
+    pub caller: &'a str,
+    /// The policy in force, for the caller's SOQL allow-lists.
+    pub policy: &'a gatehouse_guards::policy::Policy,
+    pub method: &'a http::Method,
+    /// Provider path (decoded) and raw query string.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// The caller's headers (its `Accept` goes to the planner call).
+    pub headers: &'a HeaderMap,
+}
+
+/// The SOQL request guard as one stage: the request's queries (in the URL and in the body)
+/// checked against the rules and the caller's allow-lists, a rewritten body put in place of the
+/// caller's, and the provider's planner asked. Returns the query string to send instead of the
+/// caller's when a query in it was rewritten. A connection whose provider speaks no SOQL passes
+/// untouched.
+pub(crate) async fn guard(
+    state: &crate::state::AppState,
+    connection: &crate::state::ConnectionRuntime,
+    asked: Asked<'_>,
+    body: &mut RequestBody,
+) -> Result<Option<String>, GatewayError> {
+    let Some(soql) = &connection.soql else {
+        return Ok(None);
+    };
+    let view = connection.soql_view();
+    let request = Request {
+        connection: view,
+        request_id: asked.request_id,
+        caller: asked.caller,
+        caller_policy: asked.policy.caller_soql(asked.caller),
+        method: asked.method,
+        path: asked.path,
+        query: asked.query,
+    };
+    let mut plan = check(soql, &state.metrics, &request, body)?;
+    if let Some(rewritten) = plan.body.take() {
+        *body = RequestBody::Buffered(rewritten);
+    }
+    let accept = asked.headers.get(http::header::ACCEPT);
+    explain(soql, view, &state.credentials, accept, &plan).await?;
+    Ok(plan.query_string)
+}
+
 /// Checks the SOQL in a request; returns what to send instead when a query was rewritten.
 pub fn check(
     soql: &ConnectionSoql,

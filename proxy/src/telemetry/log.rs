@@ -141,24 +141,41 @@ impl crate::telemetry::record::Sink for AccessLog {
 }
 
 /// `{"timestamp":…,"level":"INFO","message":"request",<fields>,"target":"gatehouse::access"}`.
+/// Each key is written once (a log pipeline keeps only one of two same-named keys).
 fn format_access(out: &mut Vec<u8>, r: &RequestRecord<'_>, now: std::time::SystemTime) {
     out.extend_from_slice(b"{\"timestamp\":\"");
     timestamp(out, now);
     out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\",\"request_id\":\"");
     json_str(out, r.request_id);
+    // Hex by construction, like the codes below (ours, or a provider's cleaned to a token):
+    // nothing to escape.
+    out.extend_from_slice(b"\",\"trace_id\":\"");
+    out.extend_from_slice(r.trace_id.unwrap_or("none").as_bytes());
     out.extend_from_slice(b"\",\"connection\":\"");
     json_str(out, r.connection.unwrap_or("none"));
+    out.extend_from_slice(b"\",\"provider\":\"");
+    json_str(out, r.provider.unwrap_or("none"));
     out.extend_from_slice(b"\",\"caller\":\"");
     json_str(out, r.caller.unwrap_or("none"));
     out.extend_from_slice(b"\",\"method\":\"");
     json_str(out, r.method.as_str());
+    out.extend_from_slice(b"\",\"endpoint\":\"");
+    json_str(out, r.endpoint.unwrap_or("none"));
     out.extend_from_slice(b"\",\"status\":");
     out.extend_from_slice(itoa::Buffer::new().format(r.status.as_u16()).as_bytes());
     out.extend_from_slice(b",\"category\":\"");
-    json_str(out, r.category);
+    out.extend_from_slice(r.category.as_bytes());
+    out.extend_from_slice(b"\",\"code\":\"");
+    out.extend_from_slice(r.code.as_bytes());
+    out.extend_from_slice(b"\",\"provider_error\":\"");
+    json_str(out, r.provider_error.unwrap_or("none"));
+    out.extend_from_slice(b"\",\"bytes_in\":");
+    out.extend_from_slice(itoa::Buffer::new().format(r.bytes_in).as_bytes());
+    out.extend_from_slice(b",\"bytes_out\":");
+    out.extend_from_slice(itoa::Buffer::new().format(r.bytes_out).as_bytes());
     // Milliseconds with microsecond resolution, without float formatting.
     let micros = r.duration.as_micros();
-    out.extend_from_slice(b"\",\"duration_ms\":");
+    out.extend_from_slice(b",\"duration_ms\":");
     out.extend_from_slice(itoa::Buffer::new().format(micros / 1000).as_bytes());
     let frac = (micros % 1000) as u16;
     out.extend_from_slice(&[
@@ -276,12 +293,18 @@ mod tests {
     fn record(request_id: &str, duration: Duration) -> RequestRecord<'_> {
         RequestRecord {
             request_id,
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
             connection: Some("acme-sf"),
             provider: Some("testapi"),
             caller: Some("crm-sync"),
             method: &http::Method::GET,
+            endpoint: Some("/services/data/v60.0/query"),
             status: http::StatusCode::FORBIDDEN,
             category: "forbidden",
+            code: "path_not_granted",
+            provider_error: Some("INVALID_SESSION_ID"),
+            bytes_in: 12,
+            bytes_out: 345,
             duration,
         }
     }
@@ -309,6 +332,13 @@ mod tests {
         assert_eq!(v["method"], "GET");
         assert_eq!(v["status"], 403);
         assert_eq!(v["category"], "forbidden");
+        assert_eq!(v["code"], "path_not_granted");
+        assert_eq!(v["provider"], "testapi");
+        assert_eq!(v["endpoint"], "/services/data/v60.0/query");
+        assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(v["provider_error"], "INVALID_SESSION_ID");
+        assert_eq!(v["bytes_in"], 12);
+        assert_eq!(v["bytes_out"], 345);
         assert_eq!(v["duration_ms"].as_f64(), Some(1234.567));
         // The same second again reuses the cached date; a new second recomputes it.
         let mut out = Vec::new();

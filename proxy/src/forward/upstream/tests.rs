@@ -143,33 +143,43 @@ enum ThenClose {
     OnNextRequest,
 }
 
-/// A provider that answers one request per connection with a keep-alive response, then
-/// closes the connection as `then` says.
-async fn one_shot_provider(then: ThenClose) -> (String, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// A loopback provider that counts the connections it accepts and serves each with `serve`.
+async fn counting_provider<F, Fut>(serve: F) -> (String, Arc<AtomicUsize>)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
+        while let Ok((stream, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-                match then {
-                    ThenClose::Soon => tokio::time::sleep(Duration::from_millis(20)).await,
-                    ThenClose::OnNextRequest => {
-                        let _ = stream.read(&mut buf).await;
-                    }
-                }
-            });
+            tokio::spawn(serve(stream));
         }
     });
     (base, accepted)
+}
+
+/// A provider that answers one request per connection with a keep-alive response, then
+/// closes the connection as `then` says.
+async fn one_shot_provider(then: ThenClose) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    counting_provider(move |mut stream| async move {
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await;
+        match then {
+            ThenClose::Soon => tokio::time::sleep(Duration::from_millis(20)).await,
+            ThenClose::OnNextRequest => {
+                let _ = stream.read(&mut buf).await;
+            }
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -495,4 +505,114 @@ async fn a_provider_certificate_nobody_trusts_is_a_tls_failure_with_its_cause() 
     assert_eq!(err.code, "upstream_tls_failed", "{err}");
     let chain = err.cause_chain().unwrap_or_default();
     assert!(chain.contains("certificate"), "{chain}");
+}
+
+/// What a raw provider sends after answering `/first`: at once behind the answer, or a moment
+/// later (when the connection is idle in the pool).
+#[derive(Clone, Copy)]
+enum Late {
+    Now,
+    After(Duration),
+}
+
+/// A misbehaving provider: it answers `/first` with `reply`, then sends `extra` (bytes nobody
+/// asked for, shaped as the answer to the next request); any other request gets `honest`. A
+/// pool that reused the first connection would hand `extra` to the next request.
+async fn misbehaving_provider(
+    reply: &'static [u8],
+    extra: &'static [u8],
+    late: Late,
+) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    counting_provider(move |mut stream| async move {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !request.contains(" /first ") {
+                let honest = b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nhonest";
+                let _ = stream.write_all(honest).await;
+                continue;
+            }
+            match late {
+                Late::Now => {
+                    let mut all = reply.to_vec();
+                    all.extend_from_slice(extra);
+                    let _ = stream.write_all(&all).await;
+                }
+                Late::After(wait) => {
+                    let _ = stream.write_all(reply).await;
+                    tokio::time::sleep(wait).await;
+                    let _ = stream.write_all(extra).await;
+                }
+            }
+        }
+    })
+    .await
+}
+
+const SMUGGLED: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled";
+
+async fn send_method(
+    clients: &UpstreamClients,
+    method: &http::Method,
+    url: &str,
+) -> Response<UpstreamBody> {
+    let to = target(url);
+    clients
+        .send(method, &to, HeaderMap::new(), crate::body::empty())
+        .await
+        .unwrap()
+}
+
+/// The first exchange gets `reply` (and the provider's late bytes), the second must get the
+/// honest answer on a new connection.
+async fn late_bytes_never_reach_the_next_request(
+    method: http::Method,
+    reply: &'static [u8],
+    late: Late,
+) {
+    let (base, accepted) = misbehaving_provider(reply, SMUGGLED, late).await;
+    let clients = clients(&base, Duration::from_secs(90));
+    let first = send_method(&clients, &method, &format!("{base}/first")).await;
+    let _ = first.into_body().collect().await;
+    if let Late::After(wait) = late {
+        tokio::time::sleep(wait * 3).await;
+    }
+    let second = get(&clients, &format!("{base}/second")).await;
+    assert_eq!(text(second).await, "honest");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
+}
+
+/// Each case with the late bytes sent at once and a moment later (into the idle pool).
+async fn late_bytes_in_both_timings(method: http::Method, reply: &'static [u8]) {
+    for late in [Late::Now, Late::After(Duration::from_millis(50))] {
+        late_bytes_never_reach_the_next_request(method.clone(), reply, late).await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_after_204_is_never_read_as_the_next_response() {
+    late_bytes_in_both_timings(http::Method::GET, b"HTTP/1.1 204 No Content\r\n\r\n").await;
+}
+
+#[tokio::test]
+async fn a_body_after_304_is_never_read_as_the_next_response() {
+    let reply = b"HTTP/1.1 304 Not Modified\r\ncontent-length: 8\r\n\r\n";
+    late_bytes_in_both_timings(http::Method::GET, reply).await;
+}
+
+#[tokio::test]
+async fn a_body_after_a_head_response_is_never_read_as_the_next_response() {
+    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n";
+    late_bytes_in_both_timings(http::Method::HEAD, reply).await;
+}
+
+#[tokio::test]
+async fn a_second_unsolicited_response_is_never_read_as_the_next_response() {
+    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    late_bytes_in_both_timings(http::Method::GET, reply).await;
 }
