@@ -150,7 +150,10 @@ fn format_access(out: &mut Vec<u8>, r: &RequestRecord<'_>, now: std::time::Syste
     // Hex by construction, like the codes below (ours, or a provider's cleaned to a token):
     // nothing to escape.
     out.extend_from_slice(b"\",\"trace_id\":\"");
-    out.extend_from_slice(r.trace_id.unwrap_or("none").as_bytes());
+    match r.trace_id {
+        Some(id) => out.extend_from_slice(id.as_bytes()),
+        None => out.extend_from_slice(b"none"),
+    }
     out.extend_from_slice(b"\",\"connection\":\"");
     json_str(out, r.connection.unwrap_or("none"));
     out.extend_from_slice(b"\",\"provider\":\"");
@@ -290,10 +293,21 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
+    fn trace_id() -> &'static crate::telemetry::record::TraceId {
+        static ID: std::sync::OnceLock<crate::telemetry::record::TraceId> =
+            std::sync::OnceLock::new();
+        ID.get_or_init(|| {
+            let tp = http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            );
+            crate::telemetry::record::TraceId::of(&tp).unwrap()
+        })
+    }
+
     fn record(request_id: &str, duration: Duration) -> RequestRecord<'_> {
         RequestRecord {
             request_id,
-            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+            trace_id: Some(trace_id()),
             connection: Some("acme-sf"),
             provider: Some("testapi"),
             caller: Some("crm-sync"),

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 pub(crate) struct RequestRecord<'a> {
     pub request_id: &'a str,
     /// The W3C trace id the provider request carried (the caller's trace, or a new one).
-    pub trace_id: Option<&'a str>,
+    pub trace_id: Option<&'a TraceId>,
     /// The connection id, once routing found one.
     pub connection: Option<&'a str>,
     /// The connection's provider name.
@@ -91,7 +91,15 @@ impl TraceId {
         Some(TraceId(out))
     }
 
-    fn as_str(&self) -> &str {
+    /// The 32 lower- or upper-case hex digits, as checked by [`TraceId::of`]: text that needs
+    /// no escaping, handed out as bytes because proving them UTF-8 again costs more than the
+    /// rest of writing them.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    #[cfg(test)]
+    pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
@@ -241,7 +249,7 @@ impl Recorder {
         });
         self.sinks.record(&RequestRecord {
             request_id: ctx.request_id.as_str(),
-            trace_id: ctx.trace_id.as_ref().map(TraceId::as_str),
+            trace_id: ctx.trace_id.as_ref(),
             connection: connection.map(|c| c.id.as_str()),
             provider: connection.map(|c| c.provider.name()),
             caller: ctx.caller.as_deref(),
