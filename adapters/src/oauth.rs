@@ -2,7 +2,6 @@
 //! 7636) behaviour every provider starts from. A provider that differs overrides the matching
 //! method of [`crate::Provider`]; nothing here knows a provider by name.
 
-use crate::provider::{Provider, ProviderAccount};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -227,7 +226,7 @@ pub struct TokenGrant {
     /// Scopes actually granted, when the provider says.
     pub scopes: Vec<String>,
     /// The provider account the grant belongs to, when the token response says
-    /// ([`Provider::account_from_token_response`]).
+    /// ([`crate::Provider::account_from_token_response`]).
     pub account: Option<ProviderAccount>,
 }
 
@@ -273,33 +272,9 @@ impl TokenFailure {
     }
 }
 
-/// Reads a token endpoint answer the way `provider` says: its failure classification for
-/// non-2xx answers, its account reading for successful ones. `default_lifetime_secs` applies
-/// when the answer has no `expires_in`.
-pub fn read_token_response<P: Provider + ?Sized>(
-    provider: &P,
-    default_lifetime_secs: Option<u64>,
-    status: u16,
-    body: &[u8],
-) -> Result<TokenGrant, TokenFailure> {
-    let json: Option<Value> = serde_json::from_slice(body).ok();
-    if !(200..300).contains(&status) {
-        return Err(provider.classify_token_failure(status, json.as_ref()));
-    }
-    let Some(Value::Object(object)) = json else {
-        return Err(TokenFailure::new(
-            FailureKind::Transient,
-            "invalid_token_response",
-        ));
-    };
-    let mut grant = read_token_grant(&object, default_lifetime_secs)?;
-    grant.account = provider.account_from_token_response(&object);
-    Ok(grant)
-}
-
 /// The RFC 6749 §5.1 fields of a successful answer (plus the `instance_url` and `scopes[]`
 /// spellings providers use).
-fn read_token_grant(
+pub(crate) fn read_token_grant(
     object: &Map<String, Value>,
     default_lifetime_secs: Option<u64>,
 ) -> Result<TokenGrant, TokenFailure> {
@@ -402,16 +377,58 @@ pub fn safe_code(raw: &str) -> String {
     }
 }
 
+/// The provider account a grant belongs to, as the provider names it. Values come from the
+/// provider's answers and are cleaned of control characters and bounded in length before
+/// they reach an admin page or a log line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderAccount {
+    /// The provider's id of the account (organisation, portal, tenant).
+    pub account_id: String,
+    /// The user the grant acts as, when the provider says.
+    pub user: Option<String>,
+    /// Where the account lives or how the provider identifies it (an identity URL, a domain).
+    pub locator: Option<String>,
+}
+
+impl ProviderAccount {
+    /// Longest value kept from a provider's answer.
+    const MAX_CHARS: usize = 256;
+
+    /// An account from raw provider values; `None` if the id is empty once cleaned.
+    pub fn new(account_id: &str, user: Option<&str>, locator: Option<&str>) -> Option<Self> {
+        let clean = |raw: &str| -> Option<String> {
+            let kept: String = raw
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(Self::MAX_CHARS)
+                .collect();
+            let kept = kept.trim();
+            (!kept.is_empty()).then(|| kept.to_owned())
+        };
+        Some(Self {
+            account_id: clean(account_id)?,
+            user: user.and_then(clean),
+            locator: locator.and_then(clean),
+        })
+    }
+}
+
+impl fmt::Display for ProviderAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "account {}", self.account_id)?;
+        if let Some(user) = &self.user {
+            write!(f, ", user {user}")?;
+        }
+        if let Some(locator) = &self.locator {
+            write!(f, " ({locator})")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CustomProfile;
-
-    /// A provider with every default: what RFC 6749 alone says.
-    fn rfc() -> CustomProfile {
-        CustomProfile::named("rfc")
-    }
-
     fn params<'a>(grant: Grant<'a>, secret: Option<&'a str>) -> TokenParams<'a> {
         TokenParams {
             grant,
@@ -525,79 +542,6 @@ mod tests {
             !text.contains("rt-1") && !text.contains("csecret"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn expires_in_as_string_is_accepted_and_default_applies_otherwise() {
-        let grant = read_token_response(
-            &rfc(),
-            None,
-            200,
-            br#"{"access_token":"t","expires_in":"3600"}"#,
-        )
-        .unwrap();
-        assert_eq!(grant.expires_in, Some(3600));
-        let grant = read_token_response(&rfc(), Some(60), 200, br#"{"access_token":"t"}"#).unwrap();
-        assert_eq!(grant.expires_in, Some(60));
-        assert!(grant.account.is_none());
-    }
-
-    #[test]
-    fn garbage_success_bodies_are_typed_errors() {
-        for body in [
-            &b"not json"[..],
-            b"[]",
-            b"{}",
-            br#"{"access_token":""}"#,
-            br#"{"access_token":42}"#,
-            b"\xff\xfe",
-            br#"{"access_token":"a b"}"#,
-        ] {
-            let failure = read_token_response(&rfc(), Some(7200), 200, body).unwrap_err();
-            assert_eq!(failure.kind, FailureKind::Transient);
-        }
-    }
-
-    #[test]
-    fn transient_and_misconfigured_are_told_apart() {
-        let down = read_token_response(&rfc(), None, 503, b"<html>busy</html>").unwrap_err();
-        assert_eq!(down, TokenFailure::new(FailureKind::Transient, "http_503"));
-        let client = read_token_response(
-            &rfc(),
-            None,
-            400,
-            br#"{"error":"invalid_client","error_description":"bad secret"}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            client,
-            TokenFailure::new(FailureKind::Misconfigured, "invalid_client")
-        );
-        let odd = read_token_response(&rfc(), None, 401, b"nope").unwrap_err();
-        assert_eq!(
-            odd,
-            TokenFailure::new(FailureKind::Misconfigured, "http_401")
-        );
-        let dead = read_token_response(
-            &rfc(),
-            None,
-            403,
-            br#"{"error":"invalid_grant","error_description":"Unknown or invalid refresh token."}"#,
-        )
-        .unwrap_err();
-        assert_eq!(dead.kind, FailureKind::DeadGrant);
-    }
-
-    #[test]
-    fn error_codes_cannot_inject_text() {
-        let failure = read_token_response(
-            &rfc(),
-            None,
-            400,
-            br#"{"error":"invalid_grant\nlevel=error secret=abc def"}"#,
-        )
-        .unwrap_err();
-        assert_eq!(failure.code, "invalid_grantlevelerrorsecretabcdef");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! behaviour of a plain OAuth 2.0 / REST API as its default, so a provider module overrides
 //! only where its API differs, and the proxy never branches on a provider's name.
 
+pub use crate::oauth::ProviderAccount;
 use crate::oauth::TokenRequest;
 use crate::oauth::{self, AuthorizeParams, ClientAuth, TokenFailure, TokenGrant, TokenParams};
 use serde_json::{Map, Value};
@@ -50,7 +51,19 @@ pub trait Provider: Send + Sync + fmt::Debug {
         status: u16,
         body: &[u8],
     ) -> Result<TokenGrant, TokenFailure> {
-        oauth::read_token_response(self, default_lifetime_secs, status, body)
+        let json: Option<Value> = serde_json::from_slice(body).ok();
+        if !(200..300).contains(&status) {
+            return Err(self.classify_token_failure(status, json.as_ref()));
+        }
+        let Some(Value::Object(object)) = json else {
+            return Err(TokenFailure::new(
+                oauth::FailureKind::Transient,
+                "invalid_token_response",
+            ));
+        };
+        let mut grant = oauth::read_token_grant(&object, default_lifetime_secs)?;
+        grant.account = self.account_from_token_response(&object);
+        Ok(grant)
     }
 
     /// Access-token lifetime when the token endpoint sends no `expires_in` (a connection's
@@ -186,55 +199,6 @@ pub struct QueryPlan {
     pub full_scan: bool,
 }
 
-/// The provider account a grant belongs to, as the provider names it. Values come from the
-/// provider's answers and are cleaned of control characters and bounded in length before
-/// they reach an admin page or a log line.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ProviderAccount {
-    /// The provider's id of the account (organisation, portal, tenant).
-    pub account_id: String,
-    /// The user the grant acts as, when the provider says.
-    pub user: Option<String>,
-    /// Where the account lives or how the provider identifies it (an identity URL, a domain).
-    pub locator: Option<String>,
-}
-
-impl ProviderAccount {
-    /// Longest value kept from a provider's answer.
-    const MAX_CHARS: usize = 256;
-
-    /// An account from raw provider values; `None` if the id is empty once cleaned.
-    pub fn new(account_id: &str, user: Option<&str>, locator: Option<&str>) -> Option<Self> {
-        let clean = |raw: &str| -> Option<String> {
-            let kept: String = raw
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(Self::MAX_CHARS)
-                .collect();
-            let kept = kept.trim();
-            (!kept.is_empty()).then(|| kept.to_owned())
-        };
-        Some(Self {
-            account_id: clean(account_id)?,
-            user: user.and_then(clean),
-            locator: locator.and_then(clean),
-        })
-    }
-}
-
-impl fmt::Display for ProviderAccount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "account {}", self.account_id)?;
-        if let Some(user) = &self.user {
-            write!(f, ", user {user}")?;
-        }
-        if let Some(locator) = &self.locator {
-            write!(f, " ({locator})")?;
-        }
-        Ok(())
-    }
-}
-
 /// Of the statuses an API answers with when something is wrong, those `provider` calls a
 /// refused credential (for the adapters' tests).
 #[cfg(test)]
@@ -249,6 +213,86 @@ pub(crate) fn refusal_statuses(provider: &dyn Provider) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::FailureKind;
+
+    /// A provider with every default: what RFC 6749 alone says.
+    fn rfc() -> crate::CustomProfile {
+        crate::CustomProfile::named("rfc")
+    }
+
+    #[test]
+    fn expires_in_as_string_is_accepted_and_default_applies_otherwise() {
+        let grant = rfc()
+            .parse_token_response(None, 200, br#"{"access_token":"t","expires_in":"3600"}"#)
+            .unwrap();
+        assert_eq!(grant.expires_in, Some(3600));
+        let grant = rfc()
+            .parse_token_response(Some(60), 200, br#"{"access_token":"t"}"#)
+            .unwrap();
+        assert_eq!(grant.expires_in, Some(60));
+        assert!(grant.account.is_none());
+    }
+
+    #[test]
+    fn garbage_success_bodies_are_typed_errors() {
+        for body in [
+            &b"not json"[..],
+            b"[]",
+            b"{}",
+            br#"{"access_token":""}"#,
+            br#"{"access_token":42}"#,
+            b"\xff\xfe",
+            br#"{"access_token":"a b"}"#,
+        ] {
+            let failure = rfc()
+                .parse_token_response(Some(7200), 200, body)
+                .unwrap_err();
+            assert_eq!(failure.kind, FailureKind::Transient);
+        }
+    }
+
+    #[test]
+    fn transient_and_misconfigured_are_told_apart() {
+        let down = rfc()
+            .parse_token_response(None, 503, b"<html>busy</html>")
+            .unwrap_err();
+        assert_eq!(down, TokenFailure::new(FailureKind::Transient, "http_503"));
+        let client = rfc()
+            .parse_token_response(
+                None,
+                400,
+                br#"{"error":"invalid_client","error_description":"bad secret"}"#,
+            )
+            .unwrap_err();
+        assert_eq!(
+            client,
+            TokenFailure::new(FailureKind::Misconfigured, "invalid_client")
+        );
+        let odd = rfc().parse_token_response(None, 401, b"nope").unwrap_err();
+        assert_eq!(
+            odd,
+            TokenFailure::new(FailureKind::Misconfigured, "http_401")
+        );
+        let dead = rfc().parse_token_response(
+            None,
+            403,
+            br#"{"error":"invalid_grant","error_description":"Unknown or invalid refresh token."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(dead.kind, FailureKind::DeadGrant);
+    }
+
+    #[test]
+    fn error_codes_cannot_inject_text() {
+        let failure = rfc()
+            .parse_token_response(
+                None,
+                400,
+                br#"{"error":"invalid_grant\nlevel=error secret=abc def"}"#,
+            )
+            .unwrap_err();
+        assert_eq!(failure.code, "invalid_grantlevelerrorsecretabcdef");
+    }
 
     #[test]
     fn error_codes_are_bounded_tokens_from_the_named_places() {

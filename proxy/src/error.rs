@@ -100,6 +100,15 @@ struct Extra {
 }
 
 impl GatewayError {
+    /// The caller's answer for a request body that did not arrive in time
+    /// ([`crate::body::BodyReadTimeout`]): the caller's fault, not the provider's.
+    pub fn body_read_timeout() -> Self {
+        GatewayError::bad_request(
+            "body_read_timeout",
+            "the request body did not arrive in time",
+        )
+    }
+
     pub fn new(category: Category, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             category,

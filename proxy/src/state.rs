@@ -43,6 +43,7 @@ impl ConnectionRuntime {
             provider: self.provider.as_ref(),
             clients: &self.clients,
             base: &self.base,
+            soql: self.soql.as_ref(),
         }
     }
 }

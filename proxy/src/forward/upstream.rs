@@ -24,7 +24,7 @@
 //!   connection as the request went out) is sent again on another connection when that is
 //!   safe: an idempotent method (RFC 9110 §9.2.2) with no body. Nothing else is retried here.
 
-use crate::body::{BoxError, ProxyBody};
+use crate::body::{BoxError, IdleTimer, ProxyBody};
 use crate::config::{ConnectionConfig, ServerConfig};
 use crate::error::{Category, GatewayError};
 use crate::stages::route::UpstreamTarget;
@@ -380,55 +380,6 @@ enum Received {
     Stalled,
 }
 
-/// A body's idle deadline: how long it may bring nothing. The timer is made on the first wait
-/// (most bodies arrive with their head and never wait) and reset at the start of each later one.
-pub(crate) struct IdleTimer {
-    idle: Duration,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Whether the timer runs for the current wait.
-    waiting: bool,
-}
-
-impl IdleTimer {
-    pub fn new(idle: Duration) -> Self {
-        IdleTimer {
-            idle,
-            timer: None,
-            waiting: false,
-        }
-    }
-
-    pub fn idle(&self) -> Duration {
-        self.idle
-    }
-
-    /// Something arrived: the next wait starts a new deadline.
-    pub fn arrived(&mut self) {
-        self.waiting = false;
-    }
-
-    /// The body has nothing now: whether it has brought nothing for the whole idle time
-    /// (registering `cx` for the deadline otherwise).
-    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.waiting {
-            self.waiting = true;
-            let deadline = tokio::time::Instant::now() + self.idle;
-            match &mut self.timer {
-                Some(timer) => timer.as_mut().reset(deadline),
-                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
-        }
-        self.timer
-            .as_mut()
-            .is_some_and(|timer| std::future::Future::poll(timer.as_mut(), cx).is_ready())
-    }
-
-    /// Whether the current wait has started (the body is being waited for now).
-    pub fn is_waiting(&self) -> bool {
-        self.waiting
-    }
-}
-
 /// The provider sent nothing for too long in the middle of a response body.
 #[derive(Debug)]
 pub struct BodyStalled {
@@ -631,8 +582,8 @@ impl From<UpstreamError> for GatewayError {
             UpstreamError::Request(inner) => {
                 let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
                 // The caller's own streamed body went silent: its fault, not the provider's.
-                if causes(inner).any(|e| e.is::<crate::stages::body::BodyReadTimeout>()) {
-                    return crate::stages::body::read_timeout().with_source(err);
+                if causes(inner).any(|e| e.is::<crate::body::BodyReadTimeout>()) {
+                    return GatewayError::body_read_timeout().with_source(err);
                 }
                 if causes(inner).any(|e| e.is::<http_body_util::LengthLimitError>()) {
                     (

@@ -3,7 +3,7 @@
 //! already takes, so recording at the end costs no allocation of its own.
 
 use crate::body::{BoxError, ProxyBody};
-use crate::telemetry::record::Recorder;
+use crate::pipeline::recorder::Recorder;
 use bytes::{Buf, Bytes};
 use http::Response;
 use http_body::{Body, Frame, SizeHint};

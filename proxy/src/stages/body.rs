@@ -5,9 +5,8 @@
 //! (`body_read_timeout`): a stalled upload is the caller's fault, not the provider's.
 
 use crate::body::{full, BoxError, ProxyBody};
+use crate::body::{BodyReadTimeout, IdleTimer};
 use crate::error::{Category, GatewayError};
-use crate::forward::upstream::IdleTimer;
-use crate::telemetry::record::BytesIn;
 use bytes::{Buf, Bytes};
 use futures_util::stream::{self, StreamExt};
 use http_body::{Body, Frame, SizeHint};
@@ -44,32 +43,6 @@ impl Meter {
     }
 }
 
-/// The caller went silent in the middle of its request body for `body_read_timeout`.
-#[derive(Debug)]
-pub(crate) struct BodyReadTimeout {
-    pub after: Duration,
-}
-
-impl std::fmt::Display for BodyReadTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the caller sent nothing of its request body for {} ms",
-            self.after.as_millis()
-        )
-    }
-}
-
-impl std::error::Error for BodyReadTimeout {}
-
-/// The caller's answer for a body that did not arrive in time.
-pub(crate) fn read_timeout() -> GatewayError {
-    GatewayError::bad_request(
-        "body_read_timeout",
-        "the request body did not arrive in time",
-    )
-}
-
 /// A request timeout that struck while the exchange waited on the caller's streamed body is the
 /// caller's stall, not the provider's slowness.
 pub(crate) fn blame_stalled_caller(error: GatewayError, bytes_in: &BytesIn) -> GatewayError {
@@ -77,7 +50,7 @@ pub(crate) fn blame_stalled_caller(error: GatewayError, bytes_in: &BytesIn) -> G
         BytesIn::Counted(meter)
             if error.category == Category::UpstreamTimeout && meter.waiting() =>
         {
-            read_timeout()
+            GatewayError::body_read_timeout()
         }
         _ => error,
     }
@@ -175,7 +148,7 @@ where
     );
     tokio::time::timeout(server.request_timeout, prepare)
         .await
-        .map_err(|_| read_timeout())?
+        .map_err(|_| GatewayError::body_read_timeout())?
 }
 
 /// The caller's `Content-Length`, checked (RFC 9110: digits only, a list must agree).
@@ -201,7 +174,7 @@ fn too_large(limit: u64) -> GatewayError {
 
 fn read_failed(error: BoxError) -> GatewayError {
     if error.is::<BodyReadTimeout>() {
-        return read_timeout();
+        return GatewayError::body_read_timeout();
     }
     GatewayError::bad_request("body_read_failed", "the request body could not be read")
 }
@@ -303,6 +276,25 @@ impl RequestBody {
             RequestBody::Empty => Some(0),
             RequestBody::Buffered(b) => Some(b.len() as u64),
             RequestBody::Streaming(..) => None,
+        }
+    }
+}
+
+/// The caller's body bytes: known when the body was buffered, counted as they stream otherwise.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum BytesIn {
+    #[default]
+    None,
+    Known(u64),
+    Counted(Arc<Meter>),
+}
+
+impl BytesIn {
+    pub fn get(&self) -> u64 {
+        match self {
+            BytesIn::None => 0,
+            BytesIn::Known(n) => *n,
+            BytesIn::Counted(meter) => meter.bytes(),
         }
     }
 }

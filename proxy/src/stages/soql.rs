@@ -64,6 +64,8 @@ pub struct Connection<'a> {
     pub clients: &'a crate::forward::upstream::UpstreamClients,
     /// The configured base URL; a token may name another API base (`instance_url`).
     pub base: &'a UpstreamBase,
+    /// The connection's SOQL guard; `None` where its provider has no SOQL.
+    pub soql: Option<&'a ConnectionSoql>,
 }
 
 pub struct Request<'a> {
@@ -98,15 +100,15 @@ pub(crate) struct Asked<'a> {
 /// caller's when a query in it was rewritten. A connection whose provider speaks no SOQL passes
 /// untouched.
 pub(crate) async fn guard(
-    state: &crate::state::AppState,
-    connection: &crate::state::ConnectionRuntime,
+    view: Connection<'_>,
+    metrics: &Metrics,
+    credentials: &crate::credentials::Credentials,
     asked: Asked<'_>,
     body: &mut RequestBody,
 ) -> Result<Option<String>, GatewayError> {
-    let Some(soql) = &connection.soql else {
+    let Some(soql) = view.soql else {
         return Ok(None);
     };
-    let view = connection.soql_view();
     let request = Request {
         connection: view,
         request_id: asked.request_id,
@@ -116,12 +118,12 @@ pub(crate) async fn guard(
         path: asked.path,
         query: asked.query,
     };
-    let mut plan = check(soql, &state.metrics, &request, body)?;
+    let mut plan = check(soql, metrics, &request, body)?;
     if let Some(rewritten) = plan.body.take() {
         *body = RequestBody::Buffered(rewritten);
     }
     let accept = asked.headers.get(http::header::ACCEPT);
-    explain(soql, view, &state.credentials, accept, &plan).await?;
+    explain(soql, view, credentials, accept, &plan).await?;
     Ok(plan.query_string)
 }
 

@@ -5,17 +5,12 @@
 //! records and trace spans join as new sinks (a new module with an `impl Sink`, and one line
 //! where `AppState::build` lists the sinks), without an edit of the pipeline.
 //!
-//! The pipeline fills a [`Recorder`] as the request goes; the respond stage hands it to the
-//! response body ([`crate::respond::recorded`]), which completes the record at the body's
-//! end. A recorder dropped before it was completed records the request as abandoned by its
-//! caller.
+//! The pipeline fills a recorder as the request goes ([`crate::pipeline::recorder`]); the
+//! respond stage hands it to the response body, which completes the record at the body's end.
 
-use crate::state::ConnectionRuntime;
-use crate::telemetry::ids::RequestId;
-use http::{HeaderValue, StatusCode};
+use http::HeaderValue;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// One finished request. Borrowed: building it copies nothing, and a sink that keeps it (an
 /// audit queue) makes its own owned copy.
@@ -72,10 +67,6 @@ impl Sinks {
     }
 }
 
-/// The status recorded for a request its caller abandoned before the response head (nginx's
-/// "client closed request").
-const CALLER_GONE: u16 = 499;
-
 /// The trace id of a `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), kept inline.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TraceId([u8; 32]);
@@ -104,190 +95,16 @@ impl TraceId {
     }
 }
 
-/// The provider path of a request: a suffix of its URI's path, shared with the URI (no copy).
-#[derive(Debug, Clone)]
-pub(crate) struct Endpoint {
-    uri: http::Uri,
-    start: usize,
-}
-
-impl Endpoint {
-    /// `path` must be a suffix of `uri`'s path (the route stage's provider path).
-    pub fn new(uri: &http::Uri, path: &str) -> Self {
-        let start = uri.path().len().saturating_sub(path.len());
-        Endpoint {
-            uri: uri.clone(),
-            start,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        self.uri.path().get(self.start..).unwrap_or("/")
-    }
-}
-
-/// The caller's body bytes: known when the body was buffered, counted as they stream otherwise.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum BytesIn {
-    #[default]
-    None,
-    Known(u64),
-    Counted(Arc<crate::stages::body::Meter>),
-}
-
-impl BytesIn {
-    fn get(&self) -> u64 {
-        match self {
-            BytesIn::None => 0,
-            BytesIn::Known(n) => *n,
-            BytesIn::Counted(meter) => meter.bytes(),
-        }
-    }
-}
-
-/// What the pipeline learns about a request as it goes, owned so that the record can be
-/// completed after the pipeline has returned (at the end of the response body).
-pub(crate) struct RequestContext {
-    pub request_id: RequestId,
-    pub trace_id: Option<TraceId>,
-    pub method: http::Method,
-    pub connection: Option<Arc<ConnectionRuntime>>,
-    pub caller: Option<Arc<str>>,
-    pub endpoint: Option<Endpoint>,
-    pub category: Option<crate::error::Category>,
-    pub code: &'static str,
-    pub provider_error: Option<Box<str>>,
-    pub bytes_in: BytesIn,
-}
-
-impl RequestContext {
-    pub fn new(request_id: RequestId, method: http::Method) -> Self {
-        RequestContext {
-            request_id,
-            trace_id: None,
-            method,
-            connection: None,
-            caller: None,
-            endpoint: None,
-            category: None,
-            code: "none",
-            provider_error: None,
-            bytes_in: BytesIn::None,
-        }
-    }
-
-    pub fn error_context(&self) -> crate::error::ErrorContext<'_> {
-        crate::error::ErrorContext {
-            request_id: self.request_id.as_str(),
-            connection: self.connection.as_deref().map(|c| c.id.as_str()),
-            provider: self.connection.as_deref().map(|c| c.provider.name()),
-        }
-    }
-}
-
-/// Records a request once: when its response has been sent to the end ([`Recorder::finish`]),
-/// or, if it is dropped first, as abandoned by its caller: status 499 before the response
-/// head, the head's status after it; category `caller_cancelled`. Abandoned requests would
-/// otherwise be missing from the metrics and the log.
-pub(crate) struct Recorder {
-    sinks: Sinks,
-    started: Instant,
-    pub ctx: RequestContext,
-    /// The status sent, once the response head has been handed over.
-    status: Option<StatusCode>,
-    bytes_out: u64,
-    done: bool,
-}
-
-impl Recorder {
-    pub fn new(sinks: Sinks, ctx: RequestContext) -> Self {
-        Recorder {
-            sinks,
-            started: Instant::now(),
-            ctx,
-            status: None,
-            bytes_out: 0,
-            done: false,
-        }
-    }
-
-    /// The response head with `status` goes to the caller now.
-    pub fn head_sent(&mut self, status: StatusCode) {
-        self.status = Some(status);
-    }
-
-    /// Body bytes handed to the caller.
-    pub fn sent(&mut self, bytes: u64) {
-        self.bytes_out += bytes;
-    }
-
-    /// The response is complete: recorded with the category and code the pipeline set.
-    pub fn finish(&mut self) {
-        let category = self
-            .ctx
-            .category
-            .map_or("none", crate::error::Category::as_str);
-        self.record(category, self.ctx.code);
-    }
-
-    /// The response body broke after its head (the caller got a truncated response).
-    pub fn failed(&mut self, category: crate::error::Category, code: &'static str) {
-        self.ctx.category = Some(category);
-        self.ctx.code = code;
-        self.record(category.as_str(), code);
-    }
-
-    fn record(&mut self, category: &'static str, code: &'static str) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        let ctx = &self.ctx;
-        let connection = ctx.connection.as_deref();
-        let status = self.status.unwrap_or_else(|| {
-            StatusCode::from_u16(CALLER_GONE).unwrap_or(StatusCode::BAD_REQUEST)
-        });
-        self.sinks.record(&RequestRecord {
-            request_id: ctx.request_id.as_str(),
-            trace_id: ctx.trace_id.as_ref(),
-            connection: connection.map(|c| c.id.as_str()),
-            provider: connection.map(|c| c.provider.name()),
-            caller: ctx.caller.as_deref(),
-            method: &ctx.method,
-            endpoint: ctx.endpoint.as_ref().map(Endpoint::as_str),
-            status,
-            category,
-            code,
-            provider_error: ctx.provider_error.as_deref(),
-            bytes_in: ctx.bytes_in.get(),
-            bytes_out: self.bytes_out,
-            duration: self.started.elapsed(),
-        });
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        if !self.done {
-            let code = if self.status.is_some() {
-                "caller_closed_mid_body"
-            } else {
-                "caller_closed"
-            };
-            self.record("caller_cancelled", code);
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use parking_lot::Mutex;
 
-    type Seen = (String, u16, &'static str, &'static str, u64);
+    pub(crate) type Seen = (String, u16, &'static str, &'static str, u64);
 
+    /// A sink that keeps what it was given (id, status, category, code, bytes out).
     #[derive(Default)]
-    struct Collect(Mutex<Vec<Seen>>);
+    pub(crate) struct Collect(pub Mutex<Vec<Seen>>);
 
     impl Sink for Collect {
         fn record(&self, r: &RequestRecord<'_>) {
@@ -337,76 +154,8 @@ mod tests {
         assert_eq!(*second.0.lock(), want);
     }
 
-    fn recorder(sink: &Arc<Collect>, id: &'static str) -> Recorder {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            crate::telemetry::ids::X_REQUEST_ID,
-            HeaderValue::from_static(id),
-        );
-        let ctx = RequestContext::new(
-            crate::telemetry::ids::request_id(&headers),
-            http::Method::GET,
-        );
-        Recorder::new(Sinks::new(vec![sink.clone()]), ctx)
-    }
-
     #[test]
-    fn a_request_is_recorded_once_at_its_end_however_it_ends() {
-        let sink = Arc::new(Collect::default());
-        // Abandoned before the head: 499.
-        drop(recorder(&sink, "before-head"));
-        // Abandoned in the middle of the body: the head's status, and the bytes that went.
-        let mut mid = recorder(&sink, "mid-body");
-        mid.head_sent(StatusCode::OK);
-        mid.sent(10);
-        drop(mid);
-        // A body that broke after its head.
-        let mut broken = recorder(&sink, "broken");
-        broken.head_sent(StatusCode::OK);
-        broken.sent(4);
-        broken.failed(
-            crate::error::Category::UpstreamUnavailable,
-            "upstream_body_failed",
-        );
-        broken.finish();
-        drop(broken);
-        // Complete.
-        let mut whole = recorder(&sink, "whole");
-        whole.head_sent(StatusCode::CREATED);
-        whole.sent(7);
-        whole.finish();
-        drop(whole);
-        assert_eq!(
-            *sink.0.lock(),
-            vec![
-                (
-                    "before-head".to_owned(),
-                    499,
-                    "caller_cancelled",
-                    "caller_closed",
-                    0
-                ),
-                (
-                    "mid-body".to_owned(),
-                    200,
-                    "caller_cancelled",
-                    "caller_closed_mid_body",
-                    10
-                ),
-                (
-                    "broken".to_owned(),
-                    200,
-                    "upstream_unavailable",
-                    "upstream_body_failed",
-                    4
-                ),
-                ("whole".to_owned(), 201, "none", "none", 7),
-            ]
-        );
-    }
-
-    #[test]
-    fn trace_ids_and_endpoints_are_read_without_copies() {
+    fn trace_ids_are_read_without_copies() {
         let tp =
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         assert_eq!(
@@ -414,7 +163,5 @@ mod tests {
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
         assert!(TraceId::of(&HeaderValue::from_static("00-zz")).is_none());
-        let uri: http::Uri = "/acme/v1/things?q=secret".parse().unwrap();
-        assert_eq!(Endpoint::new(&uri, "/v1/things").as_str(), "/v1/things");
     }
 }

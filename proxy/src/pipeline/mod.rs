@@ -13,6 +13,8 @@
 //! The stages are composed by hand rather than as tower layers: see the README's design notes
 //! ("Why the data plane is not a tower stack").
 
+pub(crate) mod recorder;
+
 use crate::body::ProxyBody;
 use crate::error::GatewayError;
 use crate::forward::exchange::{self, Outbound};
@@ -21,9 +23,10 @@ use crate::stages::caller::PeerIdentity;
 use crate::stages::{body, caller, hygiene, policy, route, soql};
 use crate::state::{AppState, ConnectionRuntime};
 use crate::telemetry::ids;
-use crate::telemetry::record::{Endpoint, Recorder, RequestContext, TraceId};
+use crate::telemetry::record::TraceId;
 use http::{Request, Response};
 use hyper::body::Incoming;
+use recorder::{Endpoint, Recorder, RequestContext};
 
 /// Handles one caller request: runs the stages, turns a failure into the error envelope, and
 /// records the outcome (at the end of the response body: see [`crate::telemetry::record`]).
@@ -112,7 +115,15 @@ async fn run(
         query: target.query,
         headers: &parts.headers,
     };
-    let rewritten_query = soql::guard(state, connection, asked, &mut request_body).await?;
+    let view = connection.soql_view();
+    let rewritten_query = soql::guard(
+        view,
+        &state.metrics,
+        &state.credentials,
+        asked,
+        &mut request_body,
+    )
+    .await?;
     let query = rewritten_query.as_deref().or(target.query);
 
     // Exchange: credential, send, one refresh-and-replay on a 401.
