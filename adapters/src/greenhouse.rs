@@ -41,18 +41,17 @@ impl Provider for HarvestV3 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::{Grant, TokenParams};
+    use crate::oauth::{params, Grant, TokenParams};
 
     #[test]
     fn v3_client_credentials_use_basic_and_sub() {
         let scopes = vec!["harvest:candidates:list".to_owned()];
         let req = HarvestV3.token_request(&TokenParams {
-            grant: Grant::ClientCredentials { sub: Some("4242") },
-            client_id: "cid",
-            client_secret: Some("csecret"),
             scopes: &scopes,
-            audience: None,
-            client_auth: None,
+            ..params(
+                Grant::ClientCredentials { sub: Some("4242") },
+                Some("csecret"),
+            )
         });
         assert_eq!(
             req.body(),

@@ -96,7 +96,7 @@ mod tests {
             Some("RATE_LIMIT")
         );
     }
-    use crate::oauth::{Grant, TokenParams};
+    use crate::oauth::{params, Grant};
 
     #[test]
     fn refreshes_on_the_lifetime_not_on_401() {
@@ -114,16 +114,12 @@ mod tests {
 
     #[test]
     fn refresh_request_puts_client_credentials_in_the_body() {
-        let req = HubSpot.token_request(&TokenParams {
-            grant: Grant::RefreshToken {
+        let req = HubSpot.token_request(&params(
+            Grant::RefreshToken {
                 refresh_token: "rt-1",
             },
-            client_id: "cid",
-            client_secret: Some("csecret"),
-            scopes: &[],
-            audience: None,
-            client_auth: None,
-        });
+            Some("csecret"),
+        ));
         assert_eq!(
             req.body(),
             "grant_type=refresh_token&refresh_token=rt-1&client_id=cid&client_secret=csecret"

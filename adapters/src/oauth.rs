@@ -426,19 +426,23 @@ impl fmt::Display for ProviderAccount {
     }
 }
 
+/// Token parameters for the adapters' tests: client `cid` with `secret`, no scopes, no
+/// audience, the provider's default client authentication.
+#[cfg(test)]
+pub(crate) fn params<'a>(grant: Grant<'a>, secret: Option<&'a str>) -> TokenParams<'a> {
+    TokenParams {
+        grant,
+        client_id: "cid",
+        client_secret: secret,
+        scopes: &[],
+        audience: None,
+        client_auth: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    fn params<'a>(grant: Grant<'a>, secret: Option<&'a str>) -> TokenParams<'a> {
-        TokenParams {
-            grant,
-            client_id: "cid",
-            client_secret: secret,
-            scopes: &[],
-            audience: None,
-            client_auth: None,
-        }
-    }
 
     fn refresh() -> TokenRequest {
         token_request(

@@ -118,7 +118,7 @@ mod tests {
             Some("REQUEST_LIMIT_EXCEEDED")
         );
     }
-    use crate::oauth::{ClientAuth, Grant, TokenParams};
+    use crate::oauth::{params, ClientAuth, Grant};
 
     #[test]
     fn only_a_401_refuses_the_session() {
@@ -228,14 +228,10 @@ mod tests {
 
     #[test]
     fn jwt_bearer_and_refresh_are_plain_rfc_requests() {
-        let req = Salesforce.token_request(&TokenParams {
-            grant: Grant::JwtBearer { assertion: "a.b.c" },
-            client_id: "cid",
-            client_secret: Some("csecret"),
-            scopes: &[],
-            audience: None,
-            client_auth: None,
-        });
+        let req = Salesforce.token_request(&params(
+            Grant::JwtBearer { assertion: "a.b.c" },
+            Some("csecret"),
+        ));
         assert_eq!(
             req.body(),
             "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c"

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use gatehouse_e2e::raw_provider::{write, RawProvider, Step};
-use gatehouse_e2e::{duplicate_keys, token_hash, Gatehouse};
+use gatehouse_e2e::{configs, duplicate_keys, Gatehouse};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -48,56 +48,22 @@ fn script(path: &str) -> Vec<Step> {
 }
 
 fn config(provider: &RawProvider, extra_server: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-request_timeout = "5s"
-replay_buffer_bytes = 1024
-{extra_server}
-
-[[connections]]
-id = "raw"
-provider = "custom"
-base_url = "{url}"
-credentials = {{ type = "bearer", token = "provider-secret" }}
-[connections.profile]
-name = "testapi"
-
-[[connections]]
-id = "sf"
-provider = "salesforce"
-base_url = "{url}"
-credentials = {{ type = "bearer", token = "sf-secret" }}
-
-[[connections]]
-id = "dead"
-provider = "custom"
-base_url = "http://127.0.0.1:9"
-[connections.profile]
-name = "testapi"
-
-[[callers]]
-id = "svc"
-token_sha256 = "{svc}"
-[[callers.grants]]
-connections = ["raw", "sf", "dead"]
-methods = ["GET", "POST", "HEAD"]
-paths = ["/**"]
-
-[[callers]]
-id = "readonly"
-token_sha256 = "{readonly}"
-[[callers.grants]]
-connections = ["raw"]
-methods = ["GET"]
-paths = ["/public"]
-"#,
-        url = provider.url(),
-        svc = token_hash(TOKEN),
-        readonly = token_hash(READONLY),
-    )
+    let url = provider.url();
+    let server = configs::server(&format!(
+        "request_timeout = \"5s\"\nreplay_buffer_bytes = 1024\n{extra_server}"
+    ));
+    let bearer =
+        |token: &str| format!("credentials = {{ type = \"bearer\", token = \"{token}\" }}");
+    let raw = configs::testapi_connection("raw", &url, &bearer("provider-secret"));
+    let sf = format!(
+        "[[connections]]\nid = \"sf\"\nprovider = \"salesforce\"\nbase_url = \"{url}\"\n{}\n",
+        bearer("sf-secret")
+    );
+    let dead = configs::testapi_connection("dead", "http://127.0.0.1:9", "");
+    let all = ["raw", "sf", "dead"];
+    let svc = configs::caller("svc", TOKEN, &all, &["GET", "POST", "HEAD"], &["/**"]);
+    let readonly = configs::caller("readonly", READONLY, &["raw"], &["GET"], &["/public"]);
+    format!("{server}{raw}{sf}{dead}{svc}{readonly}")
 }
 
 async fn start(extra_server: &str) -> (RawProvider, Gatehouse) {
