@@ -78,6 +78,12 @@ async fn round_trip(store: &Store) {
     assert_eq!(store.schema_version().await.unwrap(), LATEST);
 }
 
+/// The refresh token stored for `connection`, in the clear.
+async fn refresh_token_of(store: &Store, connection: &str) -> String {
+    let record = store.load(connection).await.unwrap().unwrap();
+    record.refresh_token.unwrap().expose().to_owned()
+}
+
 /// No file the store wrote in `dir` holds any of `needles` in plain text (and it wrote some).
 fn assert_not_on_disk(dir: &std::path::Path, needles: &[&[u8]]) {
     let mut raw = Vec::new();
@@ -124,17 +130,7 @@ async fn sqlite_refuses_a_write_based_on_a_stale_read() {
     first.commit(&record("a1", "r1")).await.unwrap();
     let err = second.commit(&record("a2", "r2")).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict));
-    assert_eq!(
-        store
-            .load("sf")
-            .await
-            .unwrap()
-            .unwrap()
-            .refresh_token
-            .unwrap()
-            .expose(),
-        "r1"
-    );
+    assert_eq!(refresh_token_of(&store, "sf").await, "r1");
 }
 
 #[tokio::test]
@@ -182,28 +178,8 @@ async fn reseal_moves_every_record_to_the_new_key() {
     drop(store);
     // Only the new key now: every record must still open.
     let store = open(&sqlite_config(dir.path()), KeyRing::new(new_key, vec![])).await;
-    assert_eq!(
-        store
-            .load("sf")
-            .await
-            .unwrap()
-            .unwrap()
-            .refresh_token
-            .unwrap()
-            .expose(),
-        "r-sf"
-    );
-    assert_eq!(
-        store
-            .load("hs")
-            .await
-            .unwrap()
-            .unwrap()
-            .refresh_token
-            .unwrap()
-            .expose(),
-        "r-hs"
-    );
+    assert_eq!(refresh_token_of(&store, "sf").await, "r-sf");
+    assert_eq!(refresh_token_of(&store, "hs").await, "r-hs");
 }
 
 #[tokio::test]
