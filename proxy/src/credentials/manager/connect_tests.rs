@@ -98,6 +98,19 @@ async fn start_flow(h: &Harness) -> String {
     redirect.trim_start_matches("http://127.0.0.1:9").to_owned()
 }
 
+/// The callback of an expired flow is refused, and its code never reaches the provider (the
+/// provider has seen `calls` code exchanges, and still has).
+async fn assert_expired_unsent(h: &Harness, callback: &str, sim: &SimHandle, calls: u64) {
+    let (status, body, _) = admin(h, callback).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    assert_eq!(
+        code_calls(sim),
+        calls,
+        "an expired state reached the provider"
+    );
+}
+
 fn code_calls(sim: &SimHandle) -> u64 {
     sim.token_calls()
         .by_grant_type
@@ -145,14 +158,7 @@ where
     // Expired: a real state with a real code, only too old.
     let callback = start_flow(&a).await;
     age_states().await;
-    let (status, body, _) = admin(&b, &callback).await;
-    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("expired"), "{body}");
-    assert_eq!(
-        code_calls(&sim),
-        calls,
-        "an expired state never reaches the provider"
-    );
+    assert_expired_unsent(&b, &callback, &sim, calls).await;
 }
 
 /// The embedded store serves one process (issue 13: two processes on one SQLite file reuse a
@@ -209,14 +215,7 @@ async fn sqlite_connect_flow_survives_a_restart_and_a_second_instance_is_refused
         )
         .unwrap();
     assert!(aged >= 1);
-    let (status, body, _) = admin(&b, &callback).await;
-    assert_eq!(status, http::StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("expired"), "{body}");
-    assert_eq!(
-        code_calls(&sim),
-        calls,
-        "a used or expired state never reaches the provider"
-    );
+    assert_expired_unsent(&b, &callback, &sim, calls).await;
 }
 
 #[tokio::test]
