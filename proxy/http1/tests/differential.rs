@@ -389,25 +389,22 @@ fn corpus() -> Vec<Case> {
     ]
 }
 
+/// `src` written into `out` at `at` (a `const` copy, for the byte strings below).
+const fn put<const N: usize>(mut out: [u8; N], at: usize, src: &[u8]) -> [u8; N] {
+    let mut i = 0;
+    while i < src.len() {
+        out[at + i] = src[i];
+        i += 1;
+    }
+    out
+}
+
 /// A head of 9,000 bytes, over the 8 KiB limit the test's connections read with.
 const HUGE_HEAD: &[u8] = {
     const PREFIX: &[u8] = b"HTTP/1.1 200 OK\r\nx-long: ";
     const SUFFIX: &[u8] = b"\r\ncontent-length: 0\r\n\r\n";
     const LEN: usize = PREFIX.len() + 9000 + SUFFIX.len();
-    const BYTES: [u8; LEN] = {
-        let mut out = [b'a'; LEN];
-        let mut i = 0;
-        while i < PREFIX.len() {
-            out[i] = PREFIX[i];
-            i += 1;
-        }
-        let mut j = 0;
-        while j < SUFFIX.len() {
-            out[LEN - SUFFIX.len() + j] = SUFFIX[j];
-            j += 1;
-        }
-        out
-    };
+    const BYTES: [u8; LEN] = put(put([b'a'; LEN], 0, PREFIX), LEN - SUFFIX.len(), SUFFIX);
     &BYTES
 };
 
@@ -418,27 +415,13 @@ const MANY_FIELDS: &[u8] = {
     const SUFFIX: &[u8] = b"content-length: 0\r\n\r\n";
     const LEN: usize = PREFIX.len() + 100 * FIELD.len() + SUFFIX.len();
     const BYTES: [u8; LEN] = {
-        let mut out = [0u8; LEN];
-        let mut i = 0;
-        while i < PREFIX.len() {
-            out[i] = PREFIX[i];
-            i += 1;
-        }
+        let mut out = put([0u8; LEN], 0, PREFIX);
         let mut f = 0;
         while f < 100 {
-            let mut k = 0;
-            while k < FIELD.len() {
-                out[PREFIX.len() + f * FIELD.len() + k] = FIELD[k];
-                k += 1;
-            }
+            out = put(out, PREFIX.len() + f * FIELD.len(), FIELD);
             f += 1;
         }
-        let mut j = 0;
-        while j < SUFFIX.len() {
-            out[LEN - SUFFIX.len() + j] = SUFFIX[j];
-            j += 1;
-        }
-        out
+        put(out, LEN - SUFFIX.len(), SUFFIX)
     };
     &BYTES
 };

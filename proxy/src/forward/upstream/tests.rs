@@ -233,21 +233,30 @@ async fn a_post_the_provider_drops_is_not_sent_again() {
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "not resent");
 }
 
-#[tokio::test]
-async fn http1_over_tls_reuses_its_connection_and_sees_the_provider_close_it() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // A provider without HTTP/2: ALPN offers only http/1.1. It answers two requests per
-    // connection with keep-alive responses, then closes the connection (close_notify).
+/// A TLS provider without HTTP/2 (ALPN offers only http/1.1) on a loopback port, under a
+/// fresh test CA: the CA, the acceptor, the listener and the provider's base URL.
+async fn http1_tls_provider() -> (
+    gatehouse_sim::TestCa,
+    tokio_rustls::TlsAcceptor,
+    tokio::net::TcpListener,
+    String,
+) {
     let ca = gatehouse_sim::TestCa::generate().unwrap();
     let config = ca
         .server_config_with_alpn(vec![b"http/1.1".to_vec()])
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!(
-        "https://localhost:{}",
-        listener.local_addr().unwrap().port()
-    );
+    let port = listener.local_addr().unwrap().port();
+    (ca, acceptor, listener, format!("https://localhost:{port}"))
+}
+
+#[tokio::test]
+async fn http1_over_tls_reuses_its_connection_and_sees_the_provider_close_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A provider without HTTP/2: ALPN offers only http/1.1. It answers two requests per
+    // connection with keep-alive responses, then closes the connection (close_notify).
+    let (ca, acceptor, listener, base) = http1_tls_provider().await;
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
     tokio::spawn(async move {
@@ -475,16 +484,7 @@ fn targets_keep_their_parts_and_become_absolute_uris_for_http2() {
 #[tokio::test]
 async fn a_provider_certificate_nobody_trusts_is_a_tls_failure_with_its_cause() {
     // A provider whose certificate comes from a CA the connection was not given.
-    let ca = gatehouse_sim::TestCa::generate().unwrap();
-    let config = ca
-        .server_config_with_alpn(vec![b"http/1.1".to_vec()])
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!(
-        "https://localhost:{}",
-        listener.local_addr().unwrap().port()
-    );
+    let (_untrusted_ca, acceptor, listener, base) = http1_tls_provider().await;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = acceptor.accept(stream).await;
