@@ -335,9 +335,29 @@ pub async fn explain(
     let applied = credentials.apply(connection.id, &mut headers).await?;
     let base = applied.base_url.as_deref().unwrap_or(connection.base);
     for (query, path) in &plan.queries {
-        check.check(connection, base, &headers, query, path).await?;
+        let asked = PlanQuestion {
+            connection,
+            base,
+            headers: &headers,
+            query,
+            path,
+        };
+        check.check(asked).await?;
     }
     Ok(())
+}
+
+/// One query to ask the provider's planner about, and where and how to ask.
+#[derive(Clone, Copy)]
+struct PlanQuestion<'a> {
+    connection: Connection<'a>,
+    /// The API base the query itself goes to (the token's, where it names one).
+    base: &'a UpstreamBase,
+    /// The credential and `Accept` the planner call carries.
+    headers: &'a HeaderMap,
+    query: &'a str,
+    /// The provider path the query was sent to.
+    path: &'a str,
 }
 
 struct ExplainCheck {
@@ -354,14 +374,10 @@ impl ExplainCheck {
         }
     }
 
-    async fn check(
-        &self,
-        connection: Connection<'_>,
-        base: &UpstreamBase,
-        headers: &HeaderMap,
-        query: &str,
-        path: &str,
-    ) -> Result<(), GatewayError> {
+    async fn check(&self, asked: PlanQuestion<'_>) -> Result<(), GatewayError> {
+        let PlanQuestion {
+            connection, query, ..
+        } = asked;
         let Some(shape) = shape_key(query) else {
             return Ok(());
         };
@@ -373,12 +389,7 @@ impl ExplainCheck {
             .map(|(_, r)| r.clone());
         let outcome = match cached {
             Some(outcome) => outcome,
-            None => match tokio::time::timeout(
-                self.config.timeout,
-                self.ask(connection, base, headers, query, path),
-            )
-            .await
-            {
+            None => match tokio::time::timeout(self.config.timeout, self.ask(asked)).await {
                 Ok(Some(outcome)) => {
                     let mut cache = self.cache.lock();
                     if cache.len() >= self.config.cache_entries {
@@ -406,14 +417,14 @@ impl ExplainCheck {
 
     /// Some(None) = plan fine, Some(Some(reason)) = blocked, None = no usable answer.
     /// Asks the planner on the same host the query itself would go to (`base`).
-    async fn ask(
-        &self,
-        connection: Connection<'_>,
-        base: &UpstreamBase,
-        headers: &HeaderMap,
-        query: &str,
-        path: &str,
-    ) -> Option<Option<String>> {
+    async fn ask(&self, asked: PlanQuestion<'_>) -> Option<Option<String>> {
+        let PlanQuestion {
+            connection,
+            base,
+            headers,
+            query,
+            path,
+        } = asked;
         let api = connection.provider.soql()?;
         let pq = api.explain_path_and_query(path, query)?;
         let (plan_path, plan_query) = match pq.split_once('?') {
