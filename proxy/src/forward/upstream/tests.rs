@@ -429,12 +429,9 @@ async fn a_connection_is_not_reused_past_the_providers_keep_alive_timeout() {
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
 
-#[tokio::test]
-async fn an_unreachable_provider_is_a_connect_failure() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let clients = clients(&base, Duration::from_secs(90));
+/// A GET of `{base}/x` that must fail; its error as the caller's envelope would carry it.
+async fn failed_get(base: &str, success_means: &str) -> GatewayError {
+    let clients = clients(base, Duration::from_secs(90));
     let to = target(&format!("{base}/x"));
     let sent = clients.send(
         &http::Method::GET,
@@ -442,10 +439,18 @@ async fn an_unreachable_provider_is_a_connect_failure() {
         HeaderMap::new(),
         crate::body::empty(),
     );
-    let Err(err) = sent.await else {
-        panic!("a closed port answered")
-    };
-    let err = GatewayError::from(err);
+    match sent.await {
+        Ok(_) => panic!("{success_means}"),
+        Err(err) => GatewayError::from(err),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_a_connect_failure() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let err = failed_get(&base, "a closed port answered").await;
     assert_eq!(err.code, "upstream_connect_refused", "{err}");
     assert_eq!(err.category, Category::UpstreamUnavailable);
     let chain = err.cause_chain().unwrap_or_default();
@@ -490,18 +495,7 @@ async fn a_provider_certificate_nobody_trusts_is_a_tls_failure_with_its_cause() 
             let _ = acceptor.accept(stream).await;
         }
     });
-    let clients = clients(&base, Duration::from_secs(90));
-    let to = target(&format!("{base}/x"));
-    let sent = clients.send(
-        &http::Method::GET,
-        &to,
-        HeaderMap::new(),
-        crate::body::empty(),
-    );
-    let Err(err) = sent.await else {
-        panic!("an untrusted certificate was accepted")
-    };
-    let err = GatewayError::from(err);
+    let err = failed_get(&base, "an untrusted certificate was accepted").await;
     assert_eq!(err.code, "upstream_tls_failed", "{err}");
     let chain = err.cause_chain().unwrap_or_default();
     assert!(chain.contains("certificate"), "{chain}");
