@@ -82,21 +82,19 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// The connection a request is routed to.
+    /// The connection a request is routed to (shared: the request's record, completed after
+    /// the pipeline has returned, names it too).
     pub fn connection(
         &self,
         target: &crate::stages::route::Target<'_>,
-    ) -> Result<&ConnectionRuntime, crate::error::GatewayError> {
-        self.connections
-            .get(target.connection)
-            .map(|c| c.as_ref())
-            .ok_or_else(|| {
-                crate::error::GatewayError::new(
-                    crate::error::Category::NotFound,
-                    "unknown_connection",
-                    format!("no connection named {:?}", target.connection),
-                )
-            })
+    ) -> Result<&Arc<ConnectionRuntime>, crate::error::GatewayError> {
+        self.connections.get(target.connection).ok_or_else(|| {
+            crate::error::GatewayError::new(
+                crate::error::Category::NotFound,
+                "unknown_connection",
+                format!("no connection named {:?}", target.connection),
+            )
+        })
     }
 
     pub async fn build(config: Config) -> Result<Arc<AppState>, StartError> {

@@ -23,13 +23,12 @@ use crate::stages::caller::PeerIdentity;
 use crate::stages::{body, caller, hygiene, policy, route, soql};
 use crate::state::{AppState, ConnectionRuntime};
 use crate::telemetry::ids;
-use crate::telemetry::record::TraceId;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use recorder::{Endpoint, Recorder, RequestContext};
 
 /// Handles one caller request: runs the stages, turns a failure into the error envelope, and
-/// records the outcome (at the end of the response body: see [`crate::telemetry::record`]).
+/// records the outcome (at the end of the response body: see [`recorder`]).
 pub(crate) async fn handle(
     state: &AppState,
     peer: PeerIdentity,
@@ -74,7 +73,7 @@ async fn run(
 
     // Route: which connection, which provider path.
     let target = route::parse_target(&parts.uri, parts.version)?;
-    let connection: &ConnectionRuntime = ctx.connection.insert(shared_connection(state, &target)?);
+    let connection: &ConnectionRuntime = ctx.connection.insert(state.connection(&target)?.clone());
     ctx.endpoint = Some(Endpoint::new(&parts.uri, target.raw_path));
 
     // Caller: who is calling.
@@ -127,8 +126,8 @@ async fn run(
     let query = rewritten_query.as_deref().or(target.query);
 
     // Exchange: credential, send, one refresh-and-replay on a 401.
-    let headers = hygiene::outbound(parts.headers, &ctx.request_id);
-    ctx.trace_id = headers.get(ids::TRACEPARENT).and_then(TraceId::of);
+    let (headers, trace_id) = hygiene::outbound(parts.headers, &ctx.request_id);
+    ctx.trace_id = trace_id;
     let outbound = Outbound {
         method: &parts.method,
         path: target.raw_path,
@@ -142,22 +141,4 @@ async fn run(
 
     // Respond: provider headers cleaned, our request id added, a provider error's code read.
     respond::to_caller(response, ctx).await
-}
-
-/// The connection `target` names, shared: the request's record (completed when the response
-/// body ends, after [`run`] has returned) names it too.
-fn shared_connection(
-    state: &AppState,
-    target: &route::Target<'_>,
-) -> Result<std::sync::Arc<ConnectionRuntime>, GatewayError> {
-    match state.connections.get(target.connection) {
-        Some(connection) => Ok(connection.clone()),
-        None => Err(state.connection(target).err().unwrap_or_else(|| {
-            GatewayError::new(
-                crate::error::Category::Internal,
-                "internal",
-                "the connection table changed under a request",
-            )
-        })),
-    }
 }

@@ -140,13 +140,18 @@ pub fn sanitize_request(headers: &mut HeaderMap) {
 }
 
 /// The headers a request leaves with: the caller's, cleaned ([`sanitize_request`]), plus our
-/// request id and the W3C trace context (the caller's, continued, or a new one).
-pub fn outbound(mut headers: HeaderMap, request_id: &RequestId) -> HeaderMap {
+/// request id and the W3C trace context (the caller's, continued, or a new one); and the trace
+/// id it leaves with, for the request's record.
+pub fn outbound(
+    mut headers: HeaderMap,
+    request_id: &RequestId,
+) -> (HeaderMap, Option<crate::telemetry::record::TraceId>) {
     sanitize_request(&mut headers);
     headers.insert(X_REQUEST_ID, request_id.header());
     let trace = traceparent(&headers);
+    let trace_id = crate::telemetry::record::TraceId::of(&trace);
     headers.insert(TRACEPARENT, trace);
-    headers
+    (headers, trace_id)
 }
 
 /// Prepares provider headers for the caller. Provider session cookies stay with Gatehouse, in
