@@ -262,30 +262,12 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 /// Whether any byte is `"`, `\` or a control character below 0x20, eight bytes at a time
 /// (the access line escapes every field, and nearly all of them need nothing).
 fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero exactly where the high bit of the result is set (no false
-    // positives once the byte's own high bit is masked out: `!x & HIGH`).
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    // A byte below 0x20: with its high bit clear, adding 0x60 leaves the high bit clear.
-    let below_space = |x: u64| !(x & !HIGH).wrapping_add(0x6060_6060_6060_6060) & !x & HIGH;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        if has_zero(x ^ (ONES * u64::from(b'"')))
-            | has_zero(x ^ (ONES * u64::from(b'\\')))
-            | below_space(x)
-            != 0
-        {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    use crate::swar::{any_byte, has_below, has_byte};
+    any_byte(
+        bytes,
+        |x| has_byte(x, b'"') | has_byte(x, b'\\') | has_below(x, 0x20),
+        |b| b == b'"' || b == b'\\' || b < 0x20,
+    )
 }
 
 #[cfg(test)]
