@@ -6,6 +6,8 @@
 pub mod oauth;
 pub mod provider;
 pub mod registry;
+pub mod taxonomy;
+pub mod unified;
 
 pub mod ashby;
 pub mod custom;
@@ -15,5 +17,8 @@ pub mod lever;
 pub mod salesforce;
 
 pub use custom::CustomProfile;
+pub use gatehouse_models as models;
 pub use provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
 pub use registry::{builtin, builtin_names, resolve, ResolveError};
+pub use taxonomy::{Category, ProviderError};
+pub use unified::UnifiedApi;

@@ -5,6 +5,8 @@
 pub use crate::oauth::ProviderAccount;
 use crate::oauth::TokenRequest;
 use crate::oauth::{self, AuthorizeParams, ClientAuth, TokenFailure, TokenGrant, TokenParams};
+use crate::taxonomy::ProviderError;
+use crate::unified::UnifiedApi;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -140,17 +142,43 @@ pub trait Provider: Send + Sync + fmt::Debug {
         error_code_at(body, &["/error", "/code"])
     }
 
-    // --- Room for the next capabilities (issue 15) --------------------------------------
+    // --- Respond: the error taxonomy ----------------------------------------------------
+
+    /// Classifies a provider answer into the taxonomy, from its status, headers and body
+    /// together, keeping the provider's own code. `None` when the answer is a success. `body`
+    /// is the answer's body when the proxy read it (error statuses up to 16 KiB, and the
+    /// successes [`Provider::success_may_hold_errors`] names), else empty.
+    ///
+    /// The default reads plain REST: 429 throttled, 401 `provider_auth`, 403
+    /// `provider_permission`, 404, 409, 400/422 `validation`, 5xx `provider_unavailable`.
+    fn classify_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Option<ProviderError> {
+        crate::taxonomy::classify_rest(status, headers, self.error_code(status, body))
+    }
+
+    /// Whether a successful answer to `method path` may still report errors in its body
+    /// (Ashby's HTTP 200 `success:false`, a Salesforce composite call's failed subrequests), so
+    /// the proxy must read it (when small) and ask [`Provider::classify_error`].
+    fn success_may_hold_errors(&self, _method: &http::Method, _path: &str) -> bool {
+        false
+    }
+
+    // --- Unified API ----------------------------------------------------------------------
+
+    /// How this provider serves the unified API's canonical models; `None` for a provider
+    /// that serves none (its connections answer `/unified/...` with `not_found`).
+    fn unified(&self) -> Option<&dyn UnifiedApi> {
+        None
+    }
+
+    // --- Room for the next capabilities ---------------------------------------------------
     //
-    // Each joins here as methods with a plain-REST default, so adding one never touches the
-    // proxy's stages beyond the one call that asks:
     // - quota signals: read a response's rate-limit headers or body into the guards' budget
-    //   (`Sforce-Limit-Info`, `X-HubSpot-RateLimit-*`, `X-RateLimit-*`), and what a throttled
-    //   answer looks like (Salesforce's 403 `REQUEST_LIMIT_EXCEEDED`, not 429);
-    // - error classification: a provider error body (and Ashby's 200 `success:false`) into the
-    //   taxonomy's category and code, the provider's own error kept verbatim;
-    // - pagination: the next-page cursor of a response, exposed as one opaque cursor;
-    // - record mapping: provider records to and from the canonical CRM/ATS models.
+    //   (`Sforce-Limit-Info`, `X-HubSpot-RateLimit-*`, `X-RateLimit-*`) (issue 16).
 }
 
 /// The longest provider error code kept.

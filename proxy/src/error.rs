@@ -14,66 +14,13 @@ use std::time::Duration;
 /// The underlying failure of a [`GatewayError`], kept for the logs (never sent to the caller).
 pub(crate) type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Stable error categories. They appear in the envelope, in metrics labels and in docs, so
-/// renaming one is a breaking change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    BadRequest,
-    PayloadTooLarge,
-    GuardBlocked,
-    /// Reserved in the envelope contract for Gatehouse's own rate limits (not produced yet).
-    #[allow(dead_code)]
-    RateLimited,
-    ReauthRequired,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    Internal,
-}
+/// The error taxonomy, shared with the adapters (which classify provider answers into it) and
+/// the unified API: see `gatehouse_models::Category` and the README's table.
+pub use gatehouse_adapters::Category;
 
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Unauthenticated => "unauthenticated",
-            Category::Forbidden => "forbidden",
-            Category::NotFound => "not_found",
-            Category::BadRequest => "bad_request",
-            Category::PayloadTooLarge => "payload_too_large",
-            Category::GuardBlocked => "guard_blocked",
-            Category::RateLimited => "rate_limited",
-            Category::ReauthRequired => "reauth_required",
-            Category::UpstreamTimeout => "upstream_timeout",
-            Category::UpstreamUnavailable => "upstream_unavailable",
-            Category::Internal => "internal",
-        }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            Category::Unauthenticated => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-            Category::Forbidden | Category::GuardBlocked => StatusCode::FORBIDDEN,
-            Category::NotFound => StatusCode::NOT_FOUND,
-            Category::BadRequest => StatusCode::BAD_REQUEST,
-            Category::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Category::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            // The connection's grant is dead: nothing the caller can do by retrying.
-            Category::ReauthRequired => StatusCode::SERVICE_UNAVAILABLE,
-            Category::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Category::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
-            Category::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Whether the same request may succeed if sent again later.
-    pub fn retryable(self) -> bool {
-        matches!(
-            self,
-            Category::RateLimited | Category::UpstreamTimeout | Category::UpstreamUnavailable
-        )
-    }
+/// The status of a Gatehouse-made envelope in `category`.
+pub(crate) fn status_of(category: Category) -> StatusCode {
+    StatusCode::from_u16(category.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// A typed failure of one request. `code` is a finer, stable machine-readable reason inside
@@ -129,9 +76,29 @@ impl GatewayError {
         self
     }
 
+    /// A provider error the adapter classified (`error`), as the caller's envelope: the
+    /// category and retry hint the adapter read, code `provider_error`, and the provider's own
+    /// error body verbatim (its JSON, or its text as a string) inside.
+    pub fn from_provider(
+        provider: &str,
+        error: &gatehouse_adapters::ProviderError,
+        body: &[u8],
+    ) -> Self {
+        let message = match &error.code {
+            Some(code) => format!("{provider} answered with an error ({code})"),
+            None => format!("{provider} answered with an error"),
+        };
+        let verbatim = serde_json::from_slice(body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
+        });
+        let mut gateway = GatewayError::new(error.category, "provider_error", message)
+            .with_provider_error(verbatim);
+        gateway.retry_after = error.retry_after;
+        gateway
+    }
+
     /// Keeps the provider's own error body verbatim in the envelope (the error taxonomy
     /// sets it when it classifies a provider error).
-    #[cfg(test)]
     pub fn with_provider_error(mut self, body: serde_json::Value) -> Self {
         self.extra.get_or_insert_with(Box::default).provider_error = Some(body);
         self
@@ -166,7 +133,7 @@ impl GatewayError {
     pub fn is_provider_side(&self) -> bool {
         matches!(
             self.category,
-            Category::UpstreamTimeout | Category::UpstreamUnavailable
+            Category::UpstreamTimeout | Category::ProviderUnavailable
         )
     }
 
@@ -233,7 +200,7 @@ impl GatewayError {
             br#"{"error":{"category":"internal","code":"envelope","message":"error envelope could not be built"}}"#.to_vec()
         });
         let mut response = Response::new(full(body));
-        *response.status_mut() = self.category.status();
+        *response.status_mut() = status_of(self.category);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -326,7 +293,7 @@ mod tests {
         let refused =
             std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by 10.0.0.9");
         let err = GatewayError::new(
-            Category::UpstreamUnavailable,
+            Category::ProviderUnavailable,
             "upstream_connect_refused",
             "could not connect to the provider",
         )
@@ -347,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn envelope_carries_category_code_and_context() {
         let err = GatewayError::new(
-            Category::UpstreamUnavailable,
+            Category::ProviderUnavailable,
             "token_endpoint_down",
             "token endpoint unreachable",
         )
@@ -369,7 +336,7 @@ mod tests {
         );
         let bytes = body_of(response).await;
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        assert_eq!(value["error"]["category"], "upstream_unavailable");
+        assert_eq!(value["error"]["category"], "provider_unavailable");
         assert_eq!(value["error"]["code"], "token_endpoint_down");
         assert_eq!(value["error"]["retryable"], true);
         assert_eq!(value["error"]["retry_after"], 7);

@@ -26,6 +26,9 @@ pub struct ConnectionRuntime {
     pub clients: UpstreamClients,
     /// The SOQL guard, for a connection whose provider speaks SOQL.
     pub soql: Option<crate::stages::soql::ConnectionSoql>,
+    /// Further hosts (lower case) this connection may be sent to besides its base's
+    /// (`allowed_hosts`: a Salesforce `instance_url`).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl ConnectionRuntime {
@@ -34,6 +37,37 @@ impl ConnectionRuntime {
     /// hands out for configured hosts, parsed once when the token arrived).
     pub fn base_for<'a>(&'a self, applied: &'a crate::credentials::Applied) -> &'a UpstreamBase {
         applied.base_url.as_deref().unwrap_or(&self.base)
+    }
+
+    /// The path and query, relative to this connection's base path, of a URL the provider
+    /// handed out (a pagination link), when the URL is on one of the connection's own hosts
+    /// (its base URL's scheme and authority, or an `allowed_hosts` host on the same scheme)
+    /// and under its base path. `None` for any other URL: Gatehouse neither follows nor
+    /// rewrites it.
+    pub fn own_path_of(&self, url: &str) -> Option<(String, Option<String>)> {
+        let url = url::Url::parse(url).ok()?;
+        if url.scheme() != self.base.scheme.as_str()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return None;
+        }
+        let host = url.host_str()?.to_ascii_lowercase();
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        let own = authority == self.base.authority.as_str()
+            || (url.port().is_none() && self.allowed_hosts.contains(&host));
+        if !own {
+            return None;
+        }
+        let path = url.path().strip_prefix(self.base.base_path.as_str())?;
+        if !(path.is_empty() || path.starts_with('/')) {
+            return None;
+        }
+        let path = if path.is_empty() { "/" } else { path };
+        Some((path.to_owned(), url.query().map(str::to_owned)))
     }
 
     /// What the SOQL stage sees of this connection.
@@ -122,6 +156,11 @@ impl AppState {
                     base,
                     clients,
                     soql,
+                    allowed_hosts: conn
+                        .allowed_hosts
+                        .iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect(),
                 }),
             );
         }

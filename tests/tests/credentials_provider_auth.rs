@@ -3,7 +3,7 @@
 //! issuing them: a handful of token calls in all, callers get a typed retryable error with
 //! `Retry-After`, and the connection shows `degraded` on `/status` and the gauge. (b) It
 //! refuses the cached token while the token endpoint is down: callers get the documented
-//! `upstream_unavailable` with `Retry-After`, never the provider's raw 401. (c) It keeps
+//! `provider_unavailable` with `Retry-After`, never the provider's raw 401. (c) It keeps
 //! refusing a static API key: `degraded` / `provider_auth` until the next 2xx.
 
 // Test code: a failed unwrap is a failed test with its message, and the real processes and
@@ -146,7 +146,7 @@ async fn a_provider_refusing_every_fresh_token_costs_two_token_calls_not_one_per
     for answer in &answers {
         let body = answer.json();
         assert_eq!(answer.status, 502, "{}", answer.body);
-        assert_eq!(body["error"]["category"], "upstream_unavailable");
+        assert_eq!(body["error"]["category"], "provider_unavailable");
         assert_eq!(body["error"]["code"], "provider_auth_rejected");
         assert_eq!(body["error"]["retryable"], true);
         let retry = answer.retry_after.expect("Retry-After is sent");
@@ -195,7 +195,7 @@ async fn a_provider_refusing_every_fresh_token_costs_two_token_calls_not_one_per
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_refused_token_while_the_token_endpoint_is_down_is_upstream_unavailable() {
+async fn a_refused_token_while_the_token_endpoint_is_down_is_provider_unavailable() {
     let sf = Simulator::start(Provider::Salesforce, SimConfig::default())
         .await
         .unwrap();
@@ -209,9 +209,9 @@ async fn a_refused_token_while_the_token_endpoint_is_down_is_upstream_unavailabl
     for _ in 0..3 {
         let answer = salesforce_limits(&gh).await;
         let body = answer.json();
-        // upstream_unavailable is 502 in the documented envelope (docs/operating.md#errors).
+        // provider_unavailable is 502 in the documented envelope (docs/operating.md#errors).
         assert_eq!(answer.status, 502, "{}", answer.body);
-        assert_eq!(body["error"]["category"], "upstream_unavailable");
+        assert_eq!(body["error"]["category"], "provider_unavailable");
         assert_eq!(body["error"]["code"], "token_endpoint_unavailable");
         assert_eq!(body["error"]["retryable"], true);
         assert!(answer.retry_after.is_some_and(|s| s >= 1), "Retry-After");

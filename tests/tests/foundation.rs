@@ -322,7 +322,7 @@ async fn slow_and_dead_upstreams_get_typed_errors() {
     .await;
     assert_eq!(
         (status, err["category"].as_str()),
-        (502, Some("upstream_unavailable"))
+        (502, Some("provider_unavailable"))
     );
     // A caller that announces a body and trickles it gets a typed error, not a stuck request.
     let trickle = format!("POST /up/echo/slow-body HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer {TOKEN}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789");
@@ -375,7 +375,7 @@ async fn slow_and_dead_upstreams_get_typed_errors() {
 
     let metrics = gh.metrics().await;
     assert!(metrics.contains(r#"gatehouse_requests_total{connection="up",provider="testapi",caller="svc",method="GET",status_class="5xx",category="upstream_timeout"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"category="upstream_unavailable""#));
+    assert!(metrics.contains(r#"category="provider_unavailable""#));
     assert!(metrics.contains("gatehouse_request_duration_seconds_bucket"));
     assert!(!metrics.contains("provider-secret-token") && !metrics.contains(TOKEN));
 }
@@ -434,7 +434,7 @@ paths = ["/**"]
     .await;
     assert_eq!(
         (status, err["category"].as_str()),
-        (502, Some("upstream_unavailable")),
+        (502, Some("provider_unavailable")),
         "an unknown CA must fail verification"
     );
     assert_eq!(upstream.received().len(), 1);

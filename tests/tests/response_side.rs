@@ -114,10 +114,10 @@ async fn a_body_that_breaks_after_its_head_is_recorded_as_a_failure() {
     for (path, category, code) in [
         (
             "/early-close",
-            "upstream_unavailable",
+            "provider_unavailable",
             "upstream_body_failed",
         ),
-        ("/bad-chunk", "upstream_unavailable", "upstream_body_failed"),
+        ("/bad-chunk", "provider_unavailable", "upstream_body_failed"),
         ("/stall", "upstream_timeout", "upstream_body_stalled"),
     ] {
         let id = format!("broken{}", path.replace('/', "-"));
@@ -152,7 +152,7 @@ async fn a_body_that_breaks_after_its_head_is_recorded_as_a_failure() {
         l.starts_with("gatehouse_requests_total{")
             && l.contains(r#"connection="raw""#)
             && l.contains(r#"status_class="2xx""#)
-            && l.contains(r#"category="upstream_unavailable""#)
+            && l.contains(r#"category="provider_unavailable""#)
     });
     assert!(
         failed.is_some_and(|l| l.ends_with(" 2")),
@@ -283,7 +283,7 @@ async fn access_lines_say_where_a_request_went_and_name_each_key_once() {
         (
             "upstream-line",
             502,
-            "upstream_unavailable",
+            "provider_unavailable",
             "upstream_connect_refused",
             "none",
         ),

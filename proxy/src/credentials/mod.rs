@@ -113,7 +113,7 @@ pub fn to_gateway_error(error: CredentialError) -> GatewayError {
             error.to_string(),
         ),
         CredentialError::TokenEndpointUnavailable { retry_after, .. } => GatewayError::new(
-            Category::UpstreamUnavailable,
+            Category::ProviderUnavailable,
             "token_endpoint_unavailable",
             error.to_string(),
         )
@@ -124,7 +124,7 @@ pub fn to_gateway_error(error: CredentialError) -> GatewayError {
             retry_after,
             ..
         } => GatewayError::new(
-            Category::UpstreamUnavailable,
+            Category::ProviderUnavailable,
             "credential_store_unavailable",
             format!(
                 "the credential store is unavailable, so no token for connection {connection} can be used yet; retry later"
@@ -132,7 +132,7 @@ pub fn to_gateway_error(error: CredentialError) -> GatewayError {
         )
         .with_retry_after(retry_after),
         CredentialError::ProviderAuthRejected { retry_after, .. } => GatewayError::new(
-            Category::UpstreamUnavailable,
+            Category::ProviderUnavailable,
             "provider_auth_rejected",
             error.to_string(),
         )

@@ -76,7 +76,7 @@ fn errors_map_to_categories_without_secrets() {
         reason: "http_503".into(),
         retry_after: Duration::from_secs(4),
     });
-    assert_eq!(e.category, Category::UpstreamUnavailable);
+    assert_eq!(e.category, Category::ProviderUnavailable);
     assert_eq!(e.retry_after, Some(Duration::from_secs(4)));
     let e = to_gateway_error(CredentialError::ReauthRequired {
         connection: "sf".into(),
@@ -88,7 +88,7 @@ fn errors_map_to_categories_without_secrets() {
         reason: "postgres: connection refused".into(),
         retry_after: Duration::from_secs(2),
     });
-    assert_eq!(e.category, Category::UpstreamUnavailable);
+    assert_eq!(e.category, Category::ProviderUnavailable);
     assert_eq!(e.code, "credential_store_unavailable");
     assert_eq!(e.retry_after, Some(Duration::from_secs(2)));
     assert!(e.message.contains("credential store is unavailable"));
@@ -103,7 +103,7 @@ fn errors_map_to_categories_without_secrets() {
     assert_eq!(
         (e.category, e.code, e.retry_after),
         (
-            Category::UpstreamUnavailable,
+            Category::ProviderUnavailable,
             "provider_auth_rejected",
             Some(Duration::from_secs(5))
         )

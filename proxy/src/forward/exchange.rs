@@ -65,7 +65,7 @@ pub(crate) async fn exchange(
     if !body.replayable() {
         // The credential is fresh again, but this body streamed through and is gone.
         return Err(GatewayError::new(
-            Category::UpstreamUnavailable,
+            Category::ProviderUnavailable,
             "not_replayed_body_too_large",
             format!(
                 "{} rejected the credential; it has been refreshed, but a request body over replay_buffer_bytes cannot be replayed: send the request again",

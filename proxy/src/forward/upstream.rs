@@ -561,7 +561,7 @@ pub(crate) fn body_failure(err: &(dyn std::error::Error + 'static)) -> (Category
     if causes(err).any(|e| e.is::<BodyStalled>()) {
         (Category::UpstreamTimeout, "upstream_body_stalled")
     } else {
-        (Category::UpstreamUnavailable, "upstream_body_failed")
+        (Category::ProviderUnavailable, "upstream_body_failed")
     }
 }
 
@@ -572,7 +572,7 @@ impl From<UpstreamError> for GatewayError {
         let (category, code, message) = match &err {
             UpstreamError::Connect(inner) => {
                 let (code, message) = connect_failure(inner.as_ref());
-                (Category::UpstreamUnavailable, code, message)
+                (Category::ProviderUnavailable, code, message)
             }
             UpstreamError::Uri => (
                 Category::Internal,
@@ -598,13 +598,13 @@ impl From<UpstreamError> for GatewayError {
                     )
                 }) {
                     (
-                        Category::UpstreamUnavailable,
+                        Category::ProviderUnavailable,
                         "upstream_malformed_response",
                         "the provider sent a response that is not valid HTTP/1.1",
                     )
                 } else {
                     (
-                        Category::UpstreamUnavailable,
+                        Category::ProviderUnavailable,
                         "upstream_failed",
                         "the exchange with the provider failed before a response arrived",
                     )

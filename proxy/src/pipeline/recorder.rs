@@ -205,7 +205,7 @@ mod tests {
         broken.head_sent(StatusCode::OK);
         broken.sent(4);
         broken.failed(
-            crate::error::Category::UpstreamUnavailable,
+            crate::error::Category::ProviderUnavailable,
             "upstream_body_failed",
         );
         broken.finish();
@@ -236,7 +236,7 @@ mod tests {
                 (
                     "broken".to_owned(),
                     200,
-                    "upstream_unavailable",
+                    "provider_unavailable",
                     "upstream_body_failed",
                     4
                 ),

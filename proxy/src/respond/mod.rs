@@ -84,7 +84,7 @@ fn framing_for_caller(headers: &mut http::HeaderMap) -> Result<(), GatewayError>
         headers.remove(http::header::TRANSFER_ENCODING);
         if other {
             return Err(GatewayError::new(
-                Category::UpstreamUnavailable,
+                Category::ProviderUnavailable,
                 "upstream_transfer_coding",
                 "the provider sent its body in a transfer coding other than chunked, which Gatehouse does not accept",
             ));

@@ -452,7 +452,7 @@ async fn an_unreachable_provider_is_a_connect_failure() {
     drop(listener);
     let err = failed_get(&base, "a closed port answered").await;
     assert_eq!(err.code, "upstream_connect_refused", "{err}");
-    assert_eq!(err.category, Category::UpstreamUnavailable);
+    assert_eq!(err.category, Category::ProviderUnavailable);
     let chain = err.cause_chain().unwrap_or_default();
     assert!(chain.starts_with("connect failed: "), "{chain}");
     assert!(chain.to_lowercase().contains("refused"), "{chain}");
