@@ -96,6 +96,8 @@ pub struct AppState {
     pub accepting: AtomicBool,
     /// Who may use the admin port (`[admin]`).
     pub admin: crate::admin::auth::AdminAuth,
+    /// The unified API's cursor key and sync-state hooks.
+    pub unified: crate::unified::UnifiedState,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +168,8 @@ impl AppState {
         }
         let credentials = Credentials::start(&config, &mut registry).await?;
         let admin = crate::admin::auth::AdminAuth::start(&config.admin)?;
+        // After the credentials: they create the embedded store's key when there is none.
+        let unified = crate::unified::UnifiedState::start(&config.store);
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             connections,
@@ -177,6 +181,7 @@ impl AppState {
             registry,
             accepting: AtomicBool::new(true),
             admin,
+            unified,
         }))
     }
 }

@@ -447,6 +447,16 @@ impl Config {
                     format!("connection id {:?} must be non-empty [a-z0-9-_]", conn.id),
                 );
             }
+            if crate::unified::is_reserved(&conn.id) {
+                push(
+                    at("id"),
+                    format!(
+                        "connection id {:?} is reserved: the unified API is served under /{}/...; choose another id",
+                        conn.id,
+                        crate::unified::RESERVED_ID
+                    ),
+                );
+            }
             if !seen.insert(conn.id.clone()) {
                 push(at("id"), format!("duplicate connection id {:?}", conn.id));
             }

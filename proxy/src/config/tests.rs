@@ -450,3 +450,33 @@ fn every_admin_error_is_reported_with_its_key_beside_the_files_other_errors() {
     .expect_err("unknown token key");
     assert!(errors.0[0].message.contains("scope"), "{:?}", errors.0);
 }
+
+#[test]
+fn the_unified_connection_id_is_reserved() {
+    let errors = parse(
+        r#"
+        [[connections]]
+        id = "unified"
+        provider = "custom"
+        base_url = "https://api.example.com"
+        "#,
+    )
+    .expect_err("reserved");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert_eq!(errors.0[0].location, "gatehouse.toml: connections[0].id");
+    assert!(
+        errors.0[0].message.contains("reserved") && errors.0[0].message.contains("/unified/"),
+        "{}",
+        errors.0[0].message
+    );
+    // A name that merely starts with it is an ordinary id.
+    assert!(parse(
+        r#"
+        [[connections]]
+        id = "unified-crm"
+        provider = "custom"
+        base_url = "https://api.example.com"
+        "#
+    )
+    .is_ok());
+}

@@ -23,6 +23,7 @@ use crate::stages::caller::PeerIdentity;
 use crate::stages::{body, caller, hygiene, policy, route, soql};
 use crate::state::{AppState, ConnectionRuntime};
 use crate::telemetry::ids;
+use crate::unified;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use recorder::{Endpoint, Recorder, RequestContext};
@@ -73,6 +74,9 @@ async fn run(
 
     // Route: which connection, which provider path.
     let target = route::parse_target(&parts.uri, parts.version)?;
+    if unified::is_reserved(target.connection) {
+        return unified::handle(state, peer, ctx, &parts, &target).await;
+    }
     let connection: &ConnectionRuntime = ctx.connection.insert(state.connection(&target)?.clone());
     ctx.endpoint = Some(Endpoint::new(&parts.uri, target.raw_path));
 
