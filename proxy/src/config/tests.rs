@@ -457,7 +457,7 @@ fn the_unified_connection_id_is_reserved() {
         r#"
         [[connections]]
         id = "unified"
-        provider = "custom"
+        provider = "hubspot"
         base_url = "https://api.example.com"
         "#,
     )
@@ -474,7 +474,7 @@ fn the_unified_connection_id_is_reserved() {
         r#"
         [[connections]]
         id = "unified-crm"
-        provider = "custom"
+        provider = "hubspot"
         base_url = "https://api.example.com"
         "#
     )

@@ -472,27 +472,4 @@ pub(crate) fn is_reserved(connection: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_high_water_mark_is_the_latest_time_seen() {
-        let mut mark = None;
-        for seen in [
-            "2025-06-01T00:00:00Z",
-            "2025-06-01T00:00:00.500Z",
-            "2025-05-01T00:00:00Z",
-            "not a time",
-        ] {
-            mark = later(mark, Some(seen));
-        }
-        assert_eq!(mark.as_deref(), Some("2025-06-01T00:00:00.500Z"));
-        assert_eq!(later(mark.clone(), None), mark);
-    }
-
-    #[test]
-    fn only_the_reserved_id_is_reserved() {
-        assert!(is_reserved("unified"));
-        assert!(!is_reserved("unified-crm"));
-    }
-}
+mod tests;

@@ -335,16 +335,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_malformed_answer_keeps_a_bounded_body_for_the_audit_and_never_sends_it() {
-        let body = Bytes::from(vec![b'<'; KEPT_BODY_BYTES * 2]);
-        let kept = body.slice(..KEPT_BODY_BYTES.min(body.len()));
-        let malformed = MalformedAnswer {
-            reason: "expected value at line 1".into(),
-            status: 200,
-            body: kept,
+    #[tokio::test]
+    async fn a_malformed_answer_keeps_a_bounded_body_for_the_audit_and_never_sends_it() {
+        let conn = connection("https://acme.my.example.com", "").await;
+        let answered = Answered {
+            status: http::StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from(format!("<html>{}", "x".repeat(KEPT_BODY_BYTES * 2))),
         };
-        assert_eq!(malformed.body.len(), KEPT_BODY_BYTES);
-        assert!(!malformed.to_string().contains('<'));
+        let error = unified_error(
+            &conn,
+            UnifiedError::Malformed("expected value at line 1".into()),
+            Some(&answered),
+        );
+        assert_eq!(error.category, Category::ProviderUnavailable);
+        assert_eq!(error.code, "malformed_provider_answer");
+        let kept = std::error::Error::source(&error)
+            .and_then(|s| s.downcast_ref::<MalformedAnswer>())
+            .unwrap();
+        assert_eq!(kept.body.len(), KEPT_BODY_BYTES);
+        assert!(kept.body.starts_with(b"<html>"));
+        // Neither the log line nor the caller's envelope carries the body.
+        assert!(!error.cause_chain().unwrap().contains("<html>"));
+        let response = error.into_response(&crate::error::ErrorContext::default());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(!String::from_utf8_lossy(&body).contains("<html>"));
     }
 }
