@@ -9,6 +9,8 @@
 
 use crate::oauth::ClientAuth;
 use crate::provider::Provider;
+use crate::taxonomy::{self, Category, ProviderError};
+use std::time::Duration;
 
 pub const V1_NAME: &str = "greenhouse";
 pub const V3_NAME: &str = "greenhouse-v3";
@@ -21,6 +23,31 @@ impl Provider for HarvestV1 {
     fn name(&self) -> &str {
         V1_NAME
     }
+
+    fn classify_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Option<ProviderError> {
+        classify(status, headers, self.error_code(status, body))
+    }
+}
+
+/// Harvest throttles per 10 s window, and its 429 carries neither `Retry-After` nor the
+/// `X-RateLimit-*` headers: the window is the only hint there is.
+const THROTTLE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Plain REST statuses (401 bad key, 403 no access, 404, 422 validation with
+/// `errors[{message,field}]`, which name no code), with the window as a 429's hint.
+fn classify(
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    code: Option<String>,
+) -> Option<ProviderError> {
+    let category = taxonomy::rest_category(status)?;
+    let hint = (category == Category::ProviderThrottled).then_some(THROTTLE_WINDOW);
+    Some(ProviderError::new(category, code).retry_after_or(headers, hint))
 }
 
 /// Harvest v3: OAuth client credentials.
@@ -35,6 +62,15 @@ impl Provider for HarvestV3 {
     /// Greenhouse documents HTTP Basic on its token endpoint.
     fn default_client_auth(&self) -> ClientAuth {
         ClientAuth::Basic
+    }
+
+    fn classify_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Option<ProviderError> {
+        classify(status, headers, self.error_code(status, body))
     }
 }
 

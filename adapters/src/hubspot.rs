@@ -8,8 +8,10 @@
 //!   `GET /oauth/v1/access-tokens/<token>` does: `hub_id`, `hub_domain`, `user`.
 
 use crate::oauth::{self, FailureKind, TokenFailure};
-use crate::provider::{Provider, ProviderAccount};
+use crate::provider::{PageLinks, Provider, ProviderAccount};
+use crate::taxonomy::{self, Category, ProviderError};
 use serde_json::Value;
+use std::time::Duration;
 
 pub const NAME: &str = "hubspot";
 
@@ -71,8 +73,80 @@ impl Provider for HubSpot {
     /// `{"status":"error","message":..,"category":"VALIDATION_ERROR","errors":[..]}`; a
     /// throttled answer names its `errorType` (`RATE_LIMIT`) and no category.
     fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
-        crate::provider::error_code_at(body, &["/category", "/errorType", "/error"])
+        crate::provider::error_code_at(body, &ERROR_CODE_AT)
     }
+
+    /// The status first where HubSpot gives it a meaning of its own (429 by `policyName`, 423,
+    /// 477), then the body's `category`, then the plain REST status.
+    fn classify_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Option<ProviderError> {
+        let json = taxonomy::json_of(body);
+        let code = json
+            .as_ref()
+            .and_then(|v| crate::provider::error_code_in(v, &ERROR_CODE_AT));
+        let (category, hint) = match status.as_u16() {
+            429 => match taxonomy::str_at(json.as_ref(), "/policyName") {
+                Some("DAILY") => (Category::QuotaExhausted, None),
+                Some("SECONDLY") => (Category::ProviderThrottled, Some(Duration::from_secs(1))),
+                // TEN_SECONDLY_ROLLING, or a 429 without a policy: the burst window.
+                _ => (Category::ProviderThrottled, Some(burst_window(headers))),
+            },
+            // Locked: a burst of writes to one portal; HubSpot asks for a wait of 2 s.
+            423 => (Category::ProviderThrottled, Some(Duration::from_secs(2))),
+            // Migration in progress: the portal moves between data centres, with `Retry-After`.
+            477 => (Category::ProviderUnavailable, None),
+            _ => {
+                let by_code = code.as_deref().and_then(|code| match code {
+                    "INVALID_AUTHENTICATION" | "EXPIRED_AUTHENTICATION" => {
+                        Some(Category::ProviderAuth)
+                    }
+                    "MISSING_SCOPES" => Some(Category::ProviderPermission),
+                    "OBJECT_NOT_FOUND" => Some(Category::NotFound),
+                    "VALIDATION_ERROR" => Some(Category::Validation),
+                    "CONFLICT" | "OBJECT_ALREADY_EXISTS" => Some(Category::Conflict),
+                    "RATE_LIMIT" => Some(Category::ProviderThrottled),
+                    _ => None,
+                });
+                match by_code {
+                    Some(category) if !status.is_success() => (category, None),
+                    _ => (taxonomy::rest_category(status)?, None),
+                }
+            }
+        };
+        Some(ProviderError::new(category, code).retry_after_or(headers, hint))
+    }
+
+    /// A list page's `paging.next.link` (and `paging.prev.link`) is an absolute API URL.
+    fn page_links(&self, method: &http::Method, path: &str) -> PageLinks {
+        let list = path.trim_end_matches('/').starts_with("/crm/") && *method == http::Method::GET;
+        if list {
+            PageLinks {
+                link_header: false,
+                body_fields: &["/paging/next/link", "/paging/prev/link"],
+            }
+        } else {
+            PageLinks::NONE
+        }
+    }
+}
+
+const ERROR_CODE_AT: [&str; 3] = ["/category", "/errorType", "/error"];
+
+/// The burst window HubSpot names in `X-HubSpot-RateLimit-Interval-Milliseconds`, else its
+/// documented 10 s.
+fn burst_window(headers: &http::HeaderMap) -> Duration {
+    headers
+        .get("x-hubspot-ratelimit-interval-milliseconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| (1..=3_600_000).contains(ms))
+        .map_or(Duration::from_secs(10), |ms| {
+            Duration::from_millis(ms.div_ceil(1000) * 1000)
+        })
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! `offline_access` for a refresh token); both are connection config. Refresh tokens are
 //! reported to rotate on every use, which the token manager handles for every provider.
 
-use crate::provider::Provider;
+use crate::provider::{PageLinks, Provider};
+use crate::taxonomy::{self, Category, ProviderError};
+use std::time::Duration;
 
 pub const NAME: &str = "lever";
 
@@ -18,6 +20,42 @@ impl Provider for Lever {
     /// `{"code":"<ErrorCode>","message":..}`.
     fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
         crate::provider::error_code_at(body, &["/code", "/error"])
+    }
+
+    /// Lever's codes agree with its statuses; the code decides only where the status is odd
+    /// (a proxy in front answering with another status). A 429 has no rate headers: Lever's
+    /// bucket refills each second.
+    fn classify_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Option<ProviderError> {
+        let code = self.error_code(status, body);
+        let by_code = code.as_deref().and_then(|code| match code {
+            "UnauthorizedError" => Some(Category::ProviderAuth),
+            "ForbiddenError" => Some(Category::ProviderPermission),
+            "NotFoundError" | "ResourceNotFoundError" | "ResourceNotFound" => {
+                Some(Category::NotFound)
+            }
+            "BadRequestError" | "InvalidRequestError" | "MethodNotAllowedError" => {
+                Some(Category::Validation)
+            }
+            "ConflictError" => Some(Category::Conflict),
+            "TooManyRequestsError" => Some(Category::ProviderThrottled),
+            _ => None,
+        });
+        let category = match by_code {
+            Some(category) if !status.is_success() && !status.is_server_error() => category,
+            _ => taxonomy::rest_category(status)?,
+        };
+        let hint = (category == Category::ProviderThrottled).then_some(Duration::from_secs(1));
+        Some(ProviderError::new(category, code).retry_after_or(headers, hint))
+    }
+
+    /// Lever pages by an opaque `next` token, never a URL.
+    fn page_links(&self, _method: &http::Method, _path: &str) -> PageLinks {
+        PageLinks::NONE
     }
 }
 

@@ -18,7 +18,7 @@ pub mod salesforce;
 
 pub use custom::CustomProfile;
 pub use gatehouse_models as models;
-pub use provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
+pub use provider::{PageLinks, Provider, ProviderAccount, QueryPlan, SoqlApi};
 pub use registry::{builtin, builtin_names, resolve, ResolveError};
 pub use taxonomy::{Category, ProviderError};
 pub use unified::UnifiedApi;

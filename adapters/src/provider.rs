@@ -167,6 +167,17 @@ pub trait Provider: Send + Sync + fmt::Debug {
         false
     }
 
+    // --- Respond: passthrough pagination ------------------------------------------------
+
+    /// Where a successful answer to `method path` names another page by URL, so that the proxy
+    /// rewrites the URLs that point at the connection's own provider into Gatehouse's path for
+    /// the connection (a caller that follows them stays behind the guard). The default is RFC
+    /// 8288's `Link` header only: a JSON body is buffered and rewritten only for the paths an
+    /// adapter names, since that costs a read of the whole page.
+    fn page_links(&self, _method: &http::Method, _path: &str) -> PageLinks {
+        PageLinks::LINK_HEADER
+    }
+
     // --- Unified API ----------------------------------------------------------------------
 
     /// How this provider serves the unified API's canonical models; `None` for a provider
@@ -181,6 +192,29 @@ pub trait Provider: Send + Sync + fmt::Debug {
     //   (`Sforce-Limit-Info`, `X-HubSpot-RateLimit-*`, `X-RateLimit-*`) (issue 16).
 }
 
+/// Where a successful answer carries the URLs of other pages (see [`Provider::page_links`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLinks {
+    /// The `Link` header's URLs (`<https://...?page=2>; rel="next"`).
+    pub link_header: bool,
+    /// JSON pointers (RFC 6901) into a JSON body whose strings are page URLs: absolute, or
+    /// host-relative (`/services/data/...`).
+    pub body_fields: &'static [&'static str],
+}
+
+impl PageLinks {
+    /// Nothing to rewrite.
+    pub const NONE: PageLinks = PageLinks {
+        link_header: false,
+        body_fields: &[],
+    };
+    /// The `Link` header only.
+    pub const LINK_HEADER: PageLinks = PageLinks {
+        link_header: true,
+        body_fields: &[],
+    };
+}
+
 /// The longest provider error code kept.
 const MAX_ERROR_CODE: usize = 64;
 
@@ -189,6 +223,11 @@ const MAX_ERROR_CODE: usize = 64;
 /// number, markup) is not taken, so that what reaches a log line is a bounded token.
 pub fn error_code_at(body: &[u8], pointers: &[&str]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
+    error_code_in(&value, pointers)
+}
+
+/// As [`error_code_at`], in a body already parsed.
+pub fn error_code_in(value: &Value, pointers: &[&str]) -> Option<String> {
     pointers.iter().find_map(|pointer| {
         let code = value.pointer(pointer)?.as_str()?;
         let token = !code.is_empty()

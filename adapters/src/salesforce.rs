@@ -9,7 +9,8 @@
 //!   `/composite/batch`; the planner answers `GET .../query?explain=`.
 //! - `_HttpMethod=<METHOD>` on a POST runs it as that method.
 
-use crate::provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
+use crate::provider::{PageLinks, Provider, ProviderAccount, QueryPlan, SoqlApi};
+use crate::taxonomy::{self, Category, ProviderError};
 use serde_json::{Map, Value};
 
 pub const NAME: &str = "salesforce";
@@ -60,8 +61,154 @@ impl Provider for Salesforce {
     /// REST errors are an array, `[{"message":..,"errorCode":..}]`; token endpoint errors are
     /// RFC 6749's `{"error":..}`.
     fn error_code(&self, _status: http::StatusCode, body: &[u8]) -> Option<String> {
-        crate::provider::error_code_at(body, &["/0/errorCode", "/error"])
+        crate::provider::error_code_at(body, &ERROR_CODE_AT)
     }
+
+    fn classify_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Option<ProviderError> {
+        let json = taxonomy::json_of(body);
+        if status.is_success() {
+            return composite_failure(headers, json.as_ref()?);
+        }
+        classify(status.as_u16(), headers, json.as_ref())
+    }
+
+    /// A composite call answers 200 whatever its subrequests did (`/composite`,
+    /// `/composite/batch`).
+    fn success_may_hold_errors(&self, method: &http::Method, path: &str) -> bool {
+        *method == http::Method::POST && is_composite(path)
+    }
+
+    /// `nextRecordsUrl` of a query page, host-relative (`/services/data/v66.0/query/01g..-500`).
+    fn page_links(&self, method: &http::Method, path: &str) -> PageLinks {
+        if *method != http::Method::GET {
+            return PageLinks::NONE;
+        }
+        let mut segments = path.trim_end_matches('/').rsplit('/');
+        let last = segments.next().unwrap_or_default();
+        let query = |s: &str| s.eq_ignore_ascii_case("query") || s.eq_ignore_ascii_case("queryAll");
+        if query(last) || segments.next().is_some_and(query) {
+            PageLinks {
+                link_header: false,
+                body_fields: &["/nextRecordsUrl"],
+            }
+        } else {
+            PageLinks::NONE
+        }
+    }
+}
+
+// --- The error taxonomy --------------------------------------------------------------------
+//
+// Salesforce names its errors by `errorCode`, which decides before the status does: the same
+// 403 is throttling (`REQUEST_LIMIT_EXCEEDED`) or a missing permission (`INSUFFICIENT_ACCESS_*`).
+
+const ERROR_CODE_AT: [&str; 2] = ["/0/errorCode", "/error"];
+
+/// The status, headers and parsed body of one answer (or one composite subrequest).
+fn classify(status: u16, headers: &http::HeaderMap, json: Option<&Value>) -> Option<ProviderError> {
+    let code = json.and_then(|v| crate::provider::error_code_in(v, &ERROR_CODE_AT));
+    let status_code = http::StatusCode::from_u16(status).ok()?;
+    let by_code = code.as_deref().and_then(|code| match code {
+        "REQUEST_LIMIT_EXCEEDED" if daily_allocation_spent(headers, json) => {
+            Some(Category::QuotaExhausted)
+        }
+        "REQUEST_LIMIT_EXCEEDED" => Some(Category::ProviderThrottled),
+        "INVALID_SESSION_ID" => Some(Category::ProviderAuth),
+        "NOT_FOUND" | "ENTITY_IS_DELETED" => Some(Category::NotFound),
+        "SERVER_UNAVAILABLE" => Some(Category::ProviderUnavailable),
+        // A query too slow for the provider fails again if resent as is: the caller must make it
+        // selective, so it is the request's content, not a transient failure.
+        "QUERY_TIMEOUT" | "MALFORMED_QUERY" | "INVALID_FIELD" | "INVALID_TYPE"
+        | "REQUIRED_FIELD_MISSING" | "INVALID_REPLICATION_DATE" | "EXCEEDED_ID_LIMIT" => {
+            Some(Category::Validation)
+        }
+        "DUPLICATE_VALUE" | "ENTITY_IS_LOCKED" => Some(Category::Conflict),
+        c if c.starts_with("INSUFFICIENT_ACCESS")
+            || c == "API_DISABLED_FOR_ORG"
+            || c == "API_CURRENTLY_DISABLED"
+            || c == "FUNCTIONALITY_NOT_ENABLED" =>
+        {
+            Some(Category::ProviderPermission)
+        }
+        _ => None,
+    });
+    let category = match by_code {
+        Some(category) => category,
+        // 300: an upsert's external id matches more than one record; nothing was written.
+        None if status == 300 => Category::Conflict,
+        None => taxonomy::rest_category(status_code)?,
+    };
+    Some(ProviderError::new(category, code).retry_after_or(headers, None))
+}
+
+/// Whether a `REQUEST_LIMIT_EXCEEDED` is the org's rolling 24-hour allocation (as opposed to
+/// the limit on concurrent long-running requests, which frees up in seconds). Every REST answer
+/// carries `Sforce-Limit-Info: api-usage=N/M`; `N >= M` says the allocation is spent. Without
+/// the header, Salesforce's message for the allocation (`TotalRequests Limit exceeded.`) does.
+fn daily_allocation_spent(headers: &http::HeaderMap, json: Option<&Value>) -> bool {
+    if let Some((used, max)) = api_usage(headers) {
+        return used >= max;
+    }
+    taxonomy::str_at(json, "/0/message").is_some_and(|m| m.starts_with("TotalRequests"))
+}
+
+/// `api-usage=N/M` of `Sforce-Limit-Info` (`api-usage=10018/100000; api-bursts=1/750`).
+fn api_usage(headers: &http::HeaderMap) -> Option<(u64, u64)> {
+    let value = headers.get("sforce-limit-info")?.to_str().ok()?;
+    let usage = value
+        .split([';', ','])
+        .find_map(|part| part.trim().strip_prefix("api-usage="))?;
+    let (used, max) = usage.split_once('/')?;
+    Some((used.trim().parse().ok()?, max.trim().parse().ok()?))
+}
+
+/// `.../composite` and `.../composite/batch`.
+fn is_composite(path: &str) -> bool {
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    match segments.next() {
+        Some(last) if last.eq_ignore_ascii_case("composite") => true,
+        Some(last) if last.eq_ignore_ascii_case("batch") => {
+            segments.next().is_some_and(|s| s.eq_ignore_ascii_case("composite"))
+        }
+        _ => false,
+    }
+}
+
+/// The codes Salesforce gives the subrequests it did not run because another one failed.
+fn halted(code: Option<&str>) -> bool {
+    matches!(code, Some("PROCESSING_HALTED" | "BATCH_PROCESSING_HALTED"))
+}
+
+/// A composite answer with a failed subrequest, classified as its root failure: the first
+/// failed subrequest that is not merely halted because of another (with `allOrNone`, or a
+/// reference to a failed result, the others say `PROCESSING_HALTED`), else the first failed.
+/// `/composite` answers `{compositeResponse:[{httpStatusCode, body}]}`; `/composite/batch`
+/// `{hasErrors, results:[{statusCode, result}]}`.
+fn composite_failure(headers: &http::HeaderMap, json: &Value) -> Option<ProviderError> {
+    let (items, status_at, body_at) = if let Some(items) = json.get("compositeResponse") {
+        (items.as_array()?, "httpStatusCode", "body")
+    } else {
+        (json.get("results")?.as_array()?, "statusCode", "result")
+    };
+    let failed = items.iter().filter_map(|item| {
+        let status = u16::try_from(item.get(status_at)?.as_u64()?).ok()?;
+        (status >= 400).then(|| (status, item.get(body_at)))
+    });
+    let mut first = None;
+    for (status, body) in failed {
+        let code = body.and_then(|b| crate::provider::error_code_in(b, &ERROR_CODE_AT));
+        if !halted(code.as_deref()) {
+            return classify(status, headers, body);
+        }
+        first.get_or_insert((status, body));
+    }
+    let (status, body) = first?;
+    classify(status, headers, body)
 }
 
 /// Salesforce ids are 15 (case-sensitive) or 18 (case-safe) alphanumeric characters.

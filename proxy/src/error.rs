@@ -6,7 +6,7 @@
 //! config ids, rule ids and provider error codes, never from header values.
 
 use crate::body::{full, ProxyBody};
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,36 @@ pub(crate) type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// The error taxonomy, shared with the adapters (which classify provider answers into it) and
 /// the unified API: see `gatehouse_models::Category` and the README's table.
 pub use gatehouse_adapters::Category;
+
+/// The error's category, on every error response: a provider's passed through, and
+/// Gatehouse's own envelopes. These three names are a contract with callers.
+pub(crate) const X_ERROR_CATEGORY: HeaderName =
+    HeaderName::from_static("x-gatehouse-error-category");
+/// The provider's own error code (Gatehouse's code for an error it made itself).
+pub(crate) const X_ERROR_CODE: HeaderName = HeaderName::from_static("x-gatehouse-error-code");
+/// `true` or `false`: whether the same request may succeed if sent again later.
+pub(crate) const X_RETRYABLE: HeaderName = HeaderName::from_static("x-gatehouse-retryable");
+
+/// Marks an error response with the three headers. A provider cannot set them itself: the
+/// respond stage removes any it sent ([`unmark`]).
+pub(crate) fn mark(headers: &mut HeaderMap, category: Category, code: Option<&str>, retryable: bool) {
+    headers.insert(X_ERROR_CATEGORY, HeaderValue::from_static(category.as_str()));
+    // Codes are bounded tokens (the adapters' `error_code_at`, or ours), valid header text;
+    // one that is not is left out rather than sent mangled.
+    match code.and_then(|c| HeaderValue::from_str(c).ok()) {
+        Some(code) => headers.insert(X_ERROR_CODE, code),
+        None => headers.remove(X_ERROR_CODE),
+    };
+    let retryable = if retryable { "true" } else { "false" };
+    headers.insert(X_RETRYABLE, HeaderValue::from_static(retryable));
+}
+
+/// Removes the three headers from a provider's response, so that only Gatehouse says them.
+pub(crate) fn unmark(headers: &mut HeaderMap) {
+    for name in [X_ERROR_CATEGORY, X_ERROR_CODE, X_RETRYABLE] {
+        headers.remove(name);
+    }
+}
 
 /// The status of a Gatehouse-made envelope in `category`.
 pub(crate) fn status_of(category: Category) -> StatusCode {
@@ -41,6 +71,10 @@ struct Extra {
     provider_error: Option<serde_json::Value>,
     /// Extra structured detail (for example the SOQL guard's violations).
     details: Option<serde_json::Value>,
+    /// The provider's own error code, when the failure came from the provider and it named one.
+    provider_code: Option<String>,
+    /// The provider's word on retrying, when it differs from the category's.
+    retryable: Option<bool>,
     /// What went wrong underneath (a TLS verification failure, a refused connection, a
     /// malformed provider response), for the operator's log line.
     source: Option<Cause>,
@@ -94,7 +128,30 @@ impl GatewayError {
         let mut gateway = GatewayError::new(error.category, "provider_error", message)
             .with_provider_error(verbatim);
         gateway.retry_after = error.retry_after;
+        let extra = gateway.extra.get_or_insert_with(Box::default);
+        extra.provider_code = error.code.clone();
+        if error.retryable != error.category.retryable() {
+            extra.retryable = Some(error.retryable);
+        }
         gateway
+    }
+
+    /// Whether the same request may succeed if sent again later: the category's answer unless
+    /// the provider said otherwise.
+    pub fn retryable(&self) -> bool {
+        self.extra
+            .as_ref()
+            .and_then(|e| e.retryable)
+            .unwrap_or_else(|| self.category.retryable())
+    }
+
+    /// The code a caller reads in `x-gatehouse-error-code`: the provider's, for a provider
+    /// error that named one, else Gatehouse's.
+    pub fn header_code(&self) -> &str {
+        self.extra
+            .as_ref()
+            .and_then(|e| e.provider_code.as_deref())
+            .unwrap_or(self.code)
     }
 
     /// Keeps the provider's own error body verbatim in the envelope (the error taxonomy
@@ -186,7 +243,7 @@ impl GatewayError {
                 category: self.category,
                 code: self.code,
                 message: &self.message,
-                retryable: self.category.retryable(),
+                retryable: self.retryable(),
                 retry_after: self.retry_after.map(|d| d.as_secs().max(1)),
                 provider: ctx.provider,
                 connection: ctx.connection,
@@ -216,6 +273,12 @@ impl GatewayError {
                 HeaderValue::from(after.as_secs().max(1)),
             );
         }
+        mark(
+            headers,
+            self.category,
+            Some(self.header_code()),
+            self.retryable(),
+        );
         if self.category == Category::Unauthenticated {
             headers.insert(
                 header::PROXY_AUTHENTICATE,
@@ -309,6 +372,49 @@ mod tests {
         let body = String::from_utf8_lossy(&bytes);
         assert!(!body.contains("10.0.0.9"), "{body}");
         assert!(body.contains("upstream_connect_refused"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn envelopes_carry_the_three_headers_a_passthrough_error_carries() {
+        let ours = GatewayError::forbidden("policy_denied", "no").into_response(&ErrorContext::default());
+        let headers = ours.headers();
+        assert_eq!(headers[X_ERROR_CATEGORY], "forbidden");
+        assert_eq!(headers[X_ERROR_CODE], "policy_denied");
+        assert_eq!(headers[X_RETRYABLE], "false");
+        // A provider error in an envelope names the provider's code, and the provider's word
+        // on retrying wins over the category's.
+        let mut error = gatehouse_adapters::ProviderError::new(
+            Category::ProviderThrottled,
+            Some("REQUEST_LIMIT_EXCEEDED".to_owned()),
+        );
+        error.retryable = false;
+        error.retry_after = Some(Duration::from_secs(20));
+        let body = br#"[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"m"}]"#;
+        let response = GatewayError::from_provider("salesforce", &error, body)
+            .into_response(&ErrorContext::default());
+        let headers = response.headers();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[X_ERROR_CATEGORY], "provider_throttled");
+        assert_eq!(headers[X_ERROR_CODE], "REQUEST_LIMIT_EXCEEDED");
+        assert_eq!(headers[X_RETRYABLE], "false");
+        assert_eq!(headers[header::RETRY_AFTER], "20");
+        let bytes = body_of(response).await;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(value["error"]["retryable"], false);
+        assert_eq!(value["error"]["code"], "provider_error");
+        assert_eq!(value["error"]["provider_error"][0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
+    }
+
+    #[test]
+    fn a_provider_cannot_set_the_headers_itself() {
+        let mut headers = HeaderMap::new();
+        headers.insert(X_ERROR_CATEGORY, HeaderValue::from_static("none"));
+        headers.insert(X_RETRYABLE, HeaderValue::from_static("true"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        unmark(&mut headers);
+        assert_eq!(headers.len(), 1);
+        mark(&mut headers, Category::NotFound, Some("bad\ncode"), false);
+        assert!(!headers.contains_key(X_ERROR_CODE));
     }
 
     #[tokio::test]

@@ -32,7 +32,8 @@ impl Endpoint {
         }
     }
 
-    fn as_str(&self) -> &str {
+    /// The provider path (the respond stage asks the adapter about it).
+    pub fn as_str(&self) -> &str {
         self.uri.path().get(self.start..).unwrap_or("/")
     }
 }

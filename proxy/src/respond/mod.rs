@@ -1,15 +1,25 @@
 //! The respond stage: what the caller gets back from a provider response. The provider's
 //! headers cleaned (provider session cookies stay with Gatehouse), our request id added, the
 //! response head spoken as HTTP/1.1 whatever version the provider spoke; the provider's body
-//! streamed through as it arrives, except a small provider error body, which is read whole so
-//! that its adapter can name the provider's error code for the record (the caller gets the same
-//! bytes). The response body then completes the request's record when it ends
-//! ([`RecordedBody`]).
+//! passed through byte for byte as it arrives. Two kinds of answer are read before their head
+//! goes on:
 //!
-//! The provider's quota signals, the error taxonomy (a provider error body classified into the
-//! shared envelope's category and code, the provider's own error kept verbatim) and unified
-//! responses join here.
+//! - A provider error (any status that is not 2xx), and a success its adapter says may hold
+//!   errors (Ashby's 200 `success:false`, a Salesforce composite call): read up to
+//!   [`ERROR_BODY_READ_BYTES`] and classified by the adapter into the error taxonomy. An
+//!   error gets `x-gatehouse-error-category`, `x-gatehouse-error-code` (the provider's code,
+//!   when it named one) and `x-gatehouse-retryable`, and its category goes to the request's
+//!   record (metrics, access log). The body stays the provider's, unchanged. A body past the
+//!   cap streams on: an error status is then classified from its status and headers alone,
+//!   and a success is not inspected (it goes on as the success its status says).
+//! - A JSON success the adapter says names other pages by URL in its body: read up to
+//!   [`links::PAGE_REWRITE_BYTES`] so that its page links can be rewritten through Gatehouse
+//!   ([`links`]). `Link` headers are rewritten without reading anything.
+//!
+//! An ordinary success pays for two adapter questions and a header lookup; its body is never
+//! read. The response body then completes the request's record when it ends ([`RecordedBody`]).
 
+mod links;
 mod recorded;
 
 pub(crate) use recorded::recorded;
@@ -19,21 +29,34 @@ use crate::error::{Category, GatewayError};
 use crate::forward::upstream::UpstreamBody;
 use crate::pipeline::recorder::RequestContext;
 use crate::stages::hygiene::{self, X_REQUEST_ID};
-use bytes::Bytes;
-use http::{Response, Version};
+use bytes::{Bytes, BytesMut};
+use gatehouse_adapters::{PageLinks, ProviderError};
+use http::{header, HeaderValue, Method, Response, Version};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The largest provider error body read whole to find the provider's error code. Larger ones
-/// (and those without a length) stream through unread.
+/// The largest provider answer read whole to classify it (an error, or a success that may hold
+/// errors). Larger ones stream through unread (see the module docs for what they are then).
 pub(crate) const ERROR_BODY_READ_BYTES: u64 = 16 * 1024;
 
-/// A provider response body on its way to the caller: streamed, or read whole.
+/// A provider response body on its way to the caller: streamed, read whole, or read in part
+/// (its first bytes, then the rest as it arrives).
 pub(crate) enum Relayed {
     Streamed(UpstreamBody),
     Buffered(Option<Bytes>),
+    Prefixed(Option<Bytes>, UpstreamBody),
+}
+
+/// What reading the start of a body came to.
+enum Read {
+    /// Not read: the body goes on as it arrives.
+    Unread(UpstreamBody),
+    /// The whole body, within the cap.
+    Whole(Bytes),
+    /// The cap was passed: what was read, and the rest still to come.
+    Over(Bytes, UpstreamBody),
 }
 
 /// The caller's response to a provider response.
@@ -44,28 +67,109 @@ pub(crate) async fn to_caller(
     let (mut head, body) = response.into_parts();
     framing_for_caller(&mut head.headers)?;
     hygiene::sanitize_response(&mut head.headers);
+    crate::error::unmark(&mut head.headers);
     head.headers.insert(X_REQUEST_ID, ctx.request_id.header());
     // The provider's HTTP version is its hop's business: an HTTP/1.0 provider must not turn
     // the caller's HTTP/1.1 keep-alive connection into a closing one.
     head.version = Version::HTTP_11;
-    let small = body
-        .size_hint()
-        .exact()
-        .is_some_and(|n| n <= ERROR_BODY_READ_BYTES);
-    if !(head.status.as_u16() >= 400 && small) {
+    let Some(connection) = ctx.connection.clone() else {
         return Ok(Response::from_parts(head, Relayed::Streamed(body)));
-    }
-    let bytes = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => return Err(error_body_failed(error)),
     };
-    if let Some(connection) = ctx.connection.as_deref() {
-        ctx.provider_error = connection
-            .provider
-            .error_code(head.status, &bytes)
-            .map(String::into_boxed_str);
+    let provider = connection.provider.as_ref();
+    let path = ctx.endpoint.as_ref().map_or("/", |e| e.as_str());
+    let success = head.status.is_success();
+    let inspect = !success || provider.success_may_hold_errors(&ctx.method, path);
+    let links = if success {
+        provider.page_links(&ctx.method, path)
+    } else {
+        PageLinks::NONE
+    };
+    if links.link_header {
+        links::rewrite_link_headers(&mut head.headers, &connection);
     }
-    Ok(Response::from_parts(head, Relayed::Buffered(Some(bytes))))
+    let rewrite = !links.body_fields.is_empty() && links::is_json(&head.headers);
+    let cap = if rewrite {
+        links::PAGE_REWRITE_BYTES
+    } else if inspect {
+        ERROR_BODY_READ_BYTES
+    } else {
+        0
+    };
+    let too_big = body.size_hint().exact().is_some_and(|n| n > cap);
+    let read = if cap == 0 || too_big || ctx.method == Method::HEAD || body.is_end_stream() {
+        Read::Unread(body)
+    } else {
+        read_up_to(body, cap).await.map_err(error_body_failed)?
+    };
+    let error = match &read {
+        _ if !inspect => None,
+        Read::Whole(bytes) => provider.classify_error(head.status, &head.headers, bytes),
+        // Unread or cut at the cap: an error status still says what it is.
+        _ if !success => provider.classify_error(head.status, &head.headers, &[]),
+        _ => None,
+    };
+    let relayed = match read {
+        Read::Unread(body) => Relayed::Streamed(body),
+        Read::Over(prefix, rest) => Relayed::Prefixed(Some(prefix), rest),
+        Read::Whole(bytes) if rewrite => {
+            match links::rewrite_json_links(&bytes, links.body_fields, &connection) {
+                Some(rewritten) => {
+                    head.headers
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
+                    Relayed::Buffered(Some(Bytes::from(rewritten)))
+                }
+                None => Relayed::Buffered(Some(bytes)),
+            }
+        }
+        Read::Whole(bytes) => Relayed::Buffered(Some(bytes)),
+    };
+    if rewrite && !matches!(relayed, Relayed::Buffered(_)) {
+        tracing::warn!(
+            request_id = ctx.request_id.as_str(),
+            connection = connection.id.as_str(),
+            limit_bytes = links::PAGE_REWRITE_BYTES,
+            "a page too large to rewrite its page links went to the caller unchanged"
+        );
+    }
+    if let Some(error) = error {
+        record_provider_error(&mut head.headers, ctx, error);
+    }
+    Ok(Response::from_parts(head, relayed))
+}
+
+/// A classified provider error: the three headers for the caller (and the provider's
+/// `Retry-After`, or the adapter's reading of its window when the provider gave none), and the
+/// category and code for the request's record.
+fn record_provider_error(
+    headers: &mut http::HeaderMap,
+    ctx: &mut RequestContext,
+    error: ProviderError,
+) {
+    crate::error::mark(headers, error.category, error.code.as_deref(), error.retryable);
+    if let Some(after) = error.retry_after {
+        if error.retryable && !headers.contains_key(header::RETRY_AFTER) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+        }
+    }
+    ctx.category = Some(error.category);
+    ctx.code = "provider_error";
+    ctx.provider_error = error.code.map(String::into_boxed_str);
+}
+
+/// Reads `body` until its end or until more than `cap` bytes have come.
+async fn read_up_to(mut body: UpstreamBody, cap: u64) -> Result<Read, BoxError> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        // Trailers (rare from HTTP/1.1 providers) are not relayed either way.
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        buffer.extend_from_slice(&data);
+        if buffer.len() as u64 > cap {
+            return Ok(Read::Over(buffer.freeze(), body));
+        }
+    }
+    Ok(Read::Whole(buffer.freeze()))
 }
 
 /// The provider's framing headers, made the caller's: `Transfer-Encoding` is this hop's (the
@@ -147,6 +251,10 @@ impl Body for Relayed {
         match self.get_mut() {
             Relayed::Streamed(body) => Pin::new(body).poll_frame(cx),
             Relayed::Buffered(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Relayed::Prefixed(prefix, rest) => match prefix.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+                None => Pin::new(rest).poll_frame(cx),
+            },
         }
     }
 
@@ -154,6 +262,7 @@ impl Body for Relayed {
         match self {
             Relayed::Streamed(body) => body.is_end_stream(),
             Relayed::Buffered(bytes) => bytes.is_none(),
+            Relayed::Prefixed(prefix, rest) => prefix.is_none() && rest.is_end_stream(),
         }
     }
 
@@ -162,6 +271,16 @@ impl Body for Relayed {
             Relayed::Streamed(body) => body.size_hint(),
             Relayed::Buffered(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Relayed::Prefixed(prefix, rest) => {
+                let first = prefix.as_ref().map_or(0, |b| b.len() as u64);
+                let hint = rest.size_hint();
+                let mut sum = SizeHint::new();
+                sum.set_lower(hint.lower().saturating_add(first));
+                if let Some(upper) = hint.upper() {
+                    sum.set_upper(upper.saturating_add(first));
+                }
+                sum
             }
         }
     }
