@@ -12,6 +12,7 @@ pub mod configs;
 pub mod demo;
 pub mod provider_auth;
 pub mod raw_provider;
+pub mod unified;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -145,10 +145,18 @@ fn record_provider_error(
     ctx: &mut RequestContext,
     error: ProviderError,
 ) {
-    crate::error::mark(headers, error.category, error.code.as_deref(), error.retryable);
+    crate::error::mark(
+        headers,
+        error.category,
+        error.code.as_deref(),
+        error.retryable,
+    );
     if let Some(after) = error.retry_after {
         if error.retryable && !headers.contains_key(header::RETRY_AFTER) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
         }
     }
     ctx.category = Some(error.category);
