@@ -11,6 +11,8 @@ use crate::oauth::{self, FailureKind, TokenFailure};
 use crate::provider::{Provider, ProviderAccount};
 use serde_json::Value;
 
+mod unified;
+
 pub const NAME: &str = "hubspot";
 
 /// The token-info resource, relative to the API base (`https://api.hubapi.com`).
@@ -22,6 +24,10 @@ pub struct HubSpot;
 impl Provider for HubSpot {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     fn replay_on_401(&self) -> bool {

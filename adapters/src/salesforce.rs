@@ -10,7 +10,10 @@
 //! - `_HttpMethod=<METHOD>` on a POST runs it as that method.
 
 use crate::provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
+use crate::unified::UnifiedApi;
 use serde_json::{Map, Value};
+
+mod unified;
 
 pub const NAME: &str = "salesforce";
 
@@ -54,6 +57,10 @@ impl Provider for Salesforce {
     }
 
     fn soql(&self) -> Option<&dyn SoqlApi> {
+        Some(self)
+    }
+
+    fn unified(&self) -> Option<&dyn UnifiedApi> {
         Some(self)
     }
 
