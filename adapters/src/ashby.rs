@@ -6,6 +6,8 @@
 
 use crate::provider::Provider;
 
+mod unified;
+
 pub const NAME: &str = "ashby";
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,6 +16,10 @@ pub struct Ashby;
 impl Provider for Ashby {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     fn rejects_credential(&self, status: u16, _headers: &http::HeaderMap) -> bool {

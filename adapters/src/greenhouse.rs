@@ -10,6 +10,8 @@
 use crate::oauth::ClientAuth;
 use crate::provider::Provider;
 
+mod unified;
+
 pub const V1_NAME: &str = "greenhouse";
 pub const V3_NAME: &str = "greenhouse-v3";
 
@@ -21,6 +23,10 @@ impl Provider for HarvestV1 {
     fn name(&self) -> &str {
         V1_NAME
     }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
+    }
 }
 
 /// Harvest v3: OAuth client credentials.
@@ -30,6 +36,10 @@ pub struct HarvestV3;
 impl Provider for HarvestV3 {
     fn name(&self) -> &str {
         V3_NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     /// Greenhouse documents HTTP Basic on its token endpoint.

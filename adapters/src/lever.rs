@@ -5,6 +5,8 @@
 
 use crate::provider::Provider;
 
+mod unified;
+
 pub const NAME: &str = "lever";
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,6 +15,10 @@ pub struct Lever;
 impl Provider for Lever {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     /// `{"code":"<ErrorCode>","message":..}`.
