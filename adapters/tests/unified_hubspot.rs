@@ -18,8 +18,14 @@ fn a_list_page_maps_string_properties_and_goes_on_after() {
     assert_eq!(page.records.len(), 2);
     let acme = &page.records[0];
     assert_eq!(acme.remote_id, "5001");
-    assert_eq!(acme.remote_modified_at.as_deref(), Some("2024-03-05T10:11:12.345Z"));
-    assert_eq!(acme.remote_created_at.as_deref(), Some("2024-01-01T00:00:00Z"));
+    assert_eq!(
+        acme.remote_modified_at.as_deref(),
+        Some("2024-03-05T10:11:12.345Z")
+    );
+    assert_eq!(
+        acme.remote_created_at.as_deref(),
+        Some("2024-01-01T00:00:00Z")
+    );
     assert_eq!(acme.remote_was_deleted, Some(false));
     let a = account(acme);
     assert_eq!(a.name.as_deref(), Some("Acme Corporation"));
@@ -29,7 +35,10 @@ fn a_list_page_maps_string_properties_and_goes_on_after() {
     assert!(a.description.is_none());
     assert_eq!(a.addresses[0].city.as_deref(), Some("San Francisco"));
     assert_eq!(a.owner.as_deref(), Some("31337"));
-    assert_eq!(acme.raw["properties"]["hs_unknown_new_property"], "whatever");
+    assert_eq!(
+        acme.raw["properties"]["hs_unknown_new_property"],
+        "whatever"
+    );
     let sparse = account(&page.records[1]);
     assert!(sparse.name.is_none() && sparse.addresses.is_empty());
 
@@ -40,7 +49,9 @@ fn a_list_page_maps_string_properties_and_goes_on_after() {
     let query = query.unwrap();
     assert_eq!(param(&query, "after").as_deref(), Some("5007"));
     assert_eq!(param(&query, "limit").as_deref(), Some("2"));
-    assert!(param(&query, "properties").unwrap().contains("hs_lastmodifieddate"));
+    assert!(param(&query, "properties")
+        .unwrap()
+        .contains("hs_lastmodifieddate"));
 
     let last = br#"{"results": []}"#;
     let end = read_page(api, Model::Account, &resume(2, &next), &headers(&[]), last).unwrap();
@@ -50,14 +61,22 @@ fn a_list_page_maps_string_properties_and_goes_on_after() {
 #[test]
 fn a_deal_reads_its_amount_status_company_and_archive() {
     let hs = provider("hubspot");
-    let mapped = read_record(hs.unified().unwrap(), Model::Opportunity, &golden("hubspot/deal.json")).unwrap();
+    let mapped = read_record(
+        hs.unified().unwrap(),
+        Model::Opportunity,
+        &golden("hubspot/deal.json"),
+    )
+    .unwrap();
     let deal = opportunity(&mapped);
     assert_eq!(deal.amount, Some(1500.5));
     assert_eq!(deal.status.as_deref(), Some("WON"));
     assert_eq!(deal.account.as_deref(), Some("5001"));
     assert_eq!(deal.close_date.as_deref(), Some("2024-06-30T00:00:00Z"));
     assert_eq!(mapped.remote_was_deleted, Some(true));
-    assert_eq!(mapped.remote_modified_at.as_deref(), Some("2024-06-30T17:00:00.123Z"));
+    assert_eq!(
+        mapped.remote_modified_at.as_deref(),
+        Some("2024-06-30T17:00:00.123Z")
+    );
 }
 
 fn search_page(results: &[(&str, &str)], more: bool) -> Vec<u8> {
@@ -99,7 +118,14 @@ fn modified_since_searches_ascending_and_restarts_from_the_last_time_seen() {
     let date = headers(&[("date", "Fri, 01 Mar 2024 12:00:00 GMT")]);
     let t1 = "2024-03-01T01:00:00.000Z";
     let t2 = "2024-03-01T02:00:00.000Z";
-    let page = read_page(api, Model::Contact, &first, &date, &search_page(&[("1", t1), ("2", t2), ("3", t2)], true)).unwrap();
+    let page = read_page(
+        api,
+        Model::Contact,
+        &first,
+        &date,
+        &search_page(&[("1", t1), ("2", t2), ("3", t2)], true),
+    )
+    .unwrap();
     assert_eq!(page.records.len(), 3);
     let next = page.next.unwrap();
     // The next search starts at the last time seen (not at `after`, which would meet the
@@ -109,7 +135,10 @@ fn modified_since_searches_ascending_and_restarts_from_the_last_time_seen() {
     let filters = &body["filterGroups"][0]["filters"];
     assert_eq!(filters[0]["operator"], "GTE");
     assert_eq!(filters[0]["value"], "1709258400000");
-    assert_eq!(filters[1], json!({"propertyName": "lastmodifieddate", "operator": "LT", "value": "1709294400000"}));
+    assert_eq!(
+        filters[1],
+        json!({"propertyName": "lastmodifieddate", "operator": "LT", "value": "1709294400000"})
+    );
     assert!(body.get("after").is_none());
 
     // The search comes back with the two served at that time first: they are dropped.
@@ -118,7 +147,10 @@ fn modified_since_searches_ascending_and_restarts_from_the_last_time_seen() {
         Model::Contact,
         &resume(3, &next),
         &headers(&[]),
-        &search_page(&[("2", t2), ("3", t2), ("4", "2024-03-01T03:00:00.000Z")], false),
+        &search_page(
+            &[("2", t2), ("3", t2), ("4", "2024-03-01T03:00:00.000Z")],
+            false,
+        ),
     )
     .unwrap();
     let ids: Vec<&str> = again.records.iter().map(|r| r.remote_id.as_str()).collect();
@@ -136,12 +168,27 @@ fn more_ties_than_a_page_step_over_by_offset() {
         ..ListAsk::default()
     };
     let t = "2024-03-01T01:00:00.000Z";
-    let page = read_page(api, Model::Contact, &first, &headers(&[]), &search_page(&[("1", t), ("2", t)], true)).unwrap();
-    let call = api.list_call(Model::Contact, &resume(2, page.next.as_ref().unwrap())).unwrap();
+    let page = read_page(
+        api,
+        Model::Contact,
+        &first,
+        &headers(&[]),
+        &search_page(&[("1", t), ("2", t)], true),
+    )
+    .unwrap();
+    let call = api
+        .list_call(Model::Contact, &resume(2, page.next.as_ref().unwrap()))
+        .unwrap();
     assert_eq!(json_body(&call)["after"], "2");
 
     // A search that brings nothing new but says there is more would loop: refused.
-    let stuck = read_page(api, Model::Contact, &resume(2, page.next.as_ref().unwrap()), &headers(&[]), &search_page(&[("1", t), ("2", t)], true));
+    let stuck = read_page(
+        api,
+        Model::Contact,
+        &resume(2, page.next.as_ref().unwrap()),
+        &headers(&[]),
+        &search_page(&[("1", t), ("2", t)], true),
+    );
     assert!(matches!(stuck, Err(UnifiedError::Malformed(_))));
 }
 
@@ -149,7 +196,14 @@ fn more_ties_than_a_page_step_over_by_offset() {
 fn empty_huge_and_malformed_pages() {
     let hs = provider("hubspot");
     let api = hs.unified().unwrap();
-    let page = read_page(api, Model::Opportunity, &ask(100), &headers(&[]), br#"{"results": []}"#).unwrap();
+    let page = read_page(
+        api,
+        Model::Opportunity,
+        &ask(100),
+        &headers(&[]),
+        br#"{"results": []}"#,
+    )
+    .unwrap();
     assert!(page.records.is_empty() && page.next.is_none());
 
     let results: Vec<_> = (0..2000)
@@ -158,7 +212,10 @@ fn empty_huge_and_malformed_pages() {
     let body = serde_json::to_vec(&json!({"results": results})).unwrap();
     let page = read_page(api, Model::Opportunity, &ask(100), &headers(&[]), &body).unwrap();
     assert_eq!(page.records.len(), 2000);
-    assert_eq!(opportunity(&page.records[1999]).name.as_deref(), Some("Deal 1999"));
+    assert_eq!(
+        opportunity(&page.records[1999]).name.as_deref(),
+        Some("Deal 1999")
+    );
 
     refuses_malformed_pages(api, Model::Opportunity);
     for body in [
@@ -182,7 +239,13 @@ fn get_calls_take_numeric_ids() {
     let api = hs.unified().unwrap();
     let (path, query) = relative(&api.get_call(Model::Opportunity, "90001").unwrap());
     assert_eq!(path, "/crm/v3/objects/deals/90001");
-    assert_eq!(param(&query.unwrap(), "associations").as_deref(), Some("companies"));
-    assert!(matches!(api.get_call(Model::Contact, "12/../../x"), Err(UnifiedError::BadRemoteId(_))));
+    assert_eq!(
+        param(&query.unwrap(), "associations").as_deref(),
+        Some("companies")
+    );
+    assert!(matches!(
+        api.get_call(Model::Contact, "12/../../x"),
+        Err(UnifiedError::BadRemoteId(_))
+    ));
     assert_eq!(api.max_page_size(Model::Contact), 100);
 }

@@ -16,12 +16,21 @@ fn a_query_page_maps_every_field_and_normalises_times() {
     let body = golden("salesforce/accounts_page.json");
     let page = read_page(api, Model::Account, &ask(50), &headers(&[]), &body).unwrap();
     assert_eq!(page.records.len(), 2);
-    assert!(page.next.is_none(), "a short page that is done ends the walk");
+    assert!(
+        page.next.is_none(),
+        "a short page that is done ends the walk"
+    );
     let acme = &page.records[0];
     assert_eq!(acme.remote_id, "0015g00000AbCdEAAV");
-    assert_eq!(acme.remote_created_at.as_deref(), Some("2024-01-01T00:00:00Z"));
+    assert_eq!(
+        acme.remote_created_at.as_deref(),
+        Some("2024-01-01T00:00:00Z")
+    );
     // SystemModstamp, the field incremental walks filter on, not LastModifiedDate.
-    assert_eq!(acme.remote_modified_at.as_deref(), Some("2024-03-05T10:11:13Z"));
+    assert_eq!(
+        acme.remote_modified_at.as_deref(),
+        Some("2024-03-05T10:11:13Z")
+    );
     assert_eq!(acme.remote_was_deleted, Some(false));
     let fields = account(acme);
     assert_eq!(fields.name.as_deref(), Some("Acme Corporation"));
@@ -41,7 +50,10 @@ fn a_query_page_maps_every_field_and_normalises_times() {
     let globex = &page.records[1];
     assert_eq!(globex.remote_was_deleted, Some(true));
     // +0100 becomes UTC.
-    assert_eq!(globex.remote_created_at.as_deref(), Some("2024-02-01T07:00:00Z"));
+    assert_eq!(
+        globex.remote_created_at.as_deref(),
+        Some("2024-02-01T07:00:00Z")
+    );
     let nulls = account(globex);
     assert!(nulls.website.is_none() && nulls.industry.is_none());
     assert!(nulls.addresses.is_empty() && nulls.phone_numbers.is_empty());
@@ -73,7 +85,10 @@ fn the_first_page_is_a_limited_query_in_keyset_order() {
     let (path, query) = relative(&call);
     assert_eq!(path, "/services/data/v66.0/query");
     let soql = param(&query.unwrap(), "q").unwrap();
-    assert!(soql.starts_with("SELECT Id,FirstName,LastName,Email"), "{soql}");
+    assert!(
+        soql.starts_with("SELECT Id,FirstName,LastName,Email"),
+        "{soql}"
+    );
     assert!(soql.ends_with("FROM Contact ORDER BY SystemModstamp ASC, Id ASC LIMIT 50"));
     // A page size of 50 is a LIMIT, not a batchSize (which Salesforce raises to 200).
     assert!(call.headers.is_empty());
@@ -122,8 +137,13 @@ fn a_full_page_resumes_after_its_last_row_below_the_first_answers_date() {
         &body,
     )
     .unwrap();
-    let (_, query) = relative(&api.list_call(Model::Account, &resume(2, &later.next.unwrap())).unwrap());
-    assert!(param(&query.unwrap(), "q").unwrap().contains("SystemModstamp < 2024-04-02T09:00:00Z"));
+    let (_, query) = relative(
+        &api.list_call(Model::Account, &resume(2, &later.next.unwrap()))
+            .unwrap(),
+    );
+    assert!(param(&query.unwrap(), "q")
+        .unwrap()
+        .contains("SystemModstamp < 2024-04-02T09:00:00Z"));
 }
 
 #[test]
@@ -144,10 +164,14 @@ fn empty_and_huge_pages() {
             })
         })
         .collect();
-    let body = serde_json::to_vec(&json!({"totalSize": 5000, "done": true, "records": rows})).unwrap();
+    let body =
+        serde_json::to_vec(&json!({"totalSize": 5000, "done": true, "records": rows})).unwrap();
     let page = read_page(api, Model::Contact, &ask(2000), &headers(&[]), &body).unwrap();
     assert_eq!(page.records.len(), 2000);
-    assert_eq!(contact(&page.records[1999]).first_name.as_deref(), Some("First1999"));
+    assert_eq!(
+        contact(&page.records[1999]).first_name.as_deref(),
+        Some("First1999")
+    );
     assert!(page.next.is_some());
 }
 
@@ -184,9 +208,19 @@ fn get_calls_check_the_id_and_ask_the_same_fields() {
     let sf = provider("salesforce");
     let api = sf.unified().unwrap();
     let (path, query) = relative(&api.get_call(Model::Opportunity, "0065g00000Qq9RA").unwrap());
-    assert_eq!(path, "/services/data/v66.0/sobjects/Opportunity/0065g00000Qq9RA");
-    assert!(param(&query.unwrap(), "fields").unwrap().contains("StageName"));
-    for bad in ["", "0065g00000Qq9R", "0065g00000Qq9RA' OR Id != '", "../../limits"] {
+    assert_eq!(
+        path,
+        "/services/data/v66.0/sobjects/Opportunity/0065g00000Qq9RA"
+    );
+    assert!(param(&query.unwrap(), "fields")
+        .unwrap()
+        .contains("StageName"));
+    for bad in [
+        "",
+        "0065g00000Qq9R",
+        "0065g00000Qq9RA' OR Id != '",
+        "../../limits",
+    ] {
         assert!(matches!(
             api.get_call(Model::Opportunity, bad),
             Err(UnifiedError::BadRemoteId(_))
@@ -196,7 +230,10 @@ fn get_calls_check_the_id_and_ask_the_same_fields() {
         api.list_call(Model::Candidate, &ask(10)),
         Err(UnifiedError::Unsupported { .. })
     ));
-    assert_eq!(api.models(), [Model::Account, Model::Contact, Model::Opportunity]);
+    assert_eq!(
+        api.models(),
+        [Model::Account, Model::Contact, Model::Opportunity]
+    );
     assert_eq!(api.max_page_size(Model::Account), 2000);
 }
 
