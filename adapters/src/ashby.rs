@@ -7,6 +7,8 @@
 use crate::provider::{PageLinks, Provider};
 use crate::taxonomy::{self, Category, ProviderError};
 
+mod unified;
+
 pub const NAME: &str = "ashby";
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,6 +17,10 @@ pub struct Ashby;
 impl Provider for Ashby {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     fn rejects_credential(&self, status: u16, _headers: &http::HeaderMap) -> bool {

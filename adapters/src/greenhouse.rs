@@ -12,6 +12,8 @@ use crate::provider::Provider;
 use crate::taxonomy::{self, Category, ProviderError};
 use std::time::Duration;
 
+mod unified;
+
 pub const V1_NAME: &str = "greenhouse";
 pub const V3_NAME: &str = "greenhouse-v3";
 
@@ -24,6 +26,7 @@ impl Provider for HarvestV1 {
         V1_NAME
     }
 
+<<<<<<< HEAD
     fn classify_error(
         &self,
         status: http::StatusCode,
@@ -48,6 +51,11 @@ fn classify(
     let category = taxonomy::rest_category(status)?;
     let hint = (category == Category::ProviderThrottled).then_some(THROTTLE_WINDOW);
     Some(ProviderError::new(category, code).retry_after_or(headers, hint))
+=======
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
+    }
+>>>>>>> mappings
 }
 
 /// Harvest v3: OAuth client credentials.
@@ -57,6 +65,10 @@ pub struct HarvestV3;
 impl Provider for HarvestV3 {
     fn name(&self) -> &str {
         V3_NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     /// Greenhouse documents HTTP Basic on its token endpoint.

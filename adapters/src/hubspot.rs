@@ -13,6 +13,8 @@ use crate::taxonomy::{self, Category, ProviderError};
 use serde_json::Value;
 use std::time::Duration;
 
+mod unified;
+
 pub const NAME: &str = "hubspot";
 
 /// The token-info resource, relative to the API base (`https://api.hubapi.com`).
@@ -24,6 +26,10 @@ pub struct HubSpot;
 impl Provider for HubSpot {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     fn replay_on_401(&self) -> bool {

@@ -7,6 +7,8 @@ use crate::provider::{PageLinks, Provider};
 use crate::taxonomy::{self, Category, ProviderError};
 use std::time::Duration;
 
+mod unified;
+
 pub const NAME: &str = "lever";
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -15,6 +17,10 @@ pub struct Lever;
 impl Provider for Lever {
     fn name(&self) -> &str {
         NAME
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 
     /// `{"code":"<ErrorCode>","message":..}`.

@@ -11,7 +11,10 @@
 
 use crate::provider::{PageLinks, Provider, ProviderAccount, QueryPlan, SoqlApi};
 use crate::taxonomy::{self, Category, ProviderError};
+use crate::unified::UnifiedApi;
 use serde_json::{Map, Value};
+
+mod unified;
 
 pub const NAME: &str = "salesforce";
 
@@ -55,6 +58,10 @@ impl Provider for Salesforce {
     }
 
     fn soql(&self) -> Option<&dyn SoqlApi> {
+        Some(self)
+    }
+
+    fn unified(&self) -> Option<&dyn UnifiedApi> {
         Some(self)
     }
 
