@@ -26,7 +26,6 @@ impl Provider for HarvestV1 {
         V1_NAME
     }
 
-<<<<<<< HEAD
     fn classify_error(
         &self,
         status: http::StatusCode,
@@ -34,6 +33,10 @@ impl Provider for HarvestV1 {
         body: &[u8],
     ) -> Option<ProviderError> {
         classify(status, headers, self.error_code(status, body))
+    }
+
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+        Some(self)
     }
 }
 
@@ -51,11 +54,6 @@ fn classify(
     let category = taxonomy::rest_category(status)?;
     let hint = (category == Category::ProviderThrottled).then_some(THROTTLE_WINDOW);
     Some(ProviderError::new(category, code).retry_after_or(headers, hint))
-=======
-    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
-        Some(self)
-    }
->>>>>>> mappings
 }
 
 /// Harvest v3: OAuth client credentials.
