@@ -2,6 +2,7 @@
 //! connection of each simulator, and a check of a served body against the OpenAPI document.
 
 use crate::Gatehouse;
+
 use gatehouse_sim::{
     Provider, SimHandle, DEMO_API_KEY, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN,
     DEMO_RUN_AS_USER,
@@ -12,15 +13,16 @@ use serde_json::Value;
 pub const CRM: [&str; 3] = ["crm/accounts", "crm/contacts", "crm/opportunities"];
 pub const ATS: [&str; 3] = ["ats/candidates", "ats/applications", "ats/jobs"];
 
-/// The Gatehouse provider name of a simulator, and the collections it should serve.
-pub fn provider_of(sim: Provider) -> (&'static str, [&'static str; 3]) {
+/// The Gatehouse provider name of a simulator, and the collections it serves (Lever's
+/// applications live inside its opportunities: no collection of their own).
+pub fn provider_of(sim: Provider) -> (&'static str, &'static [&'static str]) {
     match sim {
-        Provider::Salesforce => ("salesforce", CRM),
-        Provider::HubSpot => ("hubspot", CRM),
-        Provider::GreenhouseV1 => ("greenhouse", ATS),
-        Provider::GreenhouseV3 => ("greenhouse-v3", ATS),
-        Provider::Lever => ("lever", ATS),
-        Provider::Ashby => ("ashby", ATS),
+        Provider::Salesforce => ("salesforce", &CRM),
+        Provider::HubSpot => ("hubspot", &CRM),
+        Provider::GreenhouseV1 => ("greenhouse", &ATS),
+        Provider::GreenhouseV3 => ("greenhouse-v3", &ATS),
+        Provider::Lever => ("lever", &["ats/candidates", "ats/jobs"]),
+        Provider::Ashby => ("ashby", &ATS),
     }
 }
 
@@ -31,6 +33,13 @@ pub fn connection(id: &str, sim: &SimHandle) -> String {
     let (provider, _) = provider_of(sim.provider());
     let base = sim.http_base_url();
     let token_url = sim.token_url();
+    // The walk's first page of a large object is a keyset page without a WHERE (`ORDER BY
+    // SystemModstamp, Id LIMIT n`), which the SOQL guard's `missing-where` blocks by default:
+    // a connection that serves full unified walks lets it through, observed.
+    let soql = match sim.provider() {
+        Provider::Salesforce => "[connections.soql.rules]\nmissing-where = \"observe\"\n",
+        _ => "",
+    };
     let credentials = match sim.provider() {
         Provider::Salesforce | Provider::HubSpot => format!(
             "type = \"oauth_refresh_token\"\ntoken_url = \"{token_url}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\nclient_secret = \"{DEMO_CLIENT_SECRET}\"\nrefresh_token = \"{DEMO_REFRESH_TOKEN}\""
@@ -41,7 +50,7 @@ pub fn connection(id: &str, sim: &SimHandle) -> String {
         _ => format!("type = \"basic\"\nusername = \"{DEMO_API_KEY}\""),
     };
     format!(
-        "[[connections]]\nid = \"{id}\"\nprovider = \"{provider}\"\nbase_url = \"{base}\"\n[connections.credentials]\n{credentials}\n"
+        "[[connections]]\nid = \"{id}\"\nprovider = \"{provider}\"\nbase_url = \"{base}\"\n[connections.credentials]\n{credentials}\n{soql}"
     )
 }
 
@@ -53,7 +62,23 @@ pub struct Caller<'a> {
 
 impl Caller<'_> {
     /// `GET <data plane><path_and_query>`: the status and the body as JSON (`Null` if it is not).
+    /// A throttled answer is asked again after its `retry_after`, as a sync job would (a few
+    /// times).
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        for _ in 0..5 {
+            let (status, body) = self.get_once(path_and_query).await;
+            let wait = body["error"]["retry_after"].as_u64();
+            match (status, wait) {
+                (429, Some(secs)) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                }
+                _ => return (status, body),
+            }
+        }
+        self.get_once(path_and_query).await
+    }
+
+    async fn get_once(&self, path_and_query: &str) -> (u16, Value) {
         let response = reqwest::Client::builder()
             .no_proxy()
             .build()

@@ -62,7 +62,13 @@ async fn walk_every_model(provider: Provider, refresh: bool) {
             sim.faults().expire_access_tokens();
         }
     };
-    for collection in collections {
+    for &collection in collections {
+        // The simulators seed a tenth as many jobs as other records, and at least five.
+        let seeded = if collection.ends_with("jobs") {
+            (RECORDS / 10).max(5)
+        } else {
+            RECORDS
+        };
         let refreshes = sim.token_calls().total;
         let records = caller
             .walk(collection, "conn", "&page_size=3", expire)
@@ -70,9 +76,9 @@ async fn walk_every_model(provider: Provider, refresh: bool) {
             .unwrap_or_else(|e| panic!("{collection}: {e:?}"));
         let remote: BTreeSet<&str> = strings(&records, "remote_id").into_iter().collect();
         let ids: BTreeSet<&str> = strings(&records, "id").into_iter().collect();
-        assert_eq!(records.len(), RECORDS, "{collection}: every seeded record");
-        assert_eq!(remote.len(), RECORDS, "{collection}: each exactly once");
-        assert_eq!(ids.len(), RECORDS, "{collection}: distinct ids");
+        assert_eq!(records.len(), seeded, "{collection}: every seeded record");
+        assert_eq!(remote.len(), seeded, "{collection}: each exactly once");
+        assert_eq!(ids.len(), seeded, "{collection}: distinct ids");
         if refresh {
             assert!(
                 sim.token_calls().total > refreshes,

@@ -386,20 +386,28 @@ impl Asked<'_> {
         to_json(&ListBody { data, next_cursor })
     }
 
+    /// The provider sync token an incremental walk from `since` may go by: the one the last
+    /// completed walk handed out, when that walk saw everything up to `since` (its high-water
+    /// mark is not later). A token only yields what changed after its walk, so for an earlier
+    /// `since` it would leave out records the caller asked for.
+    async fn sync_token_for(&self, state: &AppState, since: SystemTime) -> Option<String> {
+        let (caller, connection, model) = (self.sender.caller, &self.connection().id, self.model);
+        let sync = &state.unified.sync;
+        let high_water = sync.high_water(caller, connection, model).await?;
+        let covered = request::rfc3339(&high_water).is_ok_and(|seen| seen <= since);
+        if !covered {
+            return None;
+        }
+        sync.sync_token(caller, connection, model).await
+    }
+
     /// Asks the provider for the page `walk` stands at; when the provider says its sync token
     /// is no longer good, walks again from the first page without one (once).
     async fn fetch(&self, state: &AppState, walk: &mut Walk) -> Result<Page, GatewayError> {
         let (api, model, connection) = (self.api, self.model, self.connection());
         let page_size = walk.page_size.clamp(1, api.max_page_size(model).max(1));
         let mut sync_token = match (&walk.resume, &walk.modified_since) {
-            // An incremental walk's first page may go by the token of the walk before it.
-            (None, Some(_)) => {
-                state
-                    .unified
-                    .sync
-                    .sync_token(self.sender.caller, &connection.id, model)
-                    .await
-            }
+            (None, Some((_, since))) => self.sync_token_for(state, *since).await,
             _ => None,
         };
         let mut resynced = false;

@@ -23,9 +23,12 @@ pub(crate) struct WalkDone {
 
 type Key = (String, String, Model);
 
+/// A completed walk's sync token and the highest `remote_modified_at` that walk served.
+type Kept = (String, Option<String>);
+
 #[derive(Debug, Default)]
 pub(crate) struct SyncShim {
-    tokens: Mutex<HashMap<Key, String>>,
+    tokens: Mutex<HashMap<Key, Kept>>,
 }
 
 impl SyncShim {
@@ -48,9 +51,10 @@ impl SyncShim {
             "unified walk completed"
         );
         if let Some(token) = done.sync_token {
-            self.tokens
-                .lock()
-                .insert((done.caller, done.connection, done.model), token);
+            self.tokens.lock().insert(
+                (done.caller, done.connection, done.model),
+                (token, done.high_water),
+            );
         }
     }
 
@@ -71,6 +75,16 @@ impl SyncShim {
     }
 
     pub async fn sync_token(&self, caller: &str, connection: &str, model: Model) -> Option<String> {
+        self.kept(caller, connection, model).map(|(token, _)| token)
+    }
+
+    /// The high-water mark of the last completed walk (RFC 3339), which the sync state keeps.
+    pub async fn high_water(&self, caller: &str, connection: &str, model: Model) -> Option<String> {
+        self.kept(caller, connection, model)
+            .and_then(|(_, high_water)| high_water)
+    }
+
+    fn kept(&self, caller: &str, connection: &str, model: Model) -> Option<Kept> {
         self.tokens
             .lock()
             .get(&(caller.to_owned(), connection.to_owned(), model))

@@ -196,8 +196,8 @@ fn hash(token: &str) -> String {
     crate::stages::caller::hash_token(token)
 }
 
-/// Connections `crm` and `crm2` (the test adapter), `plain` (a provider without a unified
-/// API); callers `svc` (granted `/unified/crm/**` on all), `other` (on `crm`) and `nogrant`.
+/// Connections `crm` and `crm2` (the test adapter), `plain` (a custom provider, without a
+/// unified API); callers `svc` (granted `/unified/crm/**` on all), `other` (on `crm`) and `nogrant`.
 async fn state() -> (Arc<AppState>, Arc<Script>, tempfile::TempDir) {
     let script = Arc::new(Script::default());
     let base = provider(script.clone()).await;
@@ -208,12 +208,14 @@ async fn state() -> (Arc<AppState>, Arc<Script>, tempfile::TempDir) {
     let caller = |id: &str, connections: &str, paths: &str| {
         format!("[[callers]]\nid = \"{id}\"\ntoken_sha256 = \"{}\"\n[[callers.grants]]\nconnections = {connections}\nmethods = [\"GET\"]\npaths = {paths}\n", hash(id))
     };
+    // A custom provider: no unified API.
+    let plain = format!("[[connections]]\nid = \"plain\"\nprovider = \"custom\"\nbase_url = \"{base}\"\n[connections.profile]\nname = \"testapi\"\n");
     let text = format!(
         "[store]\ndata_dir = \"{}\"\n{}{}{}{}{}{}",
         dir.path().display(),
         connection("crm"),
         connection("crm2"),
-        connection("plain"),
+        plain,
         caller(
             "svc",
             "[\"crm\", \"crm2\", \"plain\"]",
@@ -438,7 +440,7 @@ async fn an_expired_sync_token_walks_again_from_the_start() {
         caller: "svc".into(),
         connection: "crm".into(),
         model: Model::Account,
-        high_water: None,
+        high_water: Some("2024-12-31T00:00:00Z".into()),
         records_seen: 0,
         sync_token: Some("expired".into()),
     };
@@ -538,4 +540,39 @@ fn the_high_water_mark_is_the_latest_time_seen() {
     }
     assert_eq!(mark.as_deref(), Some("2025-06-01T00:00:00.500Z"));
     assert_eq!(later(mark.clone(), None), mark);
+}
+
+#[tokio::test]
+async fn a_sync_token_is_offered_only_when_its_walk_covers_modified_since() {
+    let (state, script, _dir) = state().await;
+    let done = WalkDone {
+        caller: "svc".into(),
+        connection: "crm".into(),
+        model: Model::Account,
+        high_water: Some("2025-06-01T00:00:00Z".into()),
+        records_seen: 5,
+        sync_token: Some("expired".into()),
+    };
+    state.unified.sync.walk_completed(done).await;
+    let asked = |since: &'static str| {
+        let state = state.clone();
+        async move {
+            get(
+                &state,
+                "svc",
+                &format!("/unified/crm/accounts?connection=crm&modified_since={since}"),
+            )
+            .await
+        }
+    };
+    // Earlier than what the token's walk saw: a full walk, the token is not sent.
+    let before = script.requests.load(Ordering::SeqCst);
+    let (status, _) = asked("2025-01-01T00:00:00Z").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(script.requests.load(Ordering::SeqCst) - before, 1);
+    // From its high-water mark on: the token goes (and, refused, costs one more call).
+    let before = script.requests.load(Ordering::SeqCst);
+    let (status, _) = asked("2025-06-01T00:00:00Z").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(script.requests.load(Ordering::SeqCst) - before, 2);
 }
