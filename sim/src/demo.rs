@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -73,6 +74,32 @@ pub fn examples() -> [Example; 2] {
             path: "/acme-sf/services/data/v60.0/query",
             query: Some("SELECT Id FROM Account"),
             outcome: "blocked by the SOQL guard",
+        },
+    ]
+}
+
+/// A unified API call the demo makes once at start and prints, and that a newcomer can repeat.
+#[derive(Debug, Clone)]
+pub struct UnifiedExample {
+    pub caller: DemoCaller,
+    /// Path and query on the data plane.
+    pub path_and_query: &'static str,
+    /// What the page holds, for the banner.
+    pub what: &'static str,
+}
+
+/// A page of CRM accounts and a page of ATS candidates, each with its `next_cursor`.
+pub fn unified_examples() -> [UnifiedExample; 2] {
+    [
+        UnifiedExample {
+            caller: CRM_SYNC,
+            path_and_query: "/unified/crm/accounts?connection=acme-hubspot&page_size=2",
+            what: "HubSpot companies as unified CRM accounts",
+        },
+        UnifiedExample {
+            caller: RECRUITING,
+            path_and_query: "/unified/ats/candidates?connection=acme-greenhouse&page_size=2",
+            what: "Greenhouse candidates as unified ATS candidates",
         },
     ]
 }
@@ -237,6 +264,10 @@ connections = ["acme-hubspot"]
 methods = ["POST"]
 paths = ["/crm/v3/objects/*/search"]
 max_body_bytes = 16384
+[[callers.grants]]
+connections = ["acme-sf", "acme-hubspot"]
+methods = ["GET"]
+paths = ["/unified/crm/**"]
 
 # recruiting: reads the ATSs.
 [[callers]]
@@ -255,6 +286,10 @@ connections = ["acme-ashby"]
 methods = ["POST"]
 paths = ["/candidate.list", "/application.list", "/job.list"]
 max_body_bytes = 4096
+[[callers.grants]]
+connections = ["acme-greenhouse", "acme-greenhouse-v3", "acme-lever", "acme-ashby"]
+methods = ["GET"]
+paths = ["/unified/ats/**"]
 
 # ai-agent: generated SOQL against Salesforce, Accounts and Opportunities only.
 [[callers]]
@@ -472,4 +507,54 @@ pub async fn run_traffic(
             return;
         }
     }
+}
+
+/// What one unified page held: how many records, the first one's `remote_id` and name, and
+/// the page's `next_cursor`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnifiedPage {
+    pub status: u16,
+    pub records: usize,
+    pub first: Option<String>,
+    pub next_cursor: Option<String>,
+}
+
+/// Asks `example` of the Gatehouse at `data_url` once.
+pub async fn unified_page(data_url: &str, example: &UnifiedExample) -> Result<UnifiedPage, String> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = http::Request::builder()
+        .uri(format!("{data_url}{}", example.path_and_query))
+        .header(
+            "proxy-authorization",
+            format!("Bearer {}", example.caller.token),
+        )
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let response = tokio::time::timeout(Duration::from_secs(15), client.request(request))
+        .await
+        .map_err(|_| "no answer in 15 s".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let page: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let records = page["data"].as_array().map_or(0, Vec::len);
+    let first = page["data"][0]["remote_id"].as_str().map(|id| {
+        let name = page["data"][0]["name"]
+            .as_str()
+            .or_else(|| page["data"][0]["last_name"].as_str())
+            .unwrap_or("");
+        format!("{id} {name}").trim().to_owned()
+    });
+    let next_cursor = page["next_cursor"].as_str().map(str::to_owned);
+    Ok(UnifiedPage {
+        status,
+        records,
+        first,
+        next_cursor,
+    })
 }

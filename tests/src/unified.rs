@@ -33,11 +33,13 @@ pub fn connection(id: &str, sim: &SimHandle) -> String {
     let (provider, _) = provider_of(sim.provider());
     let base = sim.http_base_url();
     let token_url = sim.token_url();
-    // The walk's first page of a large object is a keyset page without a WHERE (`ORDER BY
-    // SystemModstamp, Id LIMIT n`), which the SOQL guard's `missing-where` blocks by default:
-    // a connection that serves full unified walks lets it through, observed.
+    // The Salesforce adapter walks a large object by keyset pages (`WHERE SystemModstamp > t OR
+    // (SystemModstamp = t AND Id > i) ... ORDER BY SystemModstamp, Id LIMIT n`, the first one
+    // without a WHERE), which the SOQL guard's selectivity rules cannot tell from a full scan:
+    // a connection that serves full unified walks observes those three rules. An incremental
+    // walk reads `queryAll` (deletions are changes too), which needs `allow_all_rows`.
     let soql = match sim.provider() {
-        Provider::Salesforce => "[connections.soql.rules]\nmissing-where = \"observe\"\n",
+        Provider::Salesforce => "[connections.soql]\nallow_all_rows = true\n[connections.soql.rules]\nmissing-where = \"observe\"\nor-unindexed = \"observe\"\nwide-date-range = \"observe\"\n",
         _ => "",
     };
     let credentials = match sim.provider() {

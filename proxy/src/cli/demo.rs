@@ -7,7 +7,9 @@ use super::output;
 use crate::config::Config;
 use crate::listen::server::{shutdown_signal, Server};
 use crate::state::AppState;
-use gatehouse_sim::demo::{examples, run_traffic, DemoWorld, TrafficStats};
+use gatehouse_sim::demo::{
+    examples, run_traffic, unified_examples, unified_page, DemoWorld, TrafficStats,
+};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -76,6 +78,7 @@ async fn run_inner(
     for line in where_to_look.lines() {
         output::line(line);
     }
+    show_unified_pages(&data_url).await;
     output::line(
         "Traffic from crm-sync, recruiting and ai-agent is running; Ctrl-C stops everything.",
     );
@@ -192,6 +195,34 @@ impl Banner<'_> {
             self.admin_token
         ));
         lines
+    }
+}
+
+/// Asks the unified API for a page of CRM accounts and of ATS candidates, and says what came
+/// back: one interface over two providers, each page with the cursor to the next.
+async fn show_unified_pages(data_url: &str) {
+    output::line("The unified API, one page each:");
+    for example in unified_examples() {
+        let said = match unified_page(data_url, &example).await {
+            Ok(page) if page.status == 200 => format!(
+                "{} records (first: {}), next_cursor: {}",
+                page.records,
+                page.first.as_deref().unwrap_or("none"),
+                page.next_cursor
+                    .as_deref()
+                    .map_or("null".to_owned(), |c| format!(
+                        "{}…",
+                        c.chars().take(24).collect::<String>()
+                    ))
+            ),
+            Ok(page) => format!("status {}", page.status),
+            Err(error) => format!("failed: {error}"),
+        };
+        output::line(format_args!("  {}: {said}", example.what));
+        output::line(format_args!(
+            "    curl -s -H 'Proxy-Authorization: Bearer {}' '{data_url}{}'",
+            example.caller.token, example.path_and_query
+        ));
     }
 }
 
