@@ -431,7 +431,12 @@ async fn measure_a_ten_thousand_record_walk() {
             .await
             .unwrap();
         let elapsed = started.elapsed();
-        assert_eq!(records.len(), 10_000);
+        let held = match provider {
+            // Salesforce's query leaves its deleted rows (about 2%) out.
+            Provider::Salesforce => seeded(&sim, collection).await,
+            _ => 10_000,
+        };
+        assert_eq!(records.len(), held);
         println!(
             "{provider:?} {collection}: {} records in {:.2} s = {:.0} records/s (page_size {page_size})",
             records.len(),
