@@ -78,7 +78,11 @@ async fn run_inner(
     for line in where_to_look.lines() {
         output::line(line);
     }
-    show_unified_pages(&data_url).await;
+    // Asked while the server runs (it serves from `server.run` below).
+    let unified = tokio::spawn({
+        let data_url = data_url.clone();
+        async move { show_unified_pages(&data_url).await }
+    });
     output::line(
         "Traffic from crm-sync, recruiting and ai-agent is running; Ctrl-C stops everything.",
     );
@@ -114,6 +118,7 @@ async fn run_inner(
         }
     };
     server.run(stop).await;
+    unified.abort();
     let _ = stop_tx.send(true);
     reporter.abort();
     let _ = traffic.await;
@@ -201,7 +206,6 @@ impl Banner<'_> {
 /// Asks the unified API for a page of CRM accounts and of ATS candidates, and says what came
 /// back: one interface over two providers, each page with the cursor to the next.
 async fn show_unified_pages(data_url: &str) {
-    output::line("The unified API, one page each:");
     for example in unified_examples() {
         let said = match unified_page(data_url, &example).await {
             Ok(page) if page.status == 200 => format!(
@@ -218,7 +222,7 @@ async fn show_unified_pages(data_url: &str) {
             Ok(page) => format!("status {}", page.status),
             Err(error) => format!("failed: {error}"),
         };
-        output::line(format_args!("  {}: {said}", example.what));
+        output::line(format_args!("Unified API: {}: {said}", example.what));
         output::line(format_args!(
             "    curl -s -H 'Proxy-Authorization: Bearer {}' '{data_url}{}'",
             example.caller.token, example.path_and_query
