@@ -143,10 +143,15 @@ async fn seeded(sim: &SimHandle, collection: &str) -> usize {
         return answer["totalSize"].as_u64().unwrap() as usize;
     }
     if collection.ends_with("jobs") {
-        (RECORDS / 10).max(5)
+        jobs_for(RECORDS)
     } else {
         RECORDS
     }
+}
+
+/// The jobs an ATS simulator seeds beside `records` of every other object.
+fn jobs_for(records: usize) -> usize {
+    (records / 10).max(5)
 }
 
 #[tokio::test(flavor = "multi_thread")]
