@@ -96,6 +96,8 @@ pub struct AppState {
     pub accepting: AtomicBool,
     /// Who may use the admin port (`[admin]`).
     pub admin: crate::admin::auth::AdminAuth,
+    /// The unified API's sync state and its metrics.
+    pub sync: Arc<crate::unified::sync_state::SyncStates>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +168,8 @@ impl AppState {
         }
         let credentials = Credentials::start(&config, &mut registry).await?;
         let admin = crate::admin::auth::AdminAuth::start(&config.admin)?;
+        let sync =
+            crate::unified::sync_state::SyncStates::start(&config, &credentials, &mut registry);
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             connections,
@@ -177,6 +181,7 @@ impl AppState {
             registry,
             accepting: AtomicBool::new(true),
             admin,
+            sync,
         }))
     }
 }
