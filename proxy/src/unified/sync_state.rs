@@ -61,7 +61,7 @@ struct ConnectionLabels {
 enum Source {
     Shared(Arc<Store>),
     Own {
-        config: gatehouse_store::StoreConfig,
+        config: Box<gatehouse_store::StoreConfig>,
         store: OnceCell<Arc<Store>>,
     },
 }
@@ -134,7 +134,7 @@ impl SyncStates {
         let source = match credentials.store() {
             Some(store) => Source::Shared(store),
             None => Source::Own {
-                config: config.store.clone(),
+                config: Box::new(config.store.clone()),
                 store: OnceCell::new(),
             },
         };
