@@ -74,6 +74,13 @@ pub(crate) struct SyncStates {
     configured: std::collections::BTreeSet<String>,
 }
 
+/// How stale one model's sync is on a connection.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ModelLag {
+    pub model: &'static str,
+    pub lag_seconds: f64,
+}
+
 /// The sync metrics: the records counter, and what the scrape-time gauges read.
 #[derive(Clone, Default)]
 pub(crate) struct SyncMetrics {
@@ -113,6 +120,21 @@ impl SyncMetrics {
         let mut last = self.last_walk.lock();
         let entry = last.entry((connection.to_owned(), model)).or_insert(at_ms);
         *entry = (*entry).max(at_ms);
+    }
+
+    /// Each model's lag on `connection` (seconds since its last completed walk), for the
+    /// dashboard.
+    pub(crate) fn lags(&self, connection: &str) -> Vec<ModelLag> {
+        let now = now_ms();
+        self.last_walk
+            .lock()
+            .iter()
+            .filter(|((c, _), _)| c == connection)
+            .map(|((_, model), at)| ModelLag {
+                model: model.label(),
+                lag_seconds: (now - at).max(0) as f64 / 1000.0,
+            })
+            .collect()
     }
 
     pub(crate) fn onboarded(&self, connection: &str, seconds: f64) {
@@ -208,6 +230,11 @@ impl SyncStates {
             return;
         }
         self.metrics.walked(&record.connection, model, at);
+    }
+
+    /// Each model's lag on `connection`, for the dashboard.
+    pub(crate) fn lags(&self, connection: &str) -> Vec<ModelLag> {
+        self.metrics.lags(connection)
     }
 
     /// Records served on one page of a unified list.
