@@ -9,7 +9,7 @@
 //! - [`respond`]: what the caller gets back from a provider response;
 //! - [`telemetry`]: the request record and its sinks (metrics, access log), the metric names;
 //! - [`credentials`]: tokens, refresh, the connect flow; [`config`]: the typed config;
-//! - [`unified`]: the unified API (canonical CRM and ATS records over every provider);
+//! - [`unified`]: the unified API (canonical CRM and ATS records), its sync state;
 //! - [`admin`]: the admin port; [`cli`]: the subcommands, the demo.
 //!
 //! Only [`cli::main`] is used from outside (by `main.rs`); everything else is crate-private,

@@ -98,6 +98,8 @@ pub struct AppState {
     pub admin: crate::admin::auth::AdminAuth,
     /// The unified API's cursor key and sync-state hooks.
     pub unified: crate::unified::UnifiedState,
+    /// The unified API's sync state and its metrics.
+    pub sync: Arc<crate::unified::sync_state::SyncStates>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +172,8 @@ impl AppState {
         let admin = crate::admin::auth::AdminAuth::start(&config.admin)?;
         // After the credentials: they create the embedded store's key when there is none.
         let unified = crate::unified::UnifiedState::start(&config.store);
+        let sync =
+            crate::unified::sync_state::SyncStates::start(&config, &credentials, &mut registry);
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             connections,
@@ -182,6 +186,7 @@ impl AppState {
             accepting: AtomicBool::new(true),
             admin,
             unified,
+            sync,
         }))
     }
 }

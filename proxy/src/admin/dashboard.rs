@@ -1,6 +1,7 @@
 //! The admin port's own health page (`/dashboard`, HTML, refreshes itself) and its JSON twin
 //! (`/status`): per connection, the provider, the host, the credential state and what the
-//! requests through it came to. No secrets: ids, states, counts.
+//! requests through it came to, and how long ago each model's last unified walk completed. No
+//! secrets: ids, states, counts.
 
 use crate::body::{full, ProxyBody};
 use crate::state::AppState;
@@ -16,6 +17,8 @@ struct ConnectionView {
     host: String,
     credential: Option<crate::credentials::ConnectionStatus>,
     traffic: ConnectionTally,
+    /// The unified API's walks: per model, seconds since the last completed one.
+    sync: Vec<crate::unified::sync_state::ModelLag>,
 }
 
 fn views(state: &AppState) -> Vec<ConnectionView> {
@@ -30,6 +33,7 @@ fn views(state: &AppState) -> Vec<ConnectionView> {
             host: c.base.authority.to_string(),
             credential: statuses.iter().find(|s| s.connection == c.id).cloned(),
             traffic: tallies.get(&c.id).cloned().unwrap_or_default(),
+            sync: state.sync.lags(&c.id),
         })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -66,8 +70,14 @@ pub fn page(state: &AppState) -> Response<ProxyBody> {
             .iter()
             .map(|(k, n)| format!("{k}: {n}"))
             .collect();
+        let sync: Vec<String> = v
+            .sync
+            .iter()
+            .map(|s| format!("{}: {:.0} s ago", s.model, s.lag_seconds))
+            .collect();
         rows.push_str(&format!(
-            "<tr><td>{id}</td><td>{provider}</td><td>{host}</td><td class=\"{class}\">{shown}</td><td>{grant}</td><td>{expires}</td><td>{req}</td><td>{ok}</td><td>{c4}</td><td>{c5}</td><td>{errors}</td></tr>\n",
+            "<tr><td>{id}</td><td>{provider}</td><td>{host}</td><td class=\"{class}\">{shown}</td><td>{grant}</td><td>{expires}</td><td>{req}</td><td>{ok}</td><td>{c4}</td><td>{c5}</td><td>{errors}</td><td>{sync}</td></tr>\n",
+            sync = escape(&sync.join(", ")),
             shown = escape(&shown),
             id = escape(&v.id),
             provider = escape(&v.provider),
@@ -89,7 +99,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}} th{{background:
 .ok{{color:#176b2c}} .warn{{color:#9a6700}} .bad{{color:#b3261e;font-weight:bold}}
 </style></head><body><h1>Gatehouse</h1>
 <p>{callers} callers in the policy. Ready: {ready}. <a href="/metrics">metrics</a> · <a href="/status">status JSON</a></p>
-<table><tr><th>connection</th><th>provider</th><th>host</th><th>credential</th><th>grant</th><th>token expires</th><th>requests</th><th>2xx</th><th>4xx</th><th>5xx</th><th>ended by Gatehouse</th></tr>
+<table><tr><th>connection</th><th>provider</th><th>host</th><th>credential</th><th>grant</th><th>token expires</th><th>requests</th><th>2xx</th><th>4xx</th><th>5xx</th><th>ended by Gatehouse</th><th>last unified walk</th></tr>
 {rows}</table></body></html>"#,
         callers = state.policy.load().caller_count(),
         ready = if state.accepting.load(std::sync::atomic::Ordering::Acquire) {

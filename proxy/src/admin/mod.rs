@@ -1,6 +1,6 @@
 //! The admin port: `/healthz` (process alive), `/readyz` (config loaded, stores reachable, not
 //! shutting down), `/metrics` (Prometheus text), `/dashboard` (HTML) and `/status` (JSON), and
-//! the credential routes under `/connect/`.
+//! the credential routes under `/connect/`, and `/api/sync-state` (the unified API's sync state).
 //! It listens on its own address so it can stay off the service network.
 //!
 //! Every request is authorised (`auth`) before it is routed: only the public paths and the
@@ -8,6 +8,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod dashboard;
+pub(crate) mod sync_state;
 
 use crate::body::{full, ProxyBody};
 use crate::state::AppState;
@@ -53,6 +54,7 @@ async fn answer(
         "/metrics" => metrics(state, headers.get(header::ACCEPT)),
         "/" | "/dashboard" => crate::admin::dashboard::page(state),
         "/status" => crate::admin::dashboard::status_json(state),
+        "/api/sync-state" => sync_state::answer(state, uri).await,
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

@@ -242,6 +242,12 @@ impl Credentials {
         Ok(credentials)
     }
 
+    /// The store, when OAuth connections opened it (others who keep state in it share it: one
+    /// SQLite directory has one opener).
+    pub(crate) fn store(&self) -> Option<Arc<store::Store>> {
+        self.manager.as_ref().map(|m| m.store.clone())
+    }
+
     /// Whether the credential store is reachable (for `/readyz`).
     pub async fn ready(&self) -> Result<(), String> {
         match &self.manager {

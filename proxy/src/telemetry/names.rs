@@ -123,6 +123,27 @@ pub(crate) const TOKEN_EXPIRY: MetricDef = MetricDef {
     labels: &["connection"],
 };
 
+pub(crate) const SYNC_RECORDS: MetricDef = MetricDef {
+    name: "gatehouse_sync_records",
+    help: "Records served by unified API lists, per connection and model",
+    kind: Kind::Counter,
+    labels: &["connection", "model"],
+};
+
+pub(crate) const SYNC_LAG: MetricDef = MetricDef {
+    name: "gatehouse_sync_lag_seconds",
+    help: "Seconds since the last completed unified walk of each model on each connection (by any caller)",
+    kind: Kind::Gauge,
+    labels: &["connection", "model"],
+};
+
+pub(crate) const CONNECTION_ONBOARDING: MetricDef = MetricDef {
+    name: "gatehouse_connection_onboarding_seconds",
+    help: "Seconds from a connection's first configuration to its first successful unified walk",
+    kind: Kind::Gauge,
+    labels: &["connection"],
+};
+
 /// Every family, for the contract test and for generators.
 #[cfg(test)]
 pub(crate) const ALL: &[MetricDef] = &[
@@ -136,6 +157,9 @@ pub(crate) const ALL: &[MetricDef] = &[
     CREDENTIAL_STATE,
     TOKEN_REFRESH,
     TOKEN_EXPIRY,
+    SYNC_RECORDS,
+    SYNC_LAG,
+    CONNECTION_ONBOARDING,
 ];
 
 #[cfg(test)]
@@ -216,6 +240,11 @@ mod tests {
         credentials.set_state("crm", "ok");
         credentials.refreshed("crm", "ok");
         credentials.set_expiry("crm", 1_000);
+        let sync = crate::unified::sync_state::SyncMetrics::register(&mut registry);
+        let model = gatehouse_adapters::models::Model::Contact;
+        sync.served("crm", model, 3);
+        sync.walked("crm", model, 1_000);
+        sync.onboarded("crm", 12.5);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
 

@@ -19,7 +19,7 @@ pub(crate) mod cursor;
 pub(crate) mod openapi;
 pub(crate) mod records;
 pub(crate) mod request;
-pub(crate) mod sync_shim;
+pub(crate) mod sync_state;
 pub(crate) mod walk;
 
 use crate::error::{Category, GatewayError};
@@ -36,17 +36,16 @@ use http::{header, HeaderValue, Response};
 use request::{Params, Resource};
 use serde::Serialize;
 use std::time::SystemTime;
-use sync_shim::WalkDone;
+use sync_state::WalkDone;
 use walk::Sender;
 
 /// The connection id the unified API lives under; no connection may take it.
 pub(crate) const RESERVED_ID: &str = "unified";
 
-/// What the unified API keeps for the process's life.
+/// What the unified API keeps for the process's life (its sync state is `AppState::sync`).
 #[derive(Debug)]
 pub(crate) struct UnifiedState {
     pub cursor_key: CursorKey,
-    pub sync: sync_shim::SyncShim,
 }
 
 impl UnifiedState {
@@ -61,10 +60,7 @@ impl UnifiedState {
                 CursorKey::random()
             }
         };
-        UnifiedState {
-            cursor_key,
-            sync: sync_shim::SyncShim::default(),
-        }
+        UnifiedState { cursor_key }
     }
 }
 
@@ -330,7 +326,6 @@ impl Asked<'_> {
             Ok(page) => page,
             Err(error) => {
                 state
-                    .unified
                     .sync
                     .walk_failed(caller, &connection.id, model, error.category)
                     .await;
@@ -351,10 +346,7 @@ impl Asked<'_> {
         }
         let served = data.len() as u64;
         walk.seen += served;
-        state
-            .unified
-            .sync
-            .page_served(&connection.id, model, served);
+        state.sync.page_served(&connection.id, model, served);
         let next_cursor = match page.next {
             Some(next) => {
                 let mut sealed = CursorState::new(next, walk.page_size, walk.started_at);
@@ -372,14 +364,14 @@ impl Asked<'_> {
             }
             None => {
                 let done = WalkDone {
-                    caller: caller.to_owned(),
-                    connection: connection.id.clone(),
+                    caller,
+                    connection: &connection.id,
                     model,
                     high_water: walk.high_water,
                     records_seen: walk.seen,
                     sync_token: page.sync_token,
                 };
-                state.unified.sync.walk_completed(done).await;
+                state.sync.walk_completed(done).await;
                 None
             }
         };
@@ -392,9 +384,17 @@ impl Asked<'_> {
     /// `since` it would leave out records the caller asked for.
     async fn sync_token_for(&self, state: &AppState, since: SystemTime) -> Option<String> {
         let (caller, connection, model) = (self.sender.caller, &self.connection().id, self.model);
-        let sync = &state.unified.sync;
-        let high_water = sync.high_water(caller, connection, model).await?;
-        let covered = request::rfc3339(&high_water).is_ok_and(|seen| seen <= since);
+        let sync = &state.sync;
+        let filter = gatehouse_store::SyncFilter {
+            caller: Some(caller.to_owned()),
+            connection: Some(connection.clone()),
+            model: Some(model.label().to_owned()),
+        };
+        let kept = sync.list(filter).await.ok()?.into_iter().next()?;
+        let covered = kept
+            .high_water
+            .as_deref()
+            .is_some_and(|mark| request::rfc3339(mark).is_ok_and(|seen| seen <= since));
         if !covered {
             return None;
         }

@@ -336,7 +336,6 @@ async fn a_walk_serves_every_record_once_and_ends_with_a_null_cursor() {
     assert_eq!(again[0]["data"][0]["id"], first["id"]);
     assert_eq!(
         state
-            .unified
             .sync
             .sync_token("svc", "crm", Model::Account)
             .await
@@ -437,14 +436,14 @@ async fn a_record_is_fetched_by_the_id_a_list_gave() {
 async fn an_expired_sync_token_walks_again_from_the_start() {
     let (state, script, _dir) = state().await;
     let done = WalkDone {
-        caller: "svc".into(),
-        connection: "crm".into(),
+        caller: "svc",
+        connection: "crm",
         model: Model::Account,
         high_water: Some("2024-12-31T00:00:00Z".into()),
         records_seen: 0,
         sync_token: Some("expired".into()),
     };
-    state.unified.sync.walk_completed(done).await;
+    state.sync.walk_completed(done).await;
     let before = script.requests.load(Ordering::SeqCst);
     let (status, body) = get(
         &state,
@@ -546,14 +545,14 @@ fn the_high_water_mark_is_the_latest_time_seen() {
 async fn a_sync_token_is_offered_only_when_its_walk_covers_modified_since() {
     let (state, script, _dir) = state().await;
     let done = WalkDone {
-        caller: "svc".into(),
-        connection: "crm".into(),
+        caller: "svc",
+        connection: "crm",
         model: Model::Account,
         high_water: Some("2025-06-01T00:00:00Z".into()),
         records_seen: 5,
         sync_token: Some("expired".into()),
     };
-    state.unified.sync.walk_completed(done).await;
+    state.sync.walk_completed(done).await;
     let asked = |since: &'static str| {
         let state = state.clone();
         async move {

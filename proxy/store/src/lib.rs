@@ -1,6 +1,7 @@
 //! Gatehouse's store: one encrypted token record per connection and the connect flow's pending
-//! authorizations, in embedded SQLite (one process) or PostgreSQL (a fleet). Audit records,
-//! idempotency keys, sync state and webhook deliveries will live here too; each adds a
+//! authorizations, and the unified API's sync state (`sync_state`), in embedded SQLite (one
+//! process) or PostgreSQL (a fleet). Audit records, idempotency keys and webhook deliveries
+//! will live here too; each adds a
 //! migration (see `migrations`) and a module beside `connect_state`.
 //!
 //! The crate holds no request logic and knows no provider: the proxy's credential code decides
@@ -24,12 +25,16 @@ mod migrations;
 mod postgres;
 mod secret;
 mod sqlite;
+mod sync_state;
+#[cfg(test)]
+mod sync_state_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use config::StoreConfig;
 pub use connect_state::{ConnectRecord, ConnectState, NewConnectState};
 pub use secret::Secret;
+pub use sync_state::{Onboarding, SyncFilter, SyncRecord, WalkCompleted};
 
 use connect_state::RawConnectState;
 use crypto::KeyRing;

@@ -91,6 +91,51 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             ALTER TABLE credential_tokens ADD COLUMN connected_by TEXT;
             ALTER TABLE credential_tokens ADD COLUMN connected_at BIGINT;",
     },
+    // The unified API's sync state: per caller, connection and model, the high-water mark of
+    // the last completed walk and how walks went; and per connection, when it was first
+    // configured and first walked (onboarding time).
+    Migration {
+        version: 4,
+        name: "sync state",
+        sqlite: "CREATE TABLE sync_state (
+            caller TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            model TEXT NOT NULL,
+            high_water TEXT,
+            records_seen INTEGER NOT NULL DEFAULT 0,
+            walks_completed INTEGER NOT NULL DEFAULT 0,
+            last_success_at INTEGER,
+            last_failure_at INTEGER,
+            last_failure_category TEXT,
+            sync_token TEXT,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (caller, connection, model)
+        );
+        CREATE TABLE sync_onboarding (
+            connection TEXT PRIMARY KEY,
+            first_seen_at INTEGER NOT NULL,
+            first_walk_at INTEGER
+        );",
+        postgres: "CREATE TABLE sync_state (
+            caller TEXT NOT NULL,
+            connection TEXT NOT NULL,
+            model TEXT NOT NULL,
+            high_water TEXT,
+            records_seen BIGINT NOT NULL DEFAULT 0,
+            walks_completed BIGINT NOT NULL DEFAULT 0,
+            last_success_at BIGINT,
+            last_failure_at BIGINT,
+            last_failure_category TEXT,
+            sync_token TEXT,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (caller, connection, model)
+        );
+        CREATE TABLE sync_onboarding (
+            connection TEXT PRIMARY KEY,
+            first_seen_at BIGINT NOT NULL,
+            first_walk_at BIGINT
+        );",
+    },
 ];
 
 /// The schema version of a store whose migrations have all run.

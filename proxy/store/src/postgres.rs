@@ -29,7 +29,7 @@ pub(crate) struct PgLock {
     client: Client,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("postgres: {e}"))
 }
 
@@ -89,7 +89,7 @@ impl PgStore {
         Ok(client)
     }
 
-    async fn client(&self) -> Result<Client, StoreError> {
+    pub(crate) async fn client(&self) -> Result<Client, StoreError> {
         loop {
             let candidate = self.idle.lock().pop();
             match candidate {
@@ -100,7 +100,7 @@ impl PgStore {
         }
     }
 
-    fn put_back(&self, client: Client) {
+    pub(crate) fn put_back(&self, client: Client) {
         let mut idle = self.idle.lock();
         if idle.len() < POOL_IDLE_MAX && !client.is_closed() {
             idle.push(client);

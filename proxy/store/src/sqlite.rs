@@ -23,7 +23,7 @@ pub(crate) struct SqliteStore {
     _lock: DataDirLock,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
 }
 
@@ -69,7 +69,7 @@ impl SqliteStore {
         })
     }
 
-    async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
