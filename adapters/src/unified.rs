@@ -248,6 +248,16 @@ pub fn array_at<'a>(page: &'a Value, key: &str) -> Result<&'a [Value], UnifiedEr
     }
 }
 
+/// Takes the array at `key` out of a page object (so that each record moves into its
+/// `Mapped::raw` instead of being copied), with [`array_at`]'s checks.
+pub fn take_array(page: &mut Value, key: &str) -> Result<Vec<Value>, UnifiedError> {
+    array_at(page, key)?;
+    match page.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(UnifiedError::Malformed(format!("`{key}` is not an array"))),
+    }
+}
+
 /// A record's id: a non-empty string, or an integer (Greenhouse). A record without one cannot
 /// be served (nothing could fetch it again), so the page is malformed.
 pub fn remote_id(record: &Value, key: &str) -> Result<String, UnifiedError> {
