@@ -10,7 +10,6 @@
 //! - `_HttpMethod=<METHOD>` on a POST runs it as that method.
 
 use crate::provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
-use crate::unified::UnifiedApi;
 use serde_json::{Map, Value};
 
 mod unified;
@@ -60,7 +59,7 @@ impl Provider for Salesforce {
         Some(self)
     }
 
-    fn unified(&self) -> Option<&dyn UnifiedApi> {
+    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
         Some(self)
     }
 
