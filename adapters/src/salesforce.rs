@@ -10,6 +10,7 @@
 //! - `_HttpMethod=<METHOD>` on a POST runs it as that method.
 
 use crate::provider::{Provider, ProviderAccount, QueryPlan, SoqlApi};
+use crate::unified::UnifiedApi;
 use serde_json::{Map, Value};
 
 mod unified;
@@ -59,7 +60,7 @@ impl Provider for Salesforce {
         Some(self)
     }
 
-    fn unified(&self) -> Option<&dyn crate::unified::UnifiedApi> {
+    fn unified(&self) -> Option<&dyn UnifiedApi> {
         Some(self)
     }
 
