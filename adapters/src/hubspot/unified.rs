@@ -29,8 +29,9 @@ use serde_json::{json, Map, Value};
 /// The list endpoint's page cap (search allows 200, but one cap serves both kinds of walk).
 const MAX_PAGE: u32 = 100;
 
-/// How many ids at the boundary time a walk state names at most (twice the largest page).
-const MAX_BOUNDARY_IDS: usize = 200;
+/// How many ids at the boundary time a walk state names at most: a page's worth, since past
+/// a page of ties the walk steps over them by offset instead (and the cursor stays short).
+const MAX_BOUNDARY_IDS: usize = MAX_PAGE as usize;
 
 const MODELS: &[Model] = &[Model::Account, Model::Contact, Model::Opportunity];
 
