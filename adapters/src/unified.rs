@@ -6,7 +6,15 @@
 //! A walk's position between pages is a [`WalkState`]: whatever the provider needs to go on
 //! (Salesforce's `nextRecordsUrl`, HubSpot's `after`, Greenhouse's `Link` target, Lever's
 //! `offset`, Ashby's `nextCursor`), opaque to the proxy, which seals it into the caller's one
-//! cursor so that it cannot be forged or used by another caller.
+//! cursor so that it cannot be forged or used by another caller. A walk state carries the
+//! walk's own filter (its `modified_since`, its upper bound), so a later page needs only the
+//! state: what a later [`ListAsk`] says of `modified_since` and `sync_token` is not read.
+//!
+//! Every record matching a walk comes once in it; a record that changes mid-walk may come
+//! again in a later walk, never be skipped, provided the next incremental walk starts from the
+//! highest `remote_modified_at` the last completed walk served (each adapter maps
+//! `remote_modified_at` from the very field its `modified_since` filters on). How each
+//! provider's order guarantees it is in its module and in `docs/unified.md`.
 
 use gatehouse_models::{Fields, Model};
 use serde::{Deserialize, Serialize};
@@ -245,6 +253,16 @@ pub fn array_at<'a>(page: &'a Value, key: &str) -> Result<&'a [Value], UnifiedEr
         Some(Value::Array(items)) => Ok(items),
         Some(_) => Err(UnifiedError::Malformed(format!("`{key}` is not an array"))),
         None => Err(UnifiedError::Malformed(format!("the page has no `{key}`"))),
+    }
+}
+
+/// Takes the array at `key` out of a page object (so that each record moves into its
+/// `Mapped::raw` instead of being copied), with [`array_at`]'s checks.
+pub fn take_array(page: &mut Value, key: &str) -> Result<Vec<Value>, UnifiedError> {
+    array_at(page, key)?;
+    match page.get_mut(key).map(Value::take) {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(UnifiedError::Malformed(format!("`{key}` is not an array"))),
     }
 }
 

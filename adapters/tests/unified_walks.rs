@@ -309,3 +309,65 @@ async fn ashby_walks_by_cursor_and_hands_back_a_sync_token() {
     assert_eq!(dead, Err(UnifiedError::ResyncNeeded));
     walker.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn salesforce_records_changed_mid_walk_come_once_now_or_in_the_next_walk() {
+    let walker = start(Sim::Salesforce, "salesforce", 300).await;
+    let order: Vec<String> = {
+        let full = walker.walk(Model::Account, 2000, None).await;
+        assert_eq!(walker.walk(Model::Account, 2000, None).await.pages, 1);
+        full.ids.into_iter().collect()
+    };
+    let first = walker
+        .page(Model::Account, 50, None, None, None)
+        .await
+        .unwrap();
+    let served = first.records[0].remote_id.clone();
+    let mut seen: BTreeSet<String> = first.records.iter().map(|r| r.remote_id.clone()).collect();
+    let mut highest: Vec<String> = first
+        .records
+        .iter()
+        .filter_map(|r| r.remote_modified_at.clone())
+        .collect();
+    let ahead = order.iter().find(|id| !seen.contains(*id)).unwrap().clone();
+    // Both change after the walk began: one already served, one not yet reached.
+    for id in [&served, &ahead] {
+        let base = walker.sim.http_base_url();
+        let response = walker
+            .client
+            .patch(format!("{base}/services/data/v66.0/sobjects/Account/{id}"))
+            .header("authorization", &walker.auth)
+            .header("content-type", "application/json")
+            .body(r#"{"Name": "Changed mid-walk"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    let mut resume = first.next;
+    while let Some(state) = resume {
+        let page = walker
+            .page(Model::Account, 50, None, Some(&state), None)
+            .await
+            .unwrap();
+        for record in &page.records {
+            assert!(
+                seen.insert(record.remote_id.clone()),
+                "{} twice",
+                record.remote_id
+            );
+            highest.extend(record.remote_modified_at.clone());
+        }
+        resume = page.next;
+    }
+    assert!(
+        !seen.contains(&ahead),
+        "a record changed mid-walk waits for the next walk"
+    );
+    assert_eq!(seen.len(), order.len() - 1);
+    // The next walk, from the highest modification time served, brings both changes.
+    let mark = highest.into_iter().max().unwrap();
+    let next = walker.walk(Model::Account, 50, Some(at(&mark))).await;
+    assert!(next.ids.contains(&served) && next.ids.contains(&ahead));
+    walker.sim.shutdown().await;
+}

@@ -15,9 +15,9 @@
 
 use super::{Ashby, NAME};
 use crate::unified::{
-    array_at, array_of_names, boolean, id_at, json_body, parse_time, post_json, remote_id, resumed,
-    split_name, strings, text, time_at, unix_millis, unsupported, walk_state, Answer, ListAsk,
-    Mapped, Page, ProviderCall, UnifiedApi, UnifiedError,
+    array_of_names, boolean, id_at, json_body, parse_time, post_json, remote_id, resumed,
+    split_name, strings, take_array, text, time_at, unix_millis, unsupported, walk_state, Answer,
+    ListAsk, Mapped, Page, ProviderCall, UnifiedApi, UnifiedError,
 };
 use gatehouse_models::record::{Application, Candidate, EmailAddress, Job, PhoneNumber};
 use gatehouse_models::{Fields, Model};
@@ -115,9 +115,9 @@ impl UnifiedApi for Ashby {
     ) -> Result<Page, UnifiedError> {
         category(model)?;
         let since = since_millis(ask, model)?;
-        let body = json_body(answer)?;
+        let mut body = json_body(answer)?;
         results(&body)?;
-        let rows = array_at(&body, "results")?;
+        let rows = take_array(&mut body, "results")?;
         let more = body
             .get("moreDataAvailable")
             .and_then(Value::as_bool)
@@ -126,12 +126,12 @@ impl UnifiedApi for Ashby {
             })?;
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
-            let mapped = map(model, row)?;
             let updated = row
                 .get("updatedAt")
                 .and_then(Value::as_str)
                 .and_then(parse_time)
                 .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64);
+            let mapped = map(model, row)?;
             let wanted = match (since, updated) {
                 (Some(since), Some(updated)) => updated >= since,
                 _ => true,
@@ -181,13 +181,16 @@ impl UnifiedApi for Ashby {
 
     fn read_record(&self, model: Model, answer: &Answer<'_>) -> Result<Mapped, UnifiedError> {
         category(model)?;
-        let body = json_body(answer)?;
-        map(model, results(&body)?)
+        let mut body = json_body(answer)?;
+        results(&body)?;
+        let record = body.get_mut("results").map(Value::take).unwrap_or_default();
+        map(model, record)
     }
 }
 
 /// One Ashby record as `model`.
-fn map(model: Model, row: &Value) -> Result<Mapped, UnifiedError> {
+fn map(model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
+    let row = &owned;
     if !row.is_object() {
         return Err(UnifiedError::Malformed("a record is not an object".into()));
     }
@@ -261,7 +264,7 @@ fn map(model: Model, row: &Value) -> Result<Mapped, UnifiedError> {
         remote_modified_at: time_at(row, "updatedAt"),
         remote_was_deleted: None,
         fields,
-        raw: row.clone(),
+        raw: owned,
     })
 }
 

@@ -105,12 +105,11 @@ fn read_page(
     let name = generation.name();
     kind(name, model)?;
     resumed(ask, name, model)?;
-    let body = json_body(answer)?;
-    let Value::Array(rows) = &body else {
+    let Value::Array(rows) = json_body(answer)? else {
         return Err(UnifiedError::Malformed("the page is not an array".into()));
     };
     let records = rows
-        .iter()
+        .into_iter()
         .map(|row| map(name, model, row))
         .collect::<Result<Vec<_>, _>>()?;
     let next = match next_link(answer.headers)? {
@@ -179,7 +178,8 @@ fn get_call(
 }
 
 /// One Greenhouse record as `model`.
-fn map(provider: &'static str, model: Model, row: &Value) -> Result<Mapped, UnifiedError> {
+fn map(provider: &'static str, model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
+    let row = &owned;
     if !row.is_object() {
         return Err(UnifiedError::Malformed("a record is not an object".into()));
     }
@@ -250,7 +250,7 @@ fn map(provider: &'static str, model: Model, row: &Value) -> Result<Mapped, Unif
         remote_modified_at: modified,
         remote_was_deleted: None,
         fields,
-        raw: row.clone(),
+        raw: owned,
     })
 }
 
@@ -308,7 +308,7 @@ macro_rules! harvest_unified {
                 answer: &Answer<'_>,
             ) -> Result<Mapped, UnifiedError> {
                 kind($generation.name(), model)?;
-                map($generation.name(), model, &json_body(answer)?)
+                map($generation.name(), model, json_body(answer)?)
             }
         }
     };

@@ -18,8 +18,8 @@
 
 use super::{HubSpot, NAME};
 use crate::unified::{
-    answer_date, array_at, boolean, date_or_time, get, id_at, id_of, integer, json_body, number,
-    parse_time, post_json, query_string, remote_id, resumed, text, time_at, unix_millis,
+    answer_date, boolean, date_or_time, get, id_at, id_of, integer, json_body, number, parse_time,
+    post_json, query_string, remote_id, resumed, take_array, text, time_at, unix_millis,
     unsupported, walk_state, Answer, ListAsk, Mapped, Page, ProviderCall, UnifiedApi, UnifiedError,
 };
 use gatehouse_models::record::{Account, Address, Contact, EmailAddress, Opportunity, PhoneNumber};
@@ -29,8 +29,9 @@ use serde_json::{json, Map, Value};
 /// The list endpoint's page cap (search allows 200, but one cap serves both kinds of walk).
 const MAX_PAGE: u32 = 100;
 
-/// How many ids at the boundary time a walk state names at most (twice the largest page).
-const MAX_BOUNDARY_IDS: usize = 200;
+/// How many ids at the boundary time a walk state names at most: a page's worth, since past
+/// a page of ties the walk steps over them by offset instead (and the cursor stays short).
+const MAX_BOUNDARY_IDS: usize = MAX_PAGE as usize;
 
 const MODELS: &[Model] = &[Model::Account, Model::Contact, Model::Opportunity];
 
@@ -219,8 +220,8 @@ impl UnifiedApi for HubSpot {
     ) -> Result<Page, UnifiedError> {
         let object = object(model)?;
         let state = resumed(ask, NAME, model)?;
-        let body = json_body(answer)?;
-        let results = array_at(&body, "results")?;
+        let mut body = json_body(answer)?;
+        let results = take_array(&mut body, "results")?;
         let next_after =
             match body.get("paging").and_then(|p| p.get("next")) {
                 None | Some(Value::Null) => None,
@@ -234,7 +235,7 @@ impl UnifiedApi for HubSpot {
         };
         if !search {
             let records = results
-                .iter()
+                .into_iter()
                 .map(|r| map(model, r))
                 .collect::<Result<Vec<_>, _>>()?;
             let next = next_after.map(|after| walk_state(NAME, model, json!({ "after": after })));
@@ -261,8 +262,9 @@ impl UnifiedApi for HubSpot {
         let before = (boundary.at, boundary.count);
         let mut records = Vec::with_capacity(results.len());
         for result in results {
+            let at = modified_millis(&object, &result);
             let mapped = map(model, result)?;
-            let at = modified_millis(&object, result).ok_or_else(|| {
+            let at = at.ok_or_else(|| {
                 UnifiedError::Malformed(format!("a record has no valid `{}`", object.modified))
             })?;
             if boundary.already_served(at, &mapped.remote_id) {
@@ -313,12 +315,13 @@ impl UnifiedApi for HubSpot {
 
     fn read_record(&self, model: Model, answer: &Answer<'_>) -> Result<Mapped, UnifiedError> {
         object(model)?;
-        map(model, &json_body(answer)?)
+        map(model, json_body(answer)?)
     }
 }
 
 /// One HubSpot object as `model`.
-fn map(model: Model, record: &Value) -> Result<Mapped, UnifiedError> {
+fn map(model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
+    let record = &owned;
     let object = object(model)?;
     if !record.is_object() {
         return Err(UnifiedError::Malformed("a record is not an object".into()));
@@ -389,7 +392,7 @@ fn map(model: Model, record: &Value) -> Result<Mapped, UnifiedError> {
         remote_modified_at: time_at(p, object.modified).or_else(|| time_at(record, "updatedAt")),
         remote_was_deleted: boolean(record, "archived"),
         fields,
-        raw: record.clone(),
+        raw: owned,
     })
 }
 

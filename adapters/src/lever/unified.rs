@@ -87,16 +87,16 @@ impl UnifiedApi for Lever {
     ) -> Result<Page, UnifiedError> {
         resource(model)?;
         let since = since_millis(ask, model)?;
-        let body = json_body(answer)?;
-        let rows = crate::unified::array_at(&body, "data")?;
+        let mut body = json_body(answer)?;
+        let rows = crate::unified::take_array(&mut body, "data")?;
         let more = body
             .get("hasNext")
             .and_then(Value::as_bool)
             .ok_or_else(|| UnifiedError::Malformed("`hasNext` is not a boolean".into()))?;
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
+            let updated = crate::unified::integer(&row, "updatedAt");
             let mapped = map(model, row)?;
-            let updated = crate::unified::integer(row, "updatedAt");
             let wanted = match (since, updated) {
                 (Some(since), Some(updated)) => updated >= since,
                 // A record without a modification time cannot be shown to be older.
@@ -142,16 +142,18 @@ impl UnifiedApi for Lever {
 
     fn read_record(&self, model: Model, answer: &Answer<'_>) -> Result<Mapped, UnifiedError> {
         resource(model)?;
-        let body = json_body(answer)?;
+        let mut body = json_body(answer)?;
         let data = body
-            .get("data")
+            .get_mut("data")
+            .map(Value::take)
             .ok_or_else(|| UnifiedError::Malformed("the answer has no `data`".into()))?;
         map(model, data)
     }
 }
 
 /// One opportunity or posting as `model`.
-fn map(model: Model, row: &Value) -> Result<Mapped, UnifiedError> {
+fn map(model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
+    let row = &owned;
     if !row.is_object() {
         return Err(UnifiedError::Malformed("a record is not an object".into()));
     }
@@ -223,7 +225,7 @@ fn map(model: Model, row: &Value) -> Result<Mapped, UnifiedError> {
         remote_modified_at: time_from_millis(row, "updatedAt"),
         remote_was_deleted: deleted,
         fields,
-        raw: row.clone(),
+        raw: owned,
     })
 }
 

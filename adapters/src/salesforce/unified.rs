@@ -22,8 +22,8 @@
 
 use super::{is_record_id, Salesforce, NAME};
 use crate::unified::{
-    answer_date, array_at, boolean, date_or_time, get, id_at, integer, json_body, number,
-    parse_time, query_string, remote_id, resumed, rfc3339_from_unix, rfc3339_seconds, state_str,
+    answer_date, boolean, date_or_time, get, id_at, integer, json_body, number, parse_time,
+    query_string, remote_id, resumed, rfc3339_from_unix, rfc3339_seconds, state_str, take_array,
     text, time_at, unsupported, walk_state, Answer, ListAsk, Mapped, Page, ProviderCall,
     UnifiedApi, UnifiedError,
 };
@@ -125,27 +125,27 @@ impl UnifiedApi for Salesforce {
         answer: &Answer<'_>,
     ) -> Result<Page, UnifiedError> {
         let state = resumed(ask, NAME, model)?;
-        let body = json_body(answer)?;
-        let rows = array_at(&body, "records")?;
+        let mut body = json_body(answer)?;
+        let rows = take_array(&mut body, "records")?;
         let done = body
             .get("done")
             .and_then(Value::as_bool)
             .ok_or_else(|| UnifiedError::Malformed("`done` is not a boolean".into()))?;
         let records = rows
-            .iter()
+            .into_iter()
             .map(|row| map(model, row))
             .collect::<Result<Vec<_>, _>>()?;
         // A short page that says it is done is the end; a full one (or a server that cut the
         // batch short) goes on after its last row.
         let more = !done || records.len() >= ask.page_size.clamp(1, MAX_PAGE) as usize;
-        let next = match rows.last() {
+        let next = match records.last() {
             Some(last) if more => {
-                let stamp = text(last, "SystemModstamp")
+                let stamp = text(&last.raw, "SystemModstamp")
                     .and_then(|s| soql_time(&s))
                     .ok_or_else(|| {
                         UnifiedError::Malformed("a record has no valid `SystemModstamp`".into())
                     })?;
-                let id = remote_id(last, "Id")?;
+                let id = last.remote_id.clone();
                 let (until, all) = match state {
                     Some(state) => (
                         state.get("until").cloned(),
@@ -194,12 +194,13 @@ impl UnifiedApi for Salesforce {
                 "the record is not an object".into(),
             ));
         }
-        map(model, &body)
+        map(model, body)
     }
 }
 
 /// One query row (or sObject) as `model`.
-fn map(model: Model, row: &Value) -> Result<Mapped, UnifiedError> {
+fn map(model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
+    let row = &owned;
     if !row.is_object() {
         return Err(UnifiedError::Malformed("a record is not an object".into()));
     }
@@ -259,7 +260,7 @@ fn map(model: Model, row: &Value) -> Result<Mapped, UnifiedError> {
             .or_else(|| time_at(row, "LastModifiedDate")),
         remote_was_deleted: boolean(row, "IsDeleted"),
         fields,
-        raw: row.clone(),
+        raw: owned,
     })
 }
 
