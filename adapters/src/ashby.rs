@@ -46,7 +46,8 @@ impl Provider for Ashby {
                 if !failed {
                     return None;
                 }
-                code.as_deref().map_or(Category::Validation, category_of_code)
+                code.as_deref()
+                    .map_or(Category::Validation, category_of_code)
             }
             // A missing key (401) or a wrong or deactivated one (403), unless the key is good and
             // only lacks this endpoint's permission.

@@ -120,10 +120,18 @@ impl Provider for HubSpot {
         Some(ProviderError::new(category, code).retry_after_or(headers, hint))
     }
 
-    /// A list page's `paging.next.link` (and `paging.prev.link`) is an absolute API URL.
+    /// A list page's `paging.next.link` (and `paging.prev.link`) is an absolute API URL: object
+    /// lists (`/crm/v3/objects/contacts`), association lists and owners. A single record's
+    /// answer is never read for it.
     fn page_links(&self, method: &http::Method, path: &str) -> PageLinks {
-        let list = path.trim_end_matches('/').starts_with("/crm/") && *method == http::Method::GET;
-        if list {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let list = matches!(
+            segments.as_slice(),
+            ["crm", _, "objects", _]
+                | ["crm", _, "owners"]
+                | ["crm", _, "objects", _, _, "associations", _]
+        );
+        if list && *method == http::Method::GET {
             PageLinks {
                 link_header: false,
                 body_fields: &["/paging/next/link", "/paging/prev/link"],

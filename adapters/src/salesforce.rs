@@ -123,10 +123,13 @@ fn classify(status: u16, headers: &http::HeaderMap, json: Option<&Value>) -> Opt
         "SERVER_UNAVAILABLE" => Some(Category::ProviderUnavailable),
         // A query too slow for the provider fails again if resent as is: the caller must make it
         // selective, so it is the request's content, not a transient failure.
-        "QUERY_TIMEOUT" | "MALFORMED_QUERY" | "INVALID_FIELD" | "INVALID_TYPE"
-        | "REQUIRED_FIELD_MISSING" | "INVALID_REPLICATION_DATE" | "EXCEEDED_ID_LIMIT" => {
-            Some(Category::Validation)
-        }
+        "QUERY_TIMEOUT"
+        | "MALFORMED_QUERY"
+        | "INVALID_FIELD"
+        | "INVALID_TYPE"
+        | "REQUIRED_FIELD_MISSING"
+        | "INVALID_REPLICATION_DATE"
+        | "EXCEEDED_ID_LIMIT" => Some(Category::Validation),
         "DUPLICATE_VALUE" | "ENTITY_IS_LOCKED" => Some(Category::Conflict),
         c if c.starts_with("INSUFFICIENT_ACCESS")
             || c == "API_DISABLED_FOR_ORG"
@@ -172,9 +175,9 @@ fn is_composite(path: &str) -> bool {
     let mut segments = path.trim_end_matches('/').rsplit('/');
     match segments.next() {
         Some(last) if last.eq_ignore_ascii_case("composite") => true,
-        Some(last) if last.eq_ignore_ascii_case("batch") => {
-            segments.next().is_some_and(|s| s.eq_ignore_ascii_case("composite"))
-        }
+        Some(last) if last.eq_ignore_ascii_case("batch") => segments
+            .next()
+            .is_some_and(|s| s.eq_ignore_ascii_case("composite")),
         _ => false,
     }
 }

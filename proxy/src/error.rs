@@ -29,8 +29,16 @@ pub(crate) const X_RETRYABLE: HeaderName = HeaderName::from_static("x-gatehouse-
 
 /// Marks an error response with the three headers. A provider cannot set them itself: the
 /// respond stage removes any it sent ([`unmark`]).
-pub(crate) fn mark(headers: &mut HeaderMap, category: Category, code: Option<&str>, retryable: bool) {
-    headers.insert(X_ERROR_CATEGORY, HeaderValue::from_static(category.as_str()));
+pub(crate) fn mark(
+    headers: &mut HeaderMap,
+    category: Category,
+    code: Option<&str>,
+    retryable: bool,
+) {
+    headers.insert(
+        X_ERROR_CATEGORY,
+        HeaderValue::from_static(category.as_str()),
+    );
     // Codes are bounded tokens (the adapters' `error_code_at`, or ours), valid header text;
     // one that is not is left out rather than sent mangled.
     match code.and_then(|c| HeaderValue::from_str(c).ok()) {
@@ -376,7 +384,8 @@ mod tests {
 
     #[tokio::test]
     async fn envelopes_carry_the_three_headers_a_passthrough_error_carries() {
-        let ours = GatewayError::forbidden("policy_denied", "no").into_response(&ErrorContext::default());
+        let ours =
+            GatewayError::forbidden("policy_denied", "no").into_response(&ErrorContext::default());
         let headers = ours.headers();
         assert_eq!(headers[X_ERROR_CATEGORY], "forbidden");
         assert_eq!(headers[X_ERROR_CODE], "policy_denied");
@@ -402,7 +411,10 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         assert_eq!(value["error"]["retryable"], false);
         assert_eq!(value["error"]["code"], "provider_error");
-        assert_eq!(value["error"]["provider_error"][0]["errorCode"], "REQUEST_LIMIT_EXCEEDED");
+        assert_eq!(
+            value["error"]["provider_error"][0]["errorCode"],
+            "REQUEST_LIMIT_EXCEEDED"
+        );
     }
 
     #[test]

@@ -241,8 +241,14 @@ async fn access_lines_say_where_a_request_went_and_name_each_key_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(response.headers()["x-gatehouse-error-category"], "not_found");
-    assert_eq!(response.headers()["x-gatehouse-error-code"], "no_such_record");
+    assert_eq!(
+        response.headers()["x-gatehouse-error-category"],
+        "not_found"
+    );
+    assert_eq!(
+        response.headers()["x-gatehouse-error-code"],
+        "no_such_record"
+    );
     assert_eq!(response.headers()["x-gatehouse-retryable"], "false");
     assert_eq!(
         response.bytes().await.unwrap(),

@@ -43,7 +43,8 @@ async fn start() -> World {
         .await
         .unwrap();
     let sf_token = sf.issue_access_token(DEMO_CLIENT_ID, DEMO_USER);
-    let bearer = |t: &str| format!("[connections.credentials]\ntype = \"bearer\"\ntoken = \"{t}\"\n");
+    let bearer =
+        |t: &str| format!("[connections.credentials]\ntype = \"bearer\"\ntoken = \"{t}\"\n");
     let basic = format!(
         "[connections.credentials]\ntype = \"basic\"\nusername = \"{DEMO_API_KEY}\"\npassword = \"\"\n"
     );
@@ -58,11 +59,22 @@ async fn start() -> World {
     let config = format!(
         "{}{}{}{}{}{}",
         configs::server("request_timeout = \"10s\""),
-        connection("sf", "salesforce", &sf, &format!("{}{soql_off}", bearer(&sf_token))),
+        connection(
+            "sf",
+            "salesforce",
+            &sf,
+            &format!("{}{soql_off}", bearer(&sf_token))
+        ),
         connection("hs", "hubspot", &hs, &bearer(DEMO_PRIVATE_APP_TOKEN)),
         connection("gh", "greenhouse", &gh, &basic),
         connection("ashby", "ashby", &ashby, &basic),
-        configs::caller("svc", TOKEN, &["sf", "hs", "gh", "ashby"], &["GET", "POST"], &["/**"]),
+        configs::caller(
+            "svc",
+            TOKEN,
+            &["sf", "hs", "gh", "ashby"],
+            &["GET", "POST"],
+            &["/**"]
+        ),
     );
     let gatehouse = Gatehouse::start(&config);
     World {
@@ -166,12 +178,27 @@ async fn a_spent_salesforce_allocation_passes_through_unchanged_as_quota_exhaust
     let w = start().await;
     w.sf.faults().exhaust_quota();
     let path = "/services/data/v60.0/limits";
-    let answer = send(through(&w, reqwest::Method::GET, &format!("/sf{path}"), "sf-quota")).await;
-    assert_eq!(answer.status, 403, "{}", String::from_utf8_lossy(&answer.body));
+    let answer = send(through(
+        &w,
+        reqwest::Method::GET,
+        &format!("/sf{path}"),
+        "sf-quota",
+    ))
+    .await;
+    assert_eq!(
+        answer.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     // The allocation is spent (`Sforce-Limit-Info` says N/N): retrying soon cannot help.
     assert_eq!(
         answer.taxonomy(),
-        (Some("quota_exhausted"), Some("REQUEST_LIMIT_EXCEEDED"), Some("false"))
+        (
+            Some("quota_exhausted"),
+            Some("REQUEST_LIMIT_EXCEEDED"),
+            Some("false")
+        )
     );
     // The provider's own answer, byte for byte, as the provider gives it to anyone.
     let direct = send(
@@ -186,11 +213,24 @@ async fn a_spent_salesforce_allocation_passes_through_unchanged_as_quota_exhaust
     assert!(answer.header("sforce-limit-info").is_some());
     let line = access_line(&w.gatehouse, "sf-quota").await;
     assert_eq!(
-        (&line["status"], &line["category"], &line["code"], &line["provider_error"]),
-        (&403.into(), &"quota_exhausted".into(), &"provider_error".into(), &"REQUEST_LIMIT_EXCEEDED".into()),
+        (
+            &line["status"],
+            &line["category"],
+            &line["code"],
+            &line["provider_error"]
+        ),
+        (
+            &403.into(),
+            &"quota_exhausted".into(),
+            &"provider_error".into(),
+            &"REQUEST_LIMIT_EXCEEDED".into()
+        ),
         "{line}"
     );
-    assert_eq!(requests_counted(&w.gatehouse, "sf", "quota_exhausted").await, 1);
+    assert_eq!(
+        requests_counted(&w.gatehouse, "sf", "quota_exhausted").await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -199,10 +239,20 @@ async fn a_hubspot_429_is_provider_throttled_and_counted_by_category() {
     let path = "/hs/crm/v3/objects/contacts?limit=1";
     let ok = send(through(&w, reqwest::Method::GET, path, "hs-ok")).await;
     assert_eq!(ok.status, 200);
-    assert_eq!(ok.taxonomy(), (None, None, None), "a success carries none of them");
+    assert_eq!(
+        ok.taxonomy(),
+        (None, None, None),
+        "a success carries none of them"
+    );
     w.hs.faults().exhaust_quota();
     for n in 0..3 {
-        let answer = send(through(&w, reqwest::Method::GET, path, &format!("hs-429-{n}"))).await;
+        let answer = send(through(
+            &w,
+            reqwest::Method::GET,
+            path,
+            &format!("hs-429-{n}"),
+        ))
+        .await;
         assert_eq!(answer.status, 429);
         assert_eq!(
             answer.taxonomy(),
@@ -213,13 +263,19 @@ async fn a_hubspot_429_is_provider_throttled_and_counted_by_category() {
         assert_eq!(answer.header("x-hubspot-ratelimit-remaining"), Some("0"));
         let body = answer.json();
         assert_eq!(body["policyName"], "TEN_SECONDLY_ROLLING");
-        assert!(body["correlationId"].is_string(), "the provider's body: {body}");
+        assert!(
+            body["correlationId"].is_string(),
+            "the provider's body: {body}"
+        );
         assert!(answer.framed_right());
     }
     let line = access_line(&w.gatehouse, "hs-429-2").await;
     assert_eq!(line["category"], "provider_throttled", "{line}");
     assert_eq!(line["provider_error"], "RATE_LIMIT", "{line}");
-    assert_eq!(requests_counted(&w.gatehouse, "hs", "provider_throttled").await, 3);
+    assert_eq!(
+        requests_counted(&w.gatehouse, "hs", "provider_throttled").await,
+        3
+    );
     assert_eq!(requests_counted(&w.gatehouse, "hs", "none").await, 1);
 }
 
@@ -238,20 +294,35 @@ async fn ashby_success_false_stays_200_and_gets_the_headers() {
     assert_eq!(missing.status, 200);
     assert_eq!(
         missing.taxonomy(),
-        (Some("not_found"), Some("application_not_found"), Some("false"))
+        (
+            Some("not_found"),
+            Some("application_not_found"),
+            Some("false")
+        )
     );
     let body = missing.json();
     assert_eq!(body["success"], false, "{body}");
     assert_eq!(body["errorInfo"]["code"], "application_not_found");
     assert!(missing.framed_right());
     let line = access_line(&w.gatehouse, "ashby-missing").await;
-    assert_eq!((&line["status"], &line["category"]), (&200.into(), &"not_found".into()));
+    assert_eq!(
+        (&line["status"], &line["category"]),
+        (&200.into(), &"not_found".into())
+    );
 
-    let listed = send(post("/ashby/candidate.list", serde_json::json!({"limit": 2}), "ashby-ok")).await;
+    let listed = send(post(
+        "/ashby/candidate.list",
+        serde_json::json!({"limit": 2}),
+        "ashby-ok",
+    ))
+    .await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.json()["success"], true);
     assert_eq!(listed.taxonomy(), (None, None, None));
-    assert_eq!(access_line(&w.gatehouse, "ashby-ok").await["category"], "none");
+    assert_eq!(
+        access_line(&w.gatehouse, "ashby-ok").await["category"],
+        "none"
+    );
     assert!(!w.ashby.received().is_empty());
 }
 
@@ -266,8 +337,14 @@ async fn a_salesforce_composite_with_a_failed_subrequest_is_an_error() {
         ],
     });
     let path = "/sf/services/data/v60.0/composite";
-    let answer = send(through(&w, reqwest::Method::POST, path, "sf-composite").json(&composite)).await;
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let answer =
+        send(through(&w, reqwest::Method::POST, path, "sf-composite").json(&composite)).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let body = answer.json();
     let statuses: Vec<u64> = body["compositeResponse"]
         .as_array()
@@ -292,7 +369,13 @@ async fn a_salesforce_composite_with_a_failed_subrequest_is_an_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn following_hubspot_paging_link_stays_in_gatehouse() {
     let w = start().await;
-    let first = send(through(&w, reqwest::Method::GET, "/hs/crm/v3/objects/contacts?limit=2", "hs-p1")).await;
+    let first = send(through(
+        &w,
+        reqwest::Method::GET,
+        "/hs/crm/v3/objects/contacts?limit=2",
+        "hs-p1",
+    ))
+    .await;
     assert_eq!(first.status, 200);
     assert!(first.framed_right());
     let page = first.json();
@@ -306,7 +389,12 @@ async fn following_hubspot_paging_link_stays_in_gatehouse() {
     let second = send(through(&w, reqwest::Method::GET, &link, "hs-p2")).await;
     assert_eq!(second.status, 200);
     let ids = |p: &serde_json::Value| -> Vec<String> {
-        p["results"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+        p["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
     };
     let (one, two) = (ids(&page), ids(&second.json()));
     assert_eq!(two.len(), 2);
@@ -319,30 +407,51 @@ async fn following_hubspot_paging_link_stays_in_gatehouse() {
         received[0].header("authorization"),
         Some(format!("Bearer {DEMO_PRIVATE_APP_TOKEN}").as_str())
     );
-    assert!(received[0].path_and_query.starts_with(&format!("/crm/v3/objects/contacts?after={after}")));
+    assert!(received[0]
+        .path_and_query
+        .starts_with(&format!("/crm/v3/objects/contacts?after={after}")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn greenhouse_link_headers_and_salesforce_next_records_urls_come_back_as_gatehouse_paths() {
     let w = start().await;
-    let first = send(through(&w, reqwest::Method::GET, "/gh/v1/candidates?per_page=2", "gh-p1")).await;
+    let first = send(through(
+        &w,
+        reqwest::Method::GET,
+        "/gh/v1/candidates?per_page=2",
+        "gh-p1",
+    ))
+    .await;
     assert_eq!(first.status, 200);
     let link = first.header("link").unwrap().to_owned();
-    assert!(link.starts_with("</gh/v1/candidates?page=2&per_page=2>; rel=\"next\""), "{link}");
-    assert!(link.contains("rel=\"last\"") && !link.contains("127.0.0.1"), "{link}");
+    assert!(
+        link.starts_with("</gh/v1/candidates?page=2&per_page=2>; rel=\"next\""),
+        "{link}"
+    );
+    assert!(
+        link.contains("rel=\"last\"") && !link.contains("127.0.0.1"),
+        "{link}"
+    );
     let next = link[1..link.find('>').unwrap()].to_owned();
     w.gh.clear_received();
     let second = send(through(&w, reqwest::Method::GET, &next, "gh-p2")).await;
     assert_eq!(second.status, 200);
-    assert!(second.header("link").unwrap().contains("</gh/v1/candidates?page=1&per_page=2>; rel=\"prev\""));
+    assert!(second
+        .header("link")
+        .unwrap()
+        .contains("</gh/v1/candidates?page=1&per_page=2>; rel=\"prev\""));
     let received = w.gh.received();
     assert_eq!(received.len(), 1);
-    assert!(received[0].header("authorization").unwrap().starts_with("Basic "));
+    assert!(received[0]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Basic "));
     assert_ne!(first.json(), second.json());
 
     let query = "/sf/services/data/v60.0/query?q=SELECT+Id+FROM+Account";
     let page = send(
-        through(&w, reqwest::Method::GET, query, "sf-p1").header("sforce-query-options", "batchSize=200"),
+        through(&w, reqwest::Method::GET, query, "sf-p1")
+            .header("sforce-query-options", "batchSize=200"),
     )
     .await;
     assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));

@@ -187,7 +187,10 @@ fn element(bytes: &[u8], mut at: usize, index: usize) -> Option<usize> {
 }
 
 fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
-    while bytes.get(at).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+    while bytes
+        .get(at)
+        .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         at += 1;
     }
     at

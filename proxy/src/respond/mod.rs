@@ -72,7 +72,7 @@ pub(crate) async fn to_caller(
     // The provider's HTTP version is its hop's business: an HTTP/1.0 provider must not turn
     // the caller's HTTP/1.1 keep-alive connection into a closing one.
     head.version = Version::HTTP_11;
-    let Some(connection) = ctx.connection.clone() else {
+    let Some(connection) = ctx.connection.as_deref() else {
         return Ok(Response::from_parts(head, Relayed::Streamed(body)));
     };
     let provider = connection.provider.as_ref();
@@ -85,7 +85,7 @@ pub(crate) async fn to_caller(
         PageLinks::NONE
     };
     if links.link_header {
-        links::rewrite_link_headers(&mut head.headers, &connection);
+        links::rewrite_link_headers(&mut head.headers, connection);
     }
     let rewrite = !links.body_fields.is_empty() && links::is_json(&head.headers);
     let cap = if rewrite {
@@ -112,7 +112,7 @@ pub(crate) async fn to_caller(
         Read::Unread(body) => Relayed::Streamed(body),
         Read::Over(prefix, rest) => Relayed::Prefixed(Some(prefix), rest),
         Read::Whole(bytes) if rewrite => {
-            match links::rewrite_json_links(&bytes, links.body_fields, &connection) {
+            match links::rewrite_json_links(&bytes, links.body_fields, connection) {
                 Some(rewritten) => {
                     head.headers
                         .insert(header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
@@ -145,10 +145,18 @@ fn record_provider_error(
     ctx: &mut RequestContext,
     error: ProviderError,
 ) {
-    crate::error::mark(headers, error.category, error.code.as_deref(), error.retryable);
+    crate::error::mark(
+        headers,
+        error.category,
+        error.code.as_deref(),
+        error.retryable,
+    );
     if let Some(after) = error.retry_after {
         if error.retryable && !headers.contains_key(header::RETRY_AFTER) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
         }
     }
     ctx.category = Some(error.category);

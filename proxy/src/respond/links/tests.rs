@@ -11,10 +11,8 @@ fn connection(id: &str, provider: &str, base: &str, allowed: &[&str]) -> Connect
     .unwrap();
     ConnectionRuntime {
         id: id.to_owned(),
-        provider: gatehouse_adapters::builtin(provider).map_or_else(
-            || Arc::new(gatehouse_adapters::CustomProfile::named("crm")) as _,
-            |p| p,
-        ),
+        provider: gatehouse_adapters::builtin(provider)
+            .unwrap_or_else(|| Arc::new(gatehouse_adapters::CustomProfile::named("crm"))),
         base: UpstreamBase::parse(base).unwrap(),
         clients: UpstreamClients::build(&ServerConfig::default(), &config, 1).unwrap(),
         soql: None,
@@ -26,8 +24,11 @@ fn connection(id: &str, provider: &str, base: &str, allowed: &[&str]) -> Connect
 fn own_urls_become_gatehouse_paths_and_others_stay() {
     let gh = connection("gh", "greenhouse", "https://harvest.greenhouse.io/v1", &[]);
     assert_eq!(
-        through_gatehouse(&gh, "https://harvest.greenhouse.io/v1/candidates?page=2&per_page=2")
-            .as_deref(),
+        through_gatehouse(
+            &gh,
+            "https://harvest.greenhouse.io/v1/candidates?page=2&per_page=2"
+        )
+        .as_deref(),
         Some("/gh/candidates?page=2&per_page=2")
     );
     // Another host, another scheme, outside the base path, credentials in the URL, query only.
@@ -43,13 +44,22 @@ fn own_urls_become_gatehouse_paths_and_others_stay() {
         assert_eq!(through_gatehouse(&gh, url), None, "{url}");
     }
     // Host-relative paths are the connection's own (Salesforce's `nextRecordsUrl`).
-    let sf = connection("sf", "salesforce", "https://acme.my.salesforce.com", &["na1.salesforce.com"]);
+    let sf = connection(
+        "sf",
+        "salesforce",
+        "https://acme.my.salesforce.com",
+        &["na1.salesforce.com"],
+    );
     assert_eq!(
         through_gatehouse(&sf, "/services/data/v66.0/query/01gRO0000016PIAYA2-500").as_deref(),
         Some("/sf/services/data/v66.0/query/01gRO0000016PIAYA2-500")
     );
     assert_eq!(
-        through_gatehouse(&sf, "https://na1.salesforce.com/services/data/v66.0/query/x-2").as_deref(),
+        through_gatehouse(
+            &sf,
+            "https://na1.salesforce.com/services/data/v66.0/query/x-2"
+        )
+        .as_deref(),
         Some("/sf/services/data/v66.0/query/x-2")
     );
 }
@@ -64,7 +74,10 @@ fn link_headers_keep_their_parameters_and_foreign_urls() {
             "<https://harvest.greenhouse.io/v1/candidates?page=2&per_page=2&properties=a,b>; rel=\"next\", <https://docs.example/x>; rel=\"help\"; title=\"a <b>, c\", <https://harvest.greenhouse.io/v1/candidates?page=474&per_page=2>; rel=\"last\"",
         ),
     );
-    headers.append(header::LINK, HeaderValue::from_static("<https://elsewhere.example/a>; rel=\"x\""));
+    headers.append(
+        header::LINK,
+        HeaderValue::from_static("<https://elsewhere.example/a>; rel=\"x\""),
+    );
     rewrite_link_headers(&mut headers, &gh);
     let values: Vec<&str> = headers
         .get_all(header::LINK)
@@ -80,7 +93,10 @@ fn link_headers_keep_their_parameters_and_foreign_urls() {
     );
     // Not well formed: left as sent.
     let mut broken = HeaderMap::new();
-    broken.insert(header::LINK, HeaderValue::from_static("<https://harvest.greenhouse.io/v1/x"));
+    broken.insert(
+        header::LINK,
+        HeaderValue::from_static("<https://harvest.greenhouse.io/v1/x"),
+    );
     rewrite_link_headers(&mut broken, &gh);
     assert_eq!(broken[header::LINK], "<https://harvest.greenhouse.io/v1/x");
 }
@@ -97,7 +113,8 @@ fn json_links_change_alone_and_the_rest_stays_byte_for_byte() {
     assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(want));
     // A link elsewhere, a missing field, a field of the wrong type, garbage: unchanged.
     for body in [
-        &br#"{"paging":{"next":{"link":"https://evil.example/crm/v3/objects/contacts?after=2"}}}"#[..],
+        &br#"{"paging":{"next":{"link":"https://evil.example/crm/v3/objects/contacts?after=2"}}}"#
+            [..],
         br#"{"results":[]}"#,
         br#"{"paging":{"next":{"link":7}}}"#,
         br#"{"paging":{"next":"#,
