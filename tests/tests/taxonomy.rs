@@ -323,6 +323,19 @@ async fn ashby_success_false_stays_200_and_gets_the_headers() {
         access_line(&w.gatehouse, "ashby-ok").await["category"],
         "none"
     );
+    // A page over the 16 KiB inspection cap: its first bytes were read, the rest streams on,
+    // and the caller gets it all, unmarked.
+    let big = send(post(
+        "/ashby/candidate.list",
+        serde_json::json!({"limit": 100}),
+        "ashby-big",
+    ))
+    .await;
+    assert_eq!(big.status, 200);
+    assert!(big.body.len() > 16 * 1024, "{} bytes", big.body.len());
+    assert!(big.framed_right());
+    assert_eq!(big.json()["results"].as_array().map(Vec::len), Some(100));
+    assert_eq!(big.taxonomy(), (None, None, None));
     assert!(!w.ashby.received().is_empty());
 }
 
@@ -447,6 +460,23 @@ async fn greenhouse_link_headers_and_salesforce_next_records_urls_come_back_as_g
         .unwrap()
         .starts_with("Basic "));
     assert_ne!(first.json(), second.json());
+
+    // Greenhouse throttles without Retry-After: Gatehouse adds its 10 s window as the hint.
+    w.gh.faults().exhaust_quota();
+    let throttled = send(through(
+        &w,
+        reqwest::Method::GET,
+        "/gh/v1/candidates",
+        "gh-429",
+    ))
+    .await;
+    assert_eq!(throttled.status, 429);
+    assert_eq!(
+        throttled.taxonomy(),
+        (Some("provider_throttled"), None, Some("true"))
+    );
+    assert_eq!(throttled.header("retry-after"), Some("10"));
+    assert_eq!(throttled.json()["message"], "Rate limit exceeded");
 
     let query = "/sf/services/data/v60.0/query?q=SELECT+Id+FROM+Account";
     let page = send(
