@@ -511,3 +511,69 @@ async fn gatehouse_envelopes_carry_the_same_three_headers() {
     );
     assert_eq!(unknown.json()["error"]["category"], "not_found");
 }
+
+/// A provider that answers each path with a scripted error, to reach the respond stage's edges.
+fn raw_errors(path: &str) -> Vec<gatehouse_e2e::raw_provider::Step> {
+    use gatehouse_e2e::raw_provider::write;
+    let big = format!(
+        "{{\"code\":\"too_big\",\"pad\":\"{}\"}}",
+        "x".repeat(20 * 1024)
+    );
+    match path {
+        // No Content-Length: read as it comes, up to the cap.
+        "/chunked" => vec![write(
+            "HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nf\r\n{\"code\":\"stale_\r\na\r\nversion\"}\n\r\n0\r\n\r\n",
+        )],
+        // Over the cap: classified by its status alone, and sent on whole.
+        "/big" => vec![write(format!(
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+            big.len()
+        ))],
+        // Compressed: not JSON to read, so the status decides.
+        _ => vec![write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: 6\r\n\r\n\x1f\x8b\x08\x00zz",
+        )],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn error_bodies_without_a_length_over_the_cap_or_compressed_are_classified_safely() {
+    let raw = gatehouse_e2e::raw_provider::RawProvider::start(raw_errors).await;
+    let config = format!(
+        "{}{}{}",
+        configs::server("request_timeout = \"5s\""),
+        configs::testapi_connection(
+            "raw",
+            &raw.url(),
+            "credentials = { type = \"bearer\", token = \"t\" }"
+        ),
+        configs::caller("svc", TOKEN, &["raw"], &["GET"], &["/**"]),
+    );
+    let gatehouse = Gatehouse::start(&config);
+    let get = |path: &str| {
+        client()
+            .get(format!("{}/raw{path}", gatehouse.data_url()))
+            .header("proxy-authorization", format!("Bearer {TOKEN}"))
+    };
+    let chunked = send(get("/chunked")).await;
+    assert_eq!(chunked.status, 409);
+    assert_eq!(
+        chunked.taxonomy(),
+        (Some("conflict"), Some("stale_version"), Some("false"))
+    );
+    assert_eq!(chunked.body, b"{\"code\":\"stale_version\"}\n");
+
+    let big = send(get("/big")).await;
+    assert_eq!(big.status, 500);
+    assert_eq!(
+        big.taxonomy(),
+        (Some("provider_unavailable"), None, Some("true"))
+    );
+    assert!(big.body.len() > 20 * 1024);
+    assert_eq!(big.json()["code"], "too_big", "the whole body arrived");
+
+    let gzip = send(get("/gzip")).await;
+    assert_eq!(gzip.status, 400);
+    assert_eq!(gzip.taxonomy(), (Some("validation"), None, Some("false")));
+    assert_eq!(gzip.body, b"\x1f\x8b\x08\x00zz");
+}

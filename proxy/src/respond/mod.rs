@@ -87,8 +87,16 @@ pub(crate) async fn to_caller(
     if links.link_header {
         links::rewrite_link_headers(&mut head.headers, connection);
     }
-    let rewrite = !links.body_fields.is_empty() && links::is_json(&head.headers);
-    let cap = if rewrite {
+    // A body in a content coding (`gzip`, when the caller asked the provider for one) is not
+    // JSON to read: an error is then classified from its status and headers, and its links stay.
+    let encoded = head
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let rewrite = !links.body_fields.is_empty() && links::is_json(&head.headers) && !encoded;
+    let cap = if encoded {
+        0
+    } else if rewrite {
         links::PAGE_REWRITE_BYTES
     } else if inspect {
         ERROR_BODY_READ_BYTES
