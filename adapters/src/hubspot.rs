@@ -124,9 +124,18 @@ impl Provider for HubSpot {
     /// lists (`/crm/v3/objects/contacts`), association lists and owners. A single record's
     /// answer is never read for it.
     fn page_links(&self, method: &http::Method, path: &str) -> PageLinks {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // Asked on every answer: the path's segments are looked at in place, not collected.
+        let mut segments = [""; 8];
+        let mut count = 0;
+        for segment in path.trim_matches('/').split('/') {
+            match segments.get_mut(count) {
+                Some(slot) => *slot = segment,
+                None => return PageLinks::NONE,
+            }
+            count += 1;
+        }
         let list = matches!(
-            segments.as_slice(),
+            segments.get(..count).unwrap_or_default(),
             ["crm", _, "objects", _]
                 | ["crm", _, "owners"]
                 | ["crm", _, "objects", _, _, "associations", _]
