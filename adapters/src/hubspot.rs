@@ -126,10 +126,27 @@ impl Provider for HubSpot {
         Some(ProviderError::new(category, code).retry_after_or(headers, hint))
     }
 
-    /// A list page's `paging.next.link` (and `paging.prev.link`) is an absolute API URL.
+    /// A list page's `paging.next.link` (and `paging.prev.link`) is an absolute API URL: object
+    /// lists (`/crm/v3/objects/contacts`), association lists and owners. A single record's
+    /// answer is never read for it.
     fn page_links(&self, method: &http::Method, path: &str) -> PageLinks {
-        let list = path.trim_end_matches('/').starts_with("/crm/") && *method == http::Method::GET;
-        if list {
+        // Asked on every answer: the path's segments are looked at in place, not collected.
+        let mut segments = [""; 8];
+        let mut count = 0;
+        for segment in path.trim_matches('/').split('/') {
+            match segments.get_mut(count) {
+                Some(slot) => *slot = segment,
+                None => return PageLinks::NONE,
+            }
+            count += 1;
+        }
+        let list = matches!(
+            segments.get(..count).unwrap_or_default(),
+            ["crm", _, "objects", _]
+                | ["crm", _, "owners"]
+                | ["crm", _, "objects", _, _, "associations", _]
+        );
+        if list && *method == http::Method::GET {
             PageLinks {
                 link_header: false,
                 body_fields: &["/paging/next/link", "/paging/prev/link"],

@@ -691,10 +691,23 @@ fn page_links_are_named_where_each_provider_puts_them() {
         hs.page_links(&get, "/crm/v3/objects/contacts").body_fields,
         ["/paging/next/link", "/paging/prev/link"]
     );
-    assert!(hs
-        .page_links(&Method::DELETE, "/crm/v3/objects/contacts/1")
-        .body_fields
-        .is_empty());
+    assert_eq!(
+        hs.page_links(&get, "/crm/v4/objects/contacts/51/associations/companies")
+            .body_fields
+            .len(),
+        2
+    );
+    // A single record, and anything but a GET, is never read for links.
+    for (method, path) in [
+        (&get, "/crm/v3/objects/contacts/51"),
+        (&Method::DELETE, "/crm/v3/objects/contacts"),
+        (&Method::POST, "/crm/v3/objects/contacts/search"),
+    ] {
+        assert!(
+            hs.page_links(method, path).body_fields.is_empty(),
+            "{method} {path}"
+        );
+    }
     for name in ["greenhouse", "greenhouse-v3", "custom"] {
         let links = provider(name).page_links(&get, "/v1/candidates");
         assert!(links.link_header && links.body_fields.is_empty(), "{name}");

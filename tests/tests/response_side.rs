@@ -242,6 +242,15 @@ async fn access_lines_say_where_a_request_went_and_name_each_key_once() {
         .unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(
+        response.headers()["x-gatehouse-error-category"],
+        "not_found"
+    );
+    assert_eq!(
+        response.headers()["x-gatehouse-error-code"],
+        "no_such_record"
+    );
+    assert_eq!(response.headers()["x-gatehouse-retryable"], "false");
+    assert_eq!(
         response.bytes().await.unwrap(),
         r#"{"error":"no_such_record"}"#
     );
@@ -277,7 +286,14 @@ async fn access_lines_say_where_a_request_went_and_name_each_key_once() {
     assert_eq!(ok["bytes_out"], 5);
     assert_eq!(ok["provider_error"], "none");
     for (id, status, category, code, provider_error) in [
-        ("provider-error-line", 404, "none", "none", "no_such_record"),
+        // A provider error counts by its category; the finer code says it was the provider's.
+        (
+            "provider-error-line",
+            404,
+            "not_found",
+            "provider_error",
+            "no_such_record",
+        ),
         ("policy-line", 403, "forbidden", "path_not_granted", "none"),
         ("soql-line", 403, "guard_blocked", "soql_blocked", "none"),
         (

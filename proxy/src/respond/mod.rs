@@ -72,7 +72,7 @@ pub(crate) async fn to_caller(
     // The provider's HTTP version is its hop's business: an HTTP/1.0 provider must not turn
     // the caller's HTTP/1.1 keep-alive connection into a closing one.
     head.version = Version::HTTP_11;
-    let Some(connection) = ctx.connection.clone() else {
+    let Some(connection) = ctx.connection.as_deref() else {
         return Ok(Response::from_parts(head, Relayed::Streamed(body)));
     };
     let provider = connection.provider.as_ref();
@@ -85,10 +85,18 @@ pub(crate) async fn to_caller(
         PageLinks::NONE
     };
     if links.link_header {
-        links::rewrite_link_headers(&mut head.headers, &connection);
+        links::rewrite_link_headers(&mut head.headers, connection);
     }
-    let rewrite = !links.body_fields.is_empty() && links::is_json(&head.headers);
-    let cap = if rewrite {
+    // A body in a content coding (`gzip`, when the caller asked the provider for one) is not
+    // JSON to read: an error is then classified from its status and headers, and its links stay.
+    let encoded = head
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let rewrite = !links.body_fields.is_empty() && links::is_json(&head.headers) && !encoded;
+    let cap = if encoded {
+        0
+    } else if rewrite {
         links::PAGE_REWRITE_BYTES
     } else if inspect {
         ERROR_BODY_READ_BYTES
@@ -112,7 +120,7 @@ pub(crate) async fn to_caller(
         Read::Unread(body) => Relayed::Streamed(body),
         Read::Over(prefix, rest) => Relayed::Prefixed(Some(prefix), rest),
         Read::Whole(bytes) if rewrite => {
-            match links::rewrite_json_links(&bytes, links.body_fields, &connection) {
+            match links::rewrite_json_links(&bytes, links.body_fields, connection) {
                 Some(rewritten) => {
                     head.headers
                         .insert(header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));

@@ -164,7 +164,8 @@ pub struct ConnectionTally {
     pub requests: u64,
     /// Responses by status class (`2xx`, `4xx`, ...).
     pub status_classes: BTreeMap<&'static str, u64>,
-    /// Requests Gatehouse ended itself, by error category.
+    /// Failed requests by error category: those Gatehouse ended itself, and provider errors
+    /// passed through (classified by the provider's adapter).
     pub errors: BTreeMap<&'static str, u64>,
 }
 

@@ -11,10 +11,8 @@ fn connection(id: &str, provider: &str, base: &str, allowed: &[&str]) -> Connect
     .unwrap();
     ConnectionRuntime {
         id: id.to_owned(),
-        provider: gatehouse_adapters::builtin(provider).map_or_else(
-            || Arc::new(gatehouse_adapters::CustomProfile::named("crm")) as _,
-            |p| p,
-        ),
+        provider: gatehouse_adapters::builtin(provider)
+            .unwrap_or_else(|| Arc::new(gatehouse_adapters::CustomProfile::named("crm"))),
         base: UpstreamBase::parse(base).unwrap(),
         clients: UpstreamClients::build(&ServerConfig::default(), &config, 1).unwrap(),
         soql: None,
