@@ -33,15 +33,9 @@ pub fn connection(id: &str, sim: &SimHandle) -> String {
     let (provider, _) = provider_of(sim.provider());
     let base = sim.http_base_url();
     let token_url = sim.token_url();
-    // The Salesforce adapter walks a large object by keyset pages (`WHERE SystemModstamp > t OR
-    // (SystemModstamp = t AND Id > i) ... ORDER BY SystemModstamp, Id LIMIT n`, the first one
-    // without a WHERE), which the SOQL guard's selectivity rules cannot tell from a full scan:
-    // a connection that serves full unified walks observes those three rules. An incremental
-    // walk reads `queryAll` (deletions are changes too), which needs `allow_all_rows`.
-    let soql = match sim.provider() {
-        Provider::Salesforce => "[connections.soql]\nallow_all_rows = true\n[connections.soql.rules]\nmissing-where = \"observe\"\nor-unindexed = \"observe\"\nwide-date-range = \"observe\"\n",
-        _ => "",
-    };
+    // Every connection keeps the SOQL guard's default rules: the Salesforce adapter's keyset
+    // walk (first page without a WHERE, `queryAll` when incremental) is judged by the caller's
+    // allow-lists and the limits only (`CheckContext::keyset_walk`), so it passes them.
     let credentials = match sim.provider() {
         Provider::Salesforce | Provider::HubSpot => format!(
             "type = \"oauth_refresh_token\"\ntoken_url = \"{token_url}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\nclient_secret = \"{DEMO_CLIENT_SECRET}\"\nrefresh_token = \"{DEMO_REFRESH_TOKEN}\""
@@ -52,7 +46,7 @@ pub fn connection(id: &str, sim: &SimHandle) -> String {
         _ => format!("type = \"basic\"\nusername = \"{DEMO_API_KEY}\""),
     };
     format!(
-        "[[connections]]\nid = \"{id}\"\nprovider = \"{provider}\"\nbase_url = \"{base}\"\n[connections.credentials]\n{credentials}\n{soql}"
+        "[[connections]]\nid = \"{id}\"\nprovider = \"{provider}\"\nbase_url = \"{base}\"\n[connections.credentials]\n{credentials}\n"
     )
 }
 

@@ -67,6 +67,12 @@ pub struct CheckContext {
     pub query_all: bool,
     /// Days since 1970-01-01 (UTC); when absent the system clock is read.
     pub today: Option<i64>,
+    /// The query is Gatehouse's own keyset walk for the unified API, built by the adapter:
+    /// ordered by an indexed field (`SystemModstamp, Id`), capped by `LIMIT`, resumed by key,
+    /// and sent to `queryAll` so that incremental walks see deletions. The selectivity rules
+    /// and the all-rows rule judge a caller's query shape, which such a walk does not have, so
+    /// they do not apply; syntax, length, limits and the caller's allow-lists still do.
+    pub keyset_walk: bool,
 }
 
 /// A connection's SOQL guard: its settings and index catalog.
@@ -190,7 +196,7 @@ impl SoqlGuard {
             .or(rewritten.as_ref().map(|_| self.rewrite_limit()));
         self.offset_rule(&q, &mut out);
         fields_all_rule(&q, effective_limit, &mut out);
-        if !self.options.is_small(&q.from.object.name) {
+        if !self.options.is_small(&q.from.object.name) && !ctx.keyset_walk {
             selectivity::rules(&q, &analysis, &self.options, today, &self.config, &mut out);
         }
         allow_list_rules(&analysis, caller, &mut out);
@@ -281,7 +287,7 @@ impl SoqlGuard {
         let allow_all = caller
             .and_then(|c| c.allow_all_rows)
             .unwrap_or(self.config.allow_all_rows);
-        if (q.all_rows || ctx.query_all) && !allow_all {
+        if (q.all_rows || ctx.query_all) && !allow_all && !ctx.keyset_walk {
             let span = if q.all_rows {
                 (q.all_rows_span.start, q.all_rows_span.end)
             } else {

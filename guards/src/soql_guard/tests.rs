@@ -24,7 +24,39 @@ fn ctx(query_all: bool) -> CheckContext {
     CheckContext {
         query_all,
         today: Some(today()),
+        keyset_walk: false,
     }
+}
+
+/// The unified API's own walk: no filter on its first page, `queryAll` when incremental. The
+/// selectivity and all-rows rules do not judge it; the caller's allow-lists and the limits do.
+#[test]
+fn a_keyset_walk_is_judged_by_allow_lists_and_limits_only() {
+    let guard = SoqlGuard::new(SoqlGuardConfig::default()).unwrap();
+    let walk = CheckContext {
+        keyset_walk: true,
+        ..ctx(true)
+    };
+    let first_page = "SELECT Id, Name, SystemModstamp FROM Account ORDER BY SystemModstamp ASC, Id ASC LIMIT 200";
+    assert!(guard.check(first_page, None, &ctx(true)).is_blocked());
+    let verdict = guard.check(first_page, None, &walk);
+    assert!(!verdict.is_blocked(), "{:?}", verdict.violations);
+    assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+    let caller = CallerSoqlPolicy {
+        objects: Some(vec!["Contact".into()]),
+        ..CallerSoqlPolicy::default()
+    };
+    let refused = guard.check(first_page, Some(&caller), &walk);
+    assert!(refused.is_blocked());
+    assert!(refused
+        .blocking()
+        .all(|v| v.rule == RuleId::ObjectNotAllowed));
+    let too_many = "SELECT Id FROM Account ORDER BY SystemModstamp ASC, Id ASC LIMIT 100000";
+    assert!(guard
+        .check(too_many, None, &walk)
+        .violations
+        .iter()
+        .any(|v| v.rule == RuleId::LimitTooHigh));
 }
 
 #[test]

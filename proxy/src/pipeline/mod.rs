@@ -117,6 +117,7 @@ async fn run(
         path: &target.decoded_path,
         query: target.query,
         headers: &parts.headers,
+        keyset_walk: false,
     };
     let view = connection.soql_view();
     let rewritten_query = soql::guard(

@@ -78,6 +78,8 @@ pub struct Request<'a> {
     /// Provider path (decoded) and raw query string.
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// See [`Asked::keyset_walk`].
+    pub keyset_walk: bool,
 }
 
 /// A request as the SOQL stage is asked about it.
@@ -92,6 +94,10 @@ pub(crate) struct Asked<'a> {
     pub query: Option<&'a str>,
     /// The caller's headers (its `Accept` goes to the planner call).
     pub headers: &'a HeaderMap,
+    /// The query is the unified API's own keyset walk, not the caller's text: only syntax,
+    /// limits and the caller's allow-lists apply, and the planner is not asked
+    /// (`gatehouse_guards::soql_guard::CheckContext::keyset_walk` says why).
+    pub keyset_walk: bool,
 }
 
 /// The SOQL request guard as one stage: the request's queries (in the URL and in the body)
@@ -117,13 +123,16 @@ pub(crate) async fn guard(
         method: asked.method,
         path: asked.path,
         query: asked.query,
+        keyset_walk: asked.keyset_walk,
     };
     let mut plan = check(soql, metrics, &request, body)?;
     if let Some(rewritten) = plan.body.take() {
         *body = RequestBody::Buffered(rewritten);
     }
-    let accept = asked.headers.get(http::header::ACCEPT);
-    explain(soql, view, credentials, accept, &plan).await?;
+    if !asked.keyset_walk {
+        let accept = asked.headers.get(http::header::ACCEPT);
+        explain(soql, view, credentials, accept, &plan).await?;
+    }
     Ok(plan.query_string)
 }
 
@@ -223,6 +232,7 @@ fn check_one(
         &CheckContext {
             query_all,
             today: None,
+            keyset_walk: req.keyset_walk,
         },
     );
     let count = |verdict: &str, rule: &str| {

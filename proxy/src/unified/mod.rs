@@ -255,7 +255,10 @@ impl Asked<'_> {
             .api
             .get_call(self.model, &remote)
             .map_err(|e| walk::unified_error(connection, e, None))?;
-        let answered = self.sender.send(call).await?;
+        let mut answered = self.sender.send(call).await?;
+        if let Some(reported) = answered.reported.take() {
+            return Err(reported);
+        }
         let mapped = self
             .api
             .read_record(self.model, &answered.answer())
@@ -421,23 +424,26 @@ impl Asked<'_> {
             let call = api
                 .list_call(model, &ask)
                 .map_err(|e| walk::unified_error(connection, e, None))?;
-            let answered = self.sender.send(call).await?;
-            match api.read_page(model, &ask, &answered.answer()) {
-                Ok(page) => return Ok(page),
-                Err(UnifiedError::ResyncNeeded) if !resynced => {
-                    tracing::info!(
-                        connection = connection.id,
-                        model = model.label(),
-                        "the provider asked for a full walk; walking again from the first page"
-                    );
-                    resynced = true;
-                    sync_token = None;
-                    walk.resume = None;
-                    walk.seen = 0;
-                    walk.high_water = None;
-                }
-                Err(e) => return Err(walk::unified_error(connection, e, Some(&answered))),
+            let mut answered = self.sender.send(call).await?;
+            let page = api.read_page(model, &ask, &answered.answer());
+            if matches!(page, Err(UnifiedError::ResyncNeeded)) && !resynced {
+                tracing::info!(
+                    connection = connection.id,
+                    model = model.label(),
+                    "the provider asked for a full walk; walking again from the first page"
+                );
+                resynced = true;
+                sync_token = None;
+                walk.resume = None;
+                walk.seen = 0;
+                walk.high_water = None;
+                continue;
             }
+            // Any other error the provider reported inside a 2xx answer is that error.
+            if let Some(reported) = answered.reported.take() {
+                return Err(reported);
+            }
+            return page.map_err(|e| walk::unified_error(connection, e, Some(&answered)));
         }
     }
 }

@@ -77,8 +77,15 @@ fn answer(script: &Script, uri: &http::Uri) -> (StatusCode, String) {
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
-    if query.get("sync").map(String::as_str) == Some("expired") {
-        return (StatusCode::OK, json!({"error": "sync_expired"}).to_string());
+    match query.get("sync").map(String::as_str) {
+        Some("expired") => return (StatusCode::OK, json!({"error": "sync_expired"}).to_string()),
+        Some("refused") => {
+            return (
+                StatusCode::OK,
+                json!({"error": "invalid_input"}).to_string(),
+            )
+        }
+        _ => {}
     }
     let offset: usize = query["offset"].parse().unwrap();
     let limit: usize = query["limit"].parse().unwrap();
@@ -189,6 +196,24 @@ impl Provider for TestProvider {
     }
     fn unified(&self) -> Option<&dyn UnifiedApi> {
         Some(&self.0)
+    }
+    /// Like Ashby: an error may come inside an HTTP 200 (`{"error": "<code>"}`).
+    fn classify_error(
+        &self,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Option<gatehouse_adapters::ProviderError> {
+        let code = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|b| b["error"].as_str().map(str::to_owned));
+        match code {
+            Some(code) if status.is_success() => Some(gatehouse_adapters::ProviderError::new(
+                gatehouse_adapters::Category::Validation,
+                Some(code),
+            )),
+            _ => gatehouse_adapters::taxonomy::classify_rest(status, headers, None),
+        }
     }
 }
 
@@ -458,6 +483,31 @@ async fn an_expired_sync_token_walks_again_from_the_start() {
         2,
         "the refused token, then the first page without it"
     );
+}
+
+/// An error inside an HTTP 200 that is not "walk again" is the caller's envelope, classified
+/// by the adapter, with the provider's body inside.
+#[tokio::test]
+async fn an_error_inside_a_success_is_the_envelope_unless_it_asks_for_a_full_walk() {
+    let (state, _script, _dir) = state().await;
+    let done = WalkDone {
+        caller: "svc",
+        connection: "crm",
+        model: Model::Account,
+        high_water: Some("2024-12-31T00:00:00Z".into()),
+        records_seen: 0,
+        sync_token: Some("refused".into()),
+    };
+    state.sync.walk_completed(done).await;
+    let (status, body) = get(
+        &state,
+        "svc",
+        "/unified/crm/accounts?connection=crm&modified_since=2025-01-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), ("validation", "provider_error"));
+    assert_eq!(body["error"]["provider_error"]["error"], "invalid_input");
 }
 
 #[tokio::test]

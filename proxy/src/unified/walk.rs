@@ -42,6 +42,11 @@ pub(crate) struct Answered {
     pub status: http::StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// A provider error reported inside a successful answer (Ashby's HTTP 200
+    /// `success:false`), as the caller's envelope. The adapter still reads such a page first:
+    /// some of these errors mean "walk again from the start" (`UnifiedError::ResyncNeeded`)
+    /// rather than a failure.
+    pub reported: Option<GatewayError>,
 }
 
 impl Answered {
@@ -81,6 +86,7 @@ impl Sender<'_> {
             path: &path,
             query: query.as_deref(),
             headers: &headers,
+            keyset_walk: true,
         };
         let view = connection.soql_view();
         let state = self.state;
@@ -98,20 +104,21 @@ impl Sender<'_> {
         let response = exchange::exchange(state, connection, outbound).await?;
         let (head, body) = response.into_parts();
         let body = read_whole(connection.provider.name(), body).await?;
-        let answered = Answered {
+        let mut answered = Answered {
             status: head.status,
             headers: head.headers,
             body,
+            reported: None,
         };
         let provider = connection.provider.as_ref();
         if let Some(error) =
             provider.classify_error(answered.status, &answered.headers, &answered.body)
         {
-            return Err(GatewayError::from_provider(
-                provider.name(),
-                &error,
-                &answered.body,
-            ));
+            let error = GatewayError::from_provider(provider.name(), &error, &answered.body);
+            if !answered.status.is_success() {
+                return Err(error);
+            }
+            answered.reported = Some(error);
         }
         Ok(answered)
     }
@@ -342,6 +349,7 @@ mod tests {
             status: http::StatusCode::OK,
             headers: HeaderMap::new(),
             body: Bytes::from(format!("<html>{}", "x".repeat(KEPT_BODY_BYTES * 2))),
+            reported: None,
         };
         let error = unified_error(
             &conn,
