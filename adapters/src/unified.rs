@@ -426,6 +426,23 @@ pub fn rfc3339_seconds(at: SystemTime) -> String {
 }
 
 /// `at` in Unix milliseconds (before 1970 counts down from zero).
+/// A walk's `modified_since` in Unix milliseconds, for providers that filter by epoch
+/// milliseconds on every page: from the walk state's `since` once the walk began (so a walk
+/// keeps the filter it started with), from the ask on its first page.
+pub fn since_millis(
+    ask: &ListAsk<'_>,
+    provider: &'static str,
+    model: Model,
+) -> Result<Option<i64>, UnifiedError> {
+    Ok(match resumed(ask, provider, model)? {
+        Some(state) => match state.get("since") {
+            None | Some(Value::Null) => None,
+            Some(since) => Some(since.as_i64().ok_or(UnifiedError::BadWalkState)?),
+        },
+        None => ask.modified_since.map(unix_millis),
+    })
+}
+
 pub fn unix_millis(at: SystemTime) -> i64 {
     match at.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),

@@ -16,7 +16,7 @@
 use super::{Ashby, NAME};
 use crate::unified::{
     array_of_names, boolean, id_at, json_body, parse_time, post_json, remote_id, resumed,
-    split_name, strings, take_array, text, time_at, unix_millis, unsupported, walk_state, Answer,
+    since_millis, split_name, strings, take_array, text, time_at, unsupported, walk_state, Answer,
     ListAsk, Mapped, Page, ProviderCall, UnifiedApi, UnifiedError,
 };
 use gatehouse_models::record::{Application, Candidate, EmailAddress, Job, PhoneNumber};
@@ -42,16 +42,6 @@ fn category(model: Model) -> Result<&'static str, UnifiedError> {
         Model::Job => Ok("job"),
         _ => Err(unsupported(NAME, model)),
     }
-}
-
-fn since_millis(ask: &ListAsk<'_>, model: Model) -> Result<Option<i64>, UnifiedError> {
-    Ok(match resumed(ask, NAME, model)? {
-        Some(state) => match state.get("since") {
-            None | Some(Value::Null) => None,
-            Some(since) => Some(since.as_i64().ok_or(UnifiedError::BadWalkState)?),
-        },
-        None => ask.modified_since.map(unix_millis),
-    })
 }
 
 /// The `results` of a successful answer; `success:false` is what its code says.
@@ -114,7 +104,7 @@ impl UnifiedApi for Ashby {
         answer: &Answer<'_>,
     ) -> Result<Page, UnifiedError> {
         category(model)?;
-        let since = since_millis(ask, model)?;
+        let since = since_millis(ask, NAME, model)?;
         let mut body = json_body(answer)?;
         results(&body)?;
         let rows = take_array(&mut body, "results")?;

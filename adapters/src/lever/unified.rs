@@ -16,9 +16,9 @@
 
 use super::{Lever, NAME};
 use crate::unified::{
-    array_of_names, get, id_at, json_body, query_string, remote_id, resumed, split_name, strings,
-    text, time_from_millis, unix_millis, unsupported, walk_state, Answer, ListAsk, Mapped, Page,
-    ProviderCall, UnifiedApi, UnifiedError,
+    array_of_names, get, id_at, json_body, query_string, remote_id, resumed, since_millis,
+    split_name, strings, text, time_from_millis, unsupported, walk_state, Answer, ListAsk, Mapped,
+    Page, ProviderCall, UnifiedApi, UnifiedError,
 };
 use gatehouse_models::record::{Candidate, EmailAddress, Job, PhoneNumber};
 use gatehouse_models::{Fields, Model};
@@ -36,17 +36,6 @@ fn resource(model: Model) -> Result<&'static str, UnifiedError> {
     }
 }
 
-/// The walk's `modified_since` in Unix milliseconds: from the walk state once the walk began.
-fn since_millis(ask: &ListAsk<'_>, model: Model) -> Result<Option<i64>, UnifiedError> {
-    Ok(match resumed(ask, NAME, model)? {
-        Some(state) => match state.get("since") {
-            None | Some(Value::Null) => None,
-            Some(since) => Some(since.as_i64().ok_or(UnifiedError::BadWalkState)?),
-        },
-        None => ask.modified_since.map(unix_millis),
-    })
-}
-
 impl UnifiedApi for Lever {
     fn models(&self) -> &'static [Model] {
         MODELS
@@ -59,7 +48,7 @@ impl UnifiedApi for Lever {
     fn list_call(&self, model: Model, ask: &ListAsk<'_>) -> Result<ProviderCall, UnifiedError> {
         let resource = resource(model)?;
         let limit = ask.page_size.clamp(1, MAX_PAGE).to_string();
-        let since = since_millis(ask, model)?.map(|ms| ms.to_string());
+        let since = since_millis(ask, NAME, model)?.map(|ms| ms.to_string());
         let mut pairs = vec![("limit", limit.as_str())];
         if let Some(since) = &since {
             pairs.push(("updated_at_start", since));
@@ -86,7 +75,7 @@ impl UnifiedApi for Lever {
         answer: &Answer<'_>,
     ) -> Result<Page, UnifiedError> {
         resource(model)?;
-        let since = since_millis(ask, model)?;
+        let since = since_millis(ask, NAME, model)?;
         let mut body = json_body(answer)?;
         let rows = crate::unified::take_array(&mut body, "data")?;
         let more = body
