@@ -125,6 +125,33 @@ async fn walk_every_model(provider: Provider, refresh: bool) {
             "{collection}: the incremental walk is not empty"
         );
         assert!(got.is_superset(&later));
+
+        // The sync state: two completed walks; the mark is the newest time either saw (the
+        // full walk's), the count the last walk's.
+        let model = collection.replace('/', ".");
+        let state: Value = gh
+            .admin_get(&format!(
+                "/api/sync-state?caller=sync&connection=conn&model={model}"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let row = &state["sync_state"][0];
+        assert_eq!(row["walks_completed"], 2, "{collection}: {state}");
+        assert_eq!(row["records_seen"], changed.len(), "{collection}: {state}");
+        let newest = times[seeded - 1];
+        let mark = row["high_water"].as_str().unwrap_or_default();
+        assert_eq!(mark.get(..19), newest.get(..19), "{collection}: {state}");
+        assert!(row["lag_seconds"].as_f64().is_some_and(|lag| lag < 600.0));
+    }
+    let metrics = gh.metrics().await;
+    for family in [
+        "gatehouse_sync_records_total{connection=\"conn\"",
+        "gatehouse_sync_lag_seconds{connection=\"conn\"",
+        "gatehouse_connection_onboarding_seconds{connection=\"conn\"}",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
     }
 }
 
