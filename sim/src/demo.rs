@@ -88,9 +88,15 @@ pub struct UnifiedExample {
     pub what: &'static str,
 }
 
-/// A page of CRM accounts and a page of ATS candidates, each with its `next_cursor`.
-pub fn unified_examples() -> [UnifiedExample; 2] {
+/// Pages of CRM accounts from two CRMs and a page of ATS candidates, each with its
+/// `next_cursor`.
+pub fn unified_examples() -> [UnifiedExample; 3] {
     [
+        UnifiedExample {
+            caller: CRM_SYNC,
+            path_and_query: "/unified/crm/accounts?connection=acme-sf&page_size=2",
+            what: "Salesforce Accounts as unified CRM accounts",
+        },
         UnifiedExample {
             caller: CRM_SYNC,
             path_and_query: "/unified/crm/accounts?connection=acme-hubspot&page_size=2",
