@@ -426,6 +426,19 @@ pub fn rfc3339_seconds(at: SystemTime) -> String {
 }
 
 /// `at` in Unix milliseconds (before 1970 counts down from zero).
+/// Email addresses the provider gives without a type (one field, or a list of strings).
+pub fn untyped_emails(
+    addresses: impl IntoIterator<Item = String>,
+) -> Vec<gatehouse_models::record::EmailAddress> {
+    addresses
+        .into_iter()
+        .map(|email_address| gatehouse_models::record::EmailAddress {
+            email_address,
+            email_address_type: None,
+        })
+        .collect()
+}
+
 /// A walk's `modified_since` in Unix milliseconds, for providers that filter by epoch
 /// milliseconds on every page: from the walk state's `since` once the walk began (so a walk
 /// keeps the filter it started with), from the ask on its first page.

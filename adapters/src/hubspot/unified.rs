@@ -20,9 +20,10 @@ use super::{HubSpot, NAME};
 use crate::unified::{
     answer_date, boolean, date_or_time, get, id_at, id_of, integer, json_body, number, parse_time,
     post_json, query_string, remote_id, resumed, take_array, text, time_at, unix_millis,
-    unsupported, walk_state, Answer, ListAsk, Mapped, Page, ProviderCall, UnifiedApi, UnifiedError,
+    unsupported, untyped_emails, walk_state, Answer, ListAsk, Mapped, Page, ProviderCall,
+    UnifiedApi, UnifiedError,
 };
-use gatehouse_models::record::{Account, Address, Contact, EmailAddress, Opportunity, PhoneNumber};
+use gatehouse_models::record::{Account, Address, Contact, Opportunity, PhoneNumber};
 use gatehouse_models::{Fields, Model};
 use serde_json::{json, Map, Value};
 
@@ -362,13 +363,7 @@ fn map(model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
             last_name: text(p, "lastname"),
             account: id_at(p, "associatedcompanyid"),
             owner: id_at(p, "hubspot_owner_id"),
-            email_addresses: text(p, "email")
-                .map(|email_address| EmailAddress {
-                    email_address,
-                    email_address_type: None,
-                })
-                .into_iter()
-                .collect(),
+            email_addresses: untyped_emails(text(p, "email")),
             phone_numbers: phones(&[("phone", None), ("mobilephone", Some("MOBILE"))]),
             addresses: address(p).into_iter().collect(),
         }),

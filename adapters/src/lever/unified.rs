@@ -17,10 +17,10 @@
 use super::{Lever, NAME};
 use crate::unified::{
     array_of_names, get, id_at, json_body, query_string, remote_id, resumed, since_millis,
-    split_name, strings, text, time_from_millis, unsupported, walk_state, Answer, ListAsk, Mapped,
-    Page, ProviderCall, UnifiedApi, UnifiedError,
+    split_name, strings, text, time_from_millis, unsupported, untyped_emails, walk_state, Answer,
+    ListAsk, Mapped, Page, ProviderCall, UnifiedApi, UnifiedError,
 };
-use gatehouse_models::record::{Candidate, EmailAddress, Job, PhoneNumber};
+use gatehouse_models::record::{Candidate, Job, PhoneNumber};
 use gatehouse_models::{Fields, Model};
 use serde_json::{json, Value};
 
@@ -159,13 +159,7 @@ fn map(model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
                 last_name,
                 company: None,
                 title: text(row, "headline"),
-                email_addresses: strings(row, "emails")
-                    .into_iter()
-                    .map(|email_address| EmailAddress {
-                        email_address,
-                        email_address_type: None,
-                    })
-                    .collect(),
+                email_addresses: untyped_emails(strings(row, "emails")),
                 phone_numbers: row
                     .get("phones")
                     .and_then(Value::as_array)

@@ -24,10 +24,10 @@ use super::{is_record_id, Salesforce, NAME};
 use crate::unified::{
     answer_date, boolean, date_or_time, get, id_at, integer, json_body, number, parse_time,
     query_string, remote_id, resumed, rfc3339_from_unix, rfc3339_seconds, state_str, take_array,
-    text, time_at, unsupported, walk_state, Answer, ListAsk, Mapped, Page, ProviderCall,
-    UnifiedApi, UnifiedError,
+    text, time_at, unsupported, untyped_emails, walk_state, Answer, ListAsk, Mapped, Page,
+    ProviderCall, UnifiedApi, UnifiedError,
 };
-use gatehouse_models::record::{Account, Address, Contact, EmailAddress, Opportunity, PhoneNumber};
+use gatehouse_models::record::{Account, Address, Contact, Opportunity, PhoneNumber};
 use gatehouse_models::{Fields, Model};
 use serde_json::{json, Value};
 
@@ -223,13 +223,7 @@ fn map(model: Model, owned: Value) -> Result<Mapped, UnifiedError> {
             last_name: text(row, "LastName"),
             account: id_at(row, "AccountId"),
             owner: id_at(row, "OwnerId"),
-            email_addresses: text(row, "Email")
-                .map(|email_address| EmailAddress {
-                    email_address,
-                    email_address_type: None,
-                })
-                .into_iter()
-                .collect(),
+            email_addresses: untyped_emails(text(row, "Email")),
             phone_numbers: phone(row, "Phone", None)
                 .into_iter()
                 .chain(phone(row, "MobilePhone", Some("MOBILE")))
